@@ -1,0 +1,5 @@
+"""`shopkeep models` commands (placeholder until filled)."""
+
+import typer
+
+app = typer.Typer(help="models commands.", no_args_is_help=True)

@@ -1,0 +1,109 @@
+"""The one typed boundary between adapters and the dialogue core.
+
+Adapters translate platform events into :class:`IncomingMessage` and render
+:class:`Reply` back into platform calls. Structured data (buttons, product
+cards, a shared contact) always has fields of its own; it is never smuggled
+inside ``text``.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from decimal import Decimal
+from enum import Enum
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class Platform(str, Enum):
+    CONSOLE = "console"
+    SLACK = "slack"
+    TELEGRAM = "telegram"
+
+
+class _Frozen(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class ConversationKey(_Frozen):
+    """Identifies one conversation: a DM, a group chat, or a Slack thread.
+
+    ``workspace`` is the Slack team id (empty elsewhere); ``thread`` is the
+    Slack thread timestamp when the conversation is a thread.
+    """
+
+    platform: Platform
+    bot: str
+    chat: str
+    workspace: str = ""
+    thread: str = ""
+
+    @property
+    def tag(self) -> str:
+        """Stable id, used inside the Redis hash tag ``{platform:bot:conversation}``."""
+        parts = [p for p in (self.workspace, self.chat, self.thread) if p]
+        return f"{self.platform.value}:{self.bot}:{'/'.join(parts)}"
+
+
+class Contact(_Frozen):
+    """A phone number the platform vouches for (Telegram's request_contact)."""
+
+    phone: str
+    user_id: str | None = None
+    first_name: str | None = None
+
+
+class Attachment(_Frozen):
+    kind: str  # "photo", "file", ...
+    url: str | None = None
+    file_id: str | None = None
+    name: str | None = None
+
+
+class IncomingMessage(_Frozen):
+    conversation: ConversationKey
+    user_id: str
+    text: str = ""
+    user_name: str | None = None
+    locale: str | None = None
+    delivery_id: str | None = None
+    timestamp: datetime = Field(default_factory=lambda: datetime.now(timezone.utc))
+    button_payload: str | None = None
+    contact: Contact | None = None
+    attachments: tuple[Attachment, ...] = ()
+
+
+class Button(_Frozen):
+    label: str
+    payload: str
+
+
+class StockState(str, Enum):
+    IN_STOCK = "in_stock"
+    LOW_STOCK = "low_stock"
+    OUT_OF_STOCK = "out_of_stock"
+
+
+class ProductCard(_Frozen):
+    handle: str
+    title: str
+    price: Decimal
+    currency: str = "USD"
+    compare_at_price: Decimal | None = None
+    image_url: str | None = None
+    url: str | None = None
+    variant_id: str | None = None
+    sku: str | None = None
+    variant_title: str | None = None
+    stock: StockState = StockState.IN_STOCK
+    subtitle: str | None = None
+    buttons: tuple[Button, ...] = ()
+
+
+class Reply(_Frozen):
+    text: str = ""
+    buttons: tuple[Button, ...] = ()
+    cards: tuple[ProductCard, ...] = ()
+    handoff: bool = False
+    # Ask the platform for the user's verified phone (Telegram request_contact).
+    request_contact: bool = False

@@ -1,0 +1,98 @@
+"""Contracts the core depends on. Concrete classes are wired at start-up.
+
+The dialogue manager calls these; ``models/`` and ``core/sessions`` provide
+the implementations. Keeping them here lets the core be tested against any
+implementation that honours the contract.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from contextlib import AbstractAsyncContextManager
+from dataclasses import dataclass, field
+from typing import Protocol, runtime_checkable
+
+import numpy as np
+
+from core.messages import ConversationKey, Platform
+from core.state import ConversationState
+
+
+@runtime_checkable
+class TextEncoder(Protocol):
+    """Turns sentences into L2-normalised float32 embeddings of shape (n, dim)."""
+
+    dim: int
+
+    async def embed(self, texts: Sequence[str]) -> np.ndarray:
+        """Embed off the event loop; concurrent calls may be micro-batched."""
+        ...
+
+    def embed_sync(self, texts: Sequence[str]) -> np.ndarray:
+        """Blocking variant for CLIs, training and index building."""
+        ...
+
+
+@dataclass(frozen=True)
+class IntentPrediction:
+    """What the intent model made of one text.
+
+    ``label`` is the top intent, or ``"out_of_scope"`` when its confidence is
+    below the calibrated threshold. ``ambiguous`` is set when top-1 and
+    top-2 are within the calibrated margin. ``embedding`` is the sentence
+    embedding from the same forward pass, reused for retrieval.
+    """
+
+    label: str
+    confidence: float
+    ranking: tuple[tuple[str, float], ...]
+    out_of_scope: bool
+    ambiguous: bool
+    embedding: np.ndarray = field(repr=False)
+
+
+@runtime_checkable
+class IntentClassifier(Protocol):
+    labels: Sequence[str]
+
+    async def predict(self, text: str) -> IntentPrediction: ...
+
+    def predict_batch_sync(self, texts: Sequence[str]) -> list[IntentPrediction]: ...
+
+
+@runtime_checkable
+class SessionStore(Protocol):
+    """Where conversation state lives. Called by the dialogue manager only.
+
+    Implementations: ``RedisSessionStore`` (production) and
+    ``MemorySessionStore`` (embedded default). Both pass
+    ``tests/core/test_session_contract.py``.
+    """
+
+    async def load(self, key: ConversationKey) -> ConversationState | None: ...
+
+    async def save(self, key: ConversationKey, state: ConversationState) -> None: ...
+
+    def lock(self, key: ConversationKey) -> AbstractAsyncContextManager[None]:
+        """Exclusive per-conversation lock; state must be loaded inside it."""
+        ...
+
+    async def first_delivery(self, scope: str, delivery_id: str) -> bool:
+        """True the first time (scope, delivery_id) is seen within the dedup TTL."""
+        ...
+
+    async def put_record(self, namespace: str, record_id: str, value: dict, ttl_s: int | None = None) -> None:
+        """Auxiliary JSON records (handoffs, long button payloads...)."""
+        ...
+
+    async def get_record(self, namespace: str, record_id: str) -> dict | None: ...
+
+    async def delete_record(self, namespace: str, record_id: str) -> None: ...
+
+    async def forget_user(self, platform: Platform, user_id: str) -> int:
+        """Erase every conversation and record tied to this user; returns keys removed."""
+        ...
+
+    async def ping(self) -> bool: ...
+
+    async def aclose(self) -> None: ...

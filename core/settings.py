@@ -1,0 +1,64 @@
+"""One settings object, read once at start-up from the environment.
+
+Every field maps to an environment variable named ``SHOPKEEP_<FIELD>`` unless
+an explicit alias says otherwise (platform tokens keep their customary names,
+e.g. ``SLACK_BOT_TOKEN``). Commands that need a value call
+:meth:`Settings.require`, which fails with the variable's name.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import AliasChoices, Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from core.errors import ConfigError
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="SHOPKEEP_", extra="ignore", populate_by_name=True)
+
+    # --- storage -----------------------------------------------------------
+    redis_url: str | None = Field(default=None, validation_alias=AliasChoices("REDIS_URL", "SHOPKEEP_REDIS_URL"))
+    state_ttl_s: int = 30 * 24 * 3600
+    dedup_ttl_s: int = 3600
+    lock_ttl_ms: int = 15_000
+    lock_wait_s: float = 10.0
+
+    # --- models ------------------------------------------------------------
+    artifacts_dir: Path = REPO_ROOT / "artifacts"
+    max_seq_len: int = 128
+    batch_max_size: int = 64
+    batch_max_wait_ms: float = 2.0
+    use_tensorrt: bool = False
+    intra_op_threads: int = 0  # 0: let ONNX Runtime decide
+
+    # --- store -------------------------------------------------------------
+    shop_url: str = "https://demo-shopkeep.myshopify.com"
+    cart_link_template: str = "{shop_url}/cart/add?sku={items}"
+    default_lang: str = "en"
+
+    # --- platforms ---------------------------------------------------------
+    slack_bot_token: str | None = Field(default=None, validation_alias=AliasChoices("SLACK_BOT_TOKEN"))
+    slack_signing_secret: str | None = Field(default=None, validation_alias=AliasChoices("SLACK_SIGNING_SECRET"))
+    slack_app_token: str | None = Field(default=None, validation_alias=AliasChoices("SLACK_APP_TOKEN"))
+    slack_api_url: str = Field(default="https://slack.com/api/", validation_alias=AliasChoices("SLACK_API_URL"))
+    telegram_bot_token: str | None = Field(default=None, validation_alias=AliasChoices("TELEGRAM_BOT_TOKEN"))
+    telegram_webhook_secret: str | None = Field(default=None, validation_alias=AliasChoices("TELEGRAM_WEBHOOK_SECRET"))
+    telegram_api_url: str = Field(default="https://api.telegram.org/bot", validation_alias=AliasChoices("TELEGRAM_API_URL"))
+
+    def require(self, field: str) -> object:
+        """Return a setting's value or raise :class:`ConfigError` naming its variable."""
+        value = getattr(self, field)
+        if value in (None, ""):
+            info = type(self).model_fields[field]
+            alias = info.validation_alias
+            if isinstance(alias, AliasChoices):
+                name = str(alias.choices[0])
+            else:
+                name = f"SHOPKEEP_{field.upper()}"
+            raise ConfigError(name, "is missing, and has no default.")
+        return value
