@@ -1,20 +1,26 @@
-"""The ``shopkeep`` command line. Sub-commands live in ``bots/commands``."""
+"""The ``shopkeep`` command line.
+
+Each module in ``bots/commands`` exposes ``register(app)`` and adds its own
+commands; this file only assembles them. Nothing heavy is imported here so
+``shopkeep --help`` stays instant.
+"""
 
 from __future__ import annotations
 
 import typer
 
-from bots.commands import models as models_cmd
-from bots.commands import nlu as nlu_cmd
+from bots.commands import chat, models, nlu, search, serve
 
 app = typer.Typer(
     name="shopkeep",
     help="Shopkeep: a retail chatbot for Slack and Telegram.",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
+    add_completion=False,
 )
-app.add_typer(models_cmd.app, name="models")
-app.add_typer(nlu_cmd.app, name="nlu")
+
+for module in (models, nlu, search, chat, serve):
+    module.register(app)
 
 
 def main() -> None:

@@ -1,5 +1,9 @@
-"""`shopkeep models` commands (placeholder until filled)."""
+"""`shopkeep` commands for models (placeholder: filled by its owner)."""
+
+from __future__ import annotations
 
 import typer
 
-app = typer.Typer(help="models commands.", no_args_is_help=True)
+
+def register(app: typer.Typer) -> None:
+    """Add this module's commands to the root app."""

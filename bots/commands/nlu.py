@@ -1,5 +1,9 @@
-"""`shopkeep nlu` commands (placeholder until filled)."""
+"""`shopkeep` commands for nlu (placeholder: filled by its owner)."""
+
+from __future__ import annotations
 
 import typer
 
-app = typer.Typer(help="nlu commands.", no_args_is_help=True)
+
+def register(app: typer.Typer) -> None:
+    """Add this module's commands to the root app."""

@@ -1,0 +1,36 @@
+"""Fixtures shared by every test folder. Folder-specific ones live beside the tests."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+DATASETS = Path(os.environ.get("SHOPKEEP_DATASETS", REPO_ROOT.parent / "shared" / "datasets"))
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+
+
+@pytest.fixture(scope="session")
+def redis_url() -> str:
+    """A real Redis server; tests never replace it with a fake."""
+    return os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0")
+
+
+@pytest.fixture(scope="session")
+def artifacts_dir() -> Path:
+    """Built by `make models` (``shopkeep models build``) before pytest runs."""
+    path = Path(os.environ.get("SHOPKEEP_ARTIFACTS_DIR", REPO_ROOT / "artifacts"))
+    if not (path / "encoder" / "manifest.json").exists():
+        pytest.fail(f"model artifacts missing under {path}: run `make models` first", pytrace=False)
+    return path
+
+
+@pytest.fixture(scope="session")
+def datasets_dir() -> Path:
+    if not DATASETS.exists():
+        pytest.fail(f"datasets not found at {DATASETS}", pytrace=False)
+    return DATASETS
