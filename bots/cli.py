@@ -23,6 +23,14 @@ for module in (models, nlu, search, chat, serve):
     module.register(app)
 
 
+@app.command()
+def version() -> None:
+    """Print Shopkeep's version."""
+    from importlib.metadata import version as dist_version
+
+    typer.echo(dist_version("shopkeep"))
+
+
 def main() -> None:
     app()
 
