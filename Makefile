@@ -26,8 +26,8 @@ setup: $(STAMP)
 # Rebuilds only what changed (the manifests record the sources' hashes).
 models: setup
 	$(SK) models build
-	$(SK) nlu train --bot shop_assistant
-	$(SK) nlu train --bot staff_helpdesk
+	$(SK) nlu train --bot shop_assistant --if-present
+	$(SK) nlu train --bot staff_helpdesk --if-present
 
 demo: models
 	$(SK) chat --bot shop_assistant
