@@ -50,6 +50,17 @@ class Settings(BaseSettings):
     telegram_webhook_secret: str | None = Field(default=None, validation_alias=AliasChoices("TELEGRAM_WEBHOOK_SECRET"))
     telegram_api_url: str = Field(default="https://api.telegram.org/bot", validation_alias=AliasChoices("TELEGRAM_API_URL"))
 
+    # --- serving (adapters helper) -------------------------------------------
+    # Comma-separated platforms to serve ("slack,telegram"). Empty: every
+    # platform whose bot token is set. A listed platform must be fully configured.
+    platforms: str = ""
+    slack_bot: str = "shop_assistant"
+    telegram_bot: str = "shop_assistant"
+    slack_command: str = "/shop"
+    telegram_mode: str = "polling"  # "polling" (shopkeep telegram-poll) or "webhook" (shopkeep serve)
+    telegram_webhook_url: str | None = None  # when set, `serve` registers it with setWebhook at start-up
+    telegram_callback_ttl_s: int = 7 * 24 * 3600  # long button payloads kept server-side this long
+
     def require(self, field: str) -> object:
         """Return a setting's value or raise :class:`ConfigError` naming its variable."""
         value = getattr(self, field)
