@@ -1,0 +1,100 @@
+"""Every Redis key Shopkeep writes is built here, and only here.
+
+Keys carry a Redis Cluster hash tag (the part inside ``{...}``) so that all
+keys of one conversation, one user index or one record land in the same
+cluster slot::
+
+    shopkeep:{console:shop_assistant:chat42}:state
+    shopkeep:{console:shop_assistant:chat42}:lock
+    shopkeep:{telegram:shop_assistant}:dedup:<delivery id>
+    shopkeep:{user:telegram:1234}:conversations
+    shopkeep:{rec:handoff:abc}
+
+Ids come from users and platforms, so the tag content is percent-escaped:
+``{`` and ``}`` can never end a tag early (which would move a key to another
+slot), and ``:`` / ``/`` inside one component can never make two different
+ids produce the same key.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from core.messages import ConversationKey, Platform
+
+_TAG_ESCAPES = {"%": "%25", "{": "%7B", "}": "%7D"}
+_PART_ESCAPES = {**_TAG_ESCAPES, ":": "%3A", "/": "%2F"}
+
+
+def _escape(text: str, table: dict[str, str]) -> str:
+    # One pass per character, "%" included, keeps the escaping reversible.
+    return "".join(table.get(ch, ch) for ch in text)
+
+
+def _part(text: str) -> str:
+    """Escape one id component (a chat id, a user id...)."""
+    return _escape(text, _PART_ESCAPES)
+
+
+@dataclass(frozen=True, kw_only=True)
+class KeyBuilder:
+    """Builds Redis keys for one deployment.
+
+    Args:
+        prefix: First segment of every key; lets several deployments (or
+            test runs) share one server. Must not contain braces or spaces.
+
+    Raises:
+        ValueError: If ``prefix`` is empty or contains ``{``, ``}`` or whitespace.
+    """
+
+    prefix: str = "shopkeep"
+
+    def __post_init__(self) -> None:
+        if not self.prefix or any(ch in self.prefix for ch in "{} \t\r\n"):
+            raise ValueError(
+                f"key prefix {self.prefix!r} must be non-empty, without braces or whitespace"
+            )
+
+    def conversation_tag(self, key: ConversationKey) -> str:
+        """The hash-tag content of a conversation (equals ``key.tag`` for plain ids)."""
+        parts = [_part(p) for p in (key.workspace, key.chat, key.thread) if p]
+        return f"{key.platform.value}:{_part(key.bot)}:{'/'.join(parts)}"
+
+    def state(self, key: ConversationKey) -> str:
+        """The JSON conversation state."""
+        return f"{self.prefix}:{{{self.conversation_tag(key)}}}:state"
+
+    def lock(self, key: ConversationKey) -> str:
+        """The per-conversation lock (a random token, set NX PX)."""
+        return f"{self.prefix}:{{{self.conversation_tag(key)}}}:lock"
+
+    def dedup(self, scope: str, delivery_id: str) -> str:
+        """Marks a platform delivery as seen; ``scope`` is e.g. ``telegram:shop_assistant``.
+
+        Raises:
+            ValueError: If ``scope`` or ``delivery_id`` is empty.
+        """
+        if not scope or not delivery_id:
+            raise ValueError("dedup scope and delivery id must be non-empty")
+        return f"{self.prefix}:{{{_escape(scope, _TAG_ESCAPES)}}}:dedup:{_escape(delivery_id, _TAG_ESCAPES)}"
+
+    def user_index(self, platform: Platform, user_id: str) -> str:
+        """The SET of every key holding this user's data, read by ``forget_user``.
+
+        Raises:
+            ValueError: If ``user_id`` is empty.
+        """
+        if not user_id:
+            raise ValueError("user id must be non-empty")
+        return f"{self.prefix}:{{user:{platform.value}:{_part(user_id)}}}:conversations"
+
+    def record(self, namespace: str, record_id: str) -> str:
+        """An auxiliary JSON record (handoff state, long button payload...).
+
+        Raises:
+            ValueError: If ``namespace`` or ``record_id`` is empty.
+        """
+        if not namespace or not record_id:
+            raise ValueError("record namespace and id must be non-empty")
+        return f"{self.prefix}:{{rec:{_part(namespace)}:{_part(record_id)}}}"

@@ -1,0 +1,235 @@
+"""In-process session store: the embedded default (console, tests, one process).
+
+It behaves like :class:`~core.sessions.redis.RedisSessionStore`: values are
+kept as JSON text (so callers always get copies, never aliases), every entry
+has a TTL on a monotonic clock, locks are leases that expire after
+``lock_ttl_ms`` and waiting for one gives up after ``lock_wait_s``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import secrets
+import time
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+
+from core.errors import LockTimeout, StorageError
+from core.keys import KeyBuilder
+from core.messages import ConversationKey, Platform
+from core.sessions._records import dump_record, record_ttl
+from core.state import ConversationState
+
+_SWEEP_EVERY = 256  # writes between sweeps of expired entries
+
+
+@dataclass
+class _Entry:
+    value: str
+    expires_at: float
+
+
+@dataclass
+class _Lease:
+    token: str
+    expires_at: float
+
+
+@dataclass
+class _LockSlot:
+    """One conversation's lock: the current lease and who is using or awaiting it."""
+
+    released: asyncio.Condition
+    lease: _Lease | None = None
+    users: int = 0
+
+
+class MemorySessionStore:
+    """A :class:`~core.protocols.SessionStore` kept in this process's memory.
+
+    Args:
+        keys: Key builder; entries use the same keys Redis would.
+        state_ttl_s: Lifetime of a conversation state (and of a record without its own TTL).
+        dedup_ttl_s: How long a delivery id is remembered.
+        lock_ttl_ms: Lease of a conversation lock; a holder that never releases loses it then.
+        lock_wait_s: How long ``lock()`` waits before raising :class:`LockTimeout`.
+        clock: Monotonic clock in seconds; injectable so tests can move time.
+    """
+
+    def __init__(
+        self,
+        *,
+        keys: KeyBuilder | None = None,
+        state_ttl_s: int = 30 * 24 * 3600,
+        dedup_ttl_s: int = 3600,
+        lock_ttl_ms: int = 15_000,
+        lock_wait_s: float = 10.0,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.keys = keys or KeyBuilder()
+        self.state_ttl_s = state_ttl_s
+        self.dedup_ttl_s = dedup_ttl_s
+        self.lock_ttl_ms = lock_ttl_ms
+        self.lock_wait_s = lock_wait_s
+        self._clock = clock
+        self._entries: dict[str, _Entry] = {}
+        self._indexes: dict[str, tuple[set[str], float]] = {}
+        self._locks: dict[str, _LockSlot] = {}
+        self._writes = 0
+        self._closed = False
+
+    # --- plain entries -----------------------------------------------------
+    def _get(self, name: str) -> str | None:
+        entry = self._entries.get(name)
+        if entry is None:
+            return None
+        if entry.expires_at <= self._clock():
+            del self._entries[name]
+            return None
+        return entry.value
+
+    def _set(self, name: str, value: str, ttl_s: float) -> None:
+        self._check_open()
+        self._entries[name] = _Entry(value, self._clock() + ttl_s)
+        self._writes += 1
+        if self._writes % _SWEEP_EVERY == 0:
+            self._sweep()
+
+    def _sweep(self) -> None:
+        now = self._clock()
+        for name in [n for n, e in self._entries.items() if e.expires_at <= now]:
+            del self._entries[name]
+        for name in [n for n, (_, exp) in self._indexes.items() if exp <= now]:
+            del self._indexes[name]
+
+    def _index(
+        self, platform: Platform, user_id: str, members: tuple[str, ...], ttl_s: float
+    ) -> None:
+        name = self.keys.user_index(platform, user_id)
+        now = self._clock()
+        current = self._indexes.get(name)
+        if current is None or current[1] <= now:
+            current = (set(), now)
+        # Like Redis EXPIRE NX + GT: the index lives as long as its longest-lived member.
+        self._indexes[name] = (current[0] | set(members), max(current[1], now + ttl_s))
+
+    def _check_open(self) -> None:
+        if self._closed:
+            raise StorageError("memory session store is closed")
+
+    # --- SessionStore ------------------------------------------------------
+    async def load(self, key: ConversationKey) -> ConversationState | None:
+        raw = self._get(self.keys.state(key))
+        return None if raw is None else ConversationState.model_validate_json(raw)
+
+    async def save(self, key: ConversationKey, state: ConversationState) -> None:
+        name = self.keys.state(key)
+        self._set(name, state.model_dump_json(), self.state_ttl_s)
+        if state.user_id:
+            self._index(key.platform, state.user_id, (name, self.keys.lock(key)), self.state_ttl_s)
+
+    @asynccontextmanager
+    async def lock(self, key: ConversationKey) -> AsyncIterator[None]:
+        """Hold the conversation's lock for the body of an ``async with``.
+
+        Raises:
+            LockTimeout: If another holder keeps it longer than ``lock_wait_s``.
+        """
+        self._check_open()
+        name = self.keys.lock(key)
+        slot = self._locks.setdefault(name, _LockSlot(asyncio.Condition()))
+        slot.users += 1
+        try:
+            token = await self._acquire(slot, key)
+            try:
+                yield
+            finally:
+                await self._release(slot, token)
+        finally:
+            slot.users -= 1
+            if slot.users == 0 and slot.lease is None:
+                self._locks.pop(name, None)
+
+    async def _acquire(self, slot: _LockSlot, key: ConversationKey) -> str:
+        loop = asyncio.get_running_loop()
+        started = loop.time()
+        async with slot.released:
+            while True:
+                now = self._clock()
+                lease = slot.lease
+                if lease is None or lease.expires_at <= now:
+                    token = secrets.token_hex(16)
+                    slot.lease = _Lease(token, now + self.lock_ttl_ms / 1000)
+                    return token
+                left = started + self.lock_wait_s - loop.time()
+                if left <= 0:
+                    raise LockTimeout(self.keys.conversation_tag(key), loop.time() - started)
+                try:
+                    # Wake on release, on lease expiry, or when our patience ends.
+                    await asyncio.wait_for(
+                        slot.released.wait(), timeout=min(left, lease.expires_at - now)
+                    )
+                except asyncio.TimeoutError:
+                    pass
+
+    @staticmethod
+    async def _release(slot: _LockSlot, token: str) -> None:
+        async with slot.released:
+            # Only our own lease: after it expired someone else may hold the lock.
+            if slot.lease is not None and slot.lease.token == token:
+                slot.lease = None
+                slot.released.notify_all()
+
+    async def first_delivery(self, scope: str, delivery_id: str) -> bool:
+        name = self.keys.dedup(scope, delivery_id)
+        if self._get(name) is not None:
+            return False
+        self._set(name, "1", self.dedup_ttl_s)
+        return True
+
+    async def put_record(
+        self,
+        namespace: str,
+        record_id: str,
+        value: dict,
+        ttl_s: int | None = None,
+        *,
+        user: tuple[Platform, str] | None = None,
+    ) -> None:
+        """Store a JSON record; ``user`` ties it to a user so ``forget_user`` erases it.
+
+        Raises:
+            ValueError: If ``ttl_s`` is not positive.
+            TypeError: If ``value`` is not a JSON-serialisable dict.
+        """
+        name = self.keys.record(namespace, record_id)
+        ttl = record_ttl(ttl_s, self.state_ttl_s)
+        self._set(name, dump_record(value), ttl)
+        if user is not None:
+            self._index(user[0], user[1], (name,), ttl)
+
+    async def get_record(self, namespace: str, record_id: str) -> dict | None:
+        raw = self._get(self.keys.record(namespace, record_id))
+        return None if raw is None else json.loads(raw)
+
+    async def delete_record(self, namespace: str, record_id: str) -> None:
+        self._entries.pop(self.keys.record(namespace, record_id), None)
+
+    async def forget_user(self, platform: Platform, user_id: str) -> int:
+        members, _ = self._indexes.pop(self.keys.user_index(platform, user_id), (set(), 0.0))
+        removed = 0
+        for name in members:
+            if self._get(name) is not None:
+                removed += 1
+            self._entries.pop(name, None)
+        return removed
+
+    async def ping(self) -> bool:
+        return not self._closed
+
+    async def aclose(self) -> None:
+        self._closed = True
+        self._entries.clear()
+        self._indexes.clear()

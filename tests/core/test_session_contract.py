@@ -1,0 +1,324 @@
+"""The SessionStore contract, run against MemorySessionStore and RedisSessionStore.
+
+Tests that need to look at raw Redis (TTLs, stored bytes) use ``redis_store``
+and ``raw_redis`` and run once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+
+import pytest
+import redis.asyncio as aioredis
+from redis.asyncio.retry import Retry
+from redis.backoff import NoBackoff
+
+from core.errors import LockTimeout, StorageError
+from core.keys import KeyBuilder
+from core.messages import ConversationKey, Platform
+from core.protocols import SessionStore
+from core.sessions import MemorySessionStore, RedisSessionStore, make_store
+from core.settings import Settings
+from core.state import ConversationState, Decision, Turn
+from tests.core.conftest import StoreFactory
+
+
+def conv(
+    chat: str = "chat42", platform: Platform = Platform.TELEGRAM, bot: str = "shop_assistant"
+) -> ConversationKey:
+    return ConversationKey(platform=platform, bot=bot, chat=chat)
+
+
+def state_of(user_id: str, **data: object) -> ConversationState:
+    return ConversationState(user_id=user_id, data=dict(data))
+
+
+async def test_implements_protocol(store: SessionStore) -> None:
+    assert isinstance(store, SessionStore)
+    assert await store.ping() is True
+
+
+async def test_load_unknown_is_none(store: SessionStore) -> None:
+    assert await store.load(conv("never-saved")) is None
+
+
+async def test_save_load_round_trip_with_unicode(store: SessionStore) -> None:
+    state = ConversationState(user_id="u1", lang="zh", slots={"size": "M", "colour": "красный"})
+    state.add_turn(Turn(role="user", text="你好, ищу кроссовки 👟 size 42", intent="search"))
+    state.add_turn(Turn(role="bot", text="Voilà: “Air” — 59,99 €", intent=None))
+    state.last_decision = Decision(
+        text="你好", intent="search", confidence=0.91, ranking=[("search", 0.91), ("greet", 0.05)]
+    )
+    state.data["cart"] = [{"sku": "SK-10045", "qty": 2, "title": "Tee 🐍"}]
+    await store.save(conv(), state)
+
+    loaded = await store.load(conv())
+
+    assert loaded == state
+    assert loaded is not state
+    assert loaded.history[0].text == "你好, ищу кроссовки 👟 size 42"
+    assert loaded.last_decision is not None and loaded.last_decision.ranking[0] == ("search", 0.91)
+
+
+async def test_stored_state_is_a_copy_not_an_alias(store: SessionStore) -> None:
+    state = state_of("u1", n=1)
+    await store.save(conv(), state)
+    state.data["n"] = 2
+    first = await store.load(conv())
+    assert first is not None and first.data["n"] == 1
+    first.data["n"] = 3
+    second = await store.load(conv())
+    assert second is not None and second.data["n"] == 1
+
+
+async def test_conversations_are_separate(store: SessionStore) -> None:
+    await store.save(conv("a"), state_of("u1", who="a"))
+    await store.save(conv("b"), state_of("u1", who="b"))
+    await store.save(conv("a", platform=Platform.SLACK), state_of("u1", who="slack-a"))
+    assert (await store.load(conv("a"))).data["who"] == "a"  # type: ignore[union-attr]
+    assert (await store.load(conv("b"))).data["who"] == "b"  # type: ignore[union-attr]
+    assert (await store.load(conv("a", platform=Platform.SLACK))).data["who"] == "slack-a"  # type: ignore[union-attr]
+
+
+async def test_lock_prevents_lost_updates(store: SessionStore) -> None:
+    key = conv()
+
+    async def bump(times: int) -> None:
+        for _ in range(times):
+            async with store.lock(key):
+                state = await store.load(key) or state_of("u1", n=0)
+                await asyncio.sleep(0)  # give the other task every chance to interleave
+                state.data["n"] += 1
+                await store.save(key, state)
+
+    await asyncio.gather(bump(50), bump(50))
+
+    final = await store.load(key)
+    assert final is not None and final.data["n"] == 100
+
+
+async def test_second_locker_times_out(store_factory: StoreFactory) -> None:
+    store = await store_factory(lock_wait_s=0.2)
+    async with store.lock(conv()):
+        with pytest.raises(LockTimeout) as caught:
+            async with store.lock(conv()):
+                pytest.fail("entered a lock someone else holds")
+    assert caught.value.conversation == "telegram:shop_assistant:chat42"
+    assert caught.value.waited_s >= 0.2
+    async with store.lock(conv()):  # free again once the holder left
+        pass
+
+
+async def test_other_conversations_are_not_blocked(store_factory: StoreFactory) -> None:
+    store = await store_factory(lock_wait_s=0.2)
+    async with store.lock(conv("a")), store.lock(conv("b")):
+        pass
+
+
+async def test_lock_released_on_exception(store_factory: StoreFactory) -> None:
+    store = await store_factory(lock_wait_s=0.2)
+    with pytest.raises(RuntimeError, match="boom"):
+        async with store.lock(conv()):
+            raise RuntimeError("boom")
+    async with store.lock(conv()):
+        pass
+
+
+async def test_lock_of_dead_holder_expires(store_factory: StoreFactory) -> None:
+    store = await store_factory(lock_ttl_ms=200, lock_wait_s=5.0)
+    abandoned = store.lock(conv())
+    await abandoned.__aenter__()  # the holder "crashes": it never leaves the block
+    async with store.lock(conv()):
+        pass
+    await abandoned.__aexit__(None, None, None)
+
+
+async def test_release_never_deletes_someone_elses_lock(store_factory: StoreFactory) -> None:
+    store = await store_factory(lock_ttl_ms=100, lock_wait_s=5.0)
+    key = conv()
+    took_over = asyncio.Event()
+    finish = asyncio.Event()
+
+    async def successor() -> None:
+        async with store.lock(key):
+            took_over.set()
+            await finish.wait()
+
+    async with store.lock(key):
+        await asyncio.sleep(0.3)  # our 100 ms lease runs out while we still work
+        store.lock_ttl_ms = 10_000  # the successor gets a long lease
+        task = asyncio.create_task(successor())
+        await asyncio.wait_for(took_over.wait(), timeout=5)
+    # We left the block after losing the lease: the successor must still hold the lock.
+    store.lock_wait_s = 0.3
+    with pytest.raises(LockTimeout):
+        async with store.lock(key):
+            pass
+    finish.set()
+    await task
+
+
+async def test_first_delivery_true_once(store: SessionStore) -> None:
+    assert await store.first_delivery("telegram:shop_assistant", "update-1") is True
+    assert await store.first_delivery("telegram:shop_assistant", "update-1") is False
+    assert await store.first_delivery("telegram:shop_assistant", "update-2") is True
+    assert await store.first_delivery("slack:staff_helpdesk", "update-1") is True
+
+
+async def test_first_delivery_forgets_after_ttl(store_factory: StoreFactory) -> None:
+    store = await store_factory(dedup_ttl_s=1)
+    assert await store.first_delivery("telegram:bot", "u-9") is True
+    await asyncio.sleep(1.1)
+    assert await store.first_delivery("telegram:bot", "u-9") is True
+
+
+async def test_records_round_trip_and_delete(store: SessionStore) -> None:
+    value = {"agent": "Ана", "note": "клиент ждёт 📦", "items": [1, 2.5, None, True]}
+    await store.put_record("handoff", "h1", value, 60)
+    value["agent"] = "changed after put"
+    assert await store.get_record("handoff", "h1") == {
+        "agent": "Ана",
+        "note": "клиент ждёт 📦",
+        "items": [1, 2.5, None, True],
+    }
+    assert await store.get_record("handoff", "h2") is None
+    assert await store.get_record("other-namespace", "h1") is None
+    await store.delete_record("handoff", "h1")
+    assert await store.get_record("handoff", "h1") is None
+    await store.delete_record("handoff", "h1")  # deleting twice is fine
+
+
+async def test_records_expire(store: SessionStore) -> None:
+    await store.put_record("payload", "p1", {"sku": "SK-1"}, ttl_s=1)
+    await store.put_record("payload", "p2", {"sku": "SK-2"})  # default: the state TTL
+    assert await store.get_record("payload", "p1") == {"sku": "SK-1"}
+    await asyncio.sleep(1.1)
+    assert await store.get_record("payload", "p1") is None
+    assert await store.get_record("payload", "p2") == {"sku": "SK-2"}
+
+
+async def test_bad_records_are_refused(store: SessionStore) -> None:
+    with pytest.raises(ValueError, match="ttl_s"):
+        await store.put_record("payload", "p1", {"a": 1}, ttl_s=0)
+    with pytest.raises(TypeError):
+        await store.put_record("payload", "p1", {"when": object()})
+    with pytest.raises(TypeError, match="dict"):
+        await store.put_record("payload", "p1", ["not", "a", "dict"])  # type: ignore[arg-type]
+    with pytest.raises(ValueError):
+        await store.put_record("", "p1", {"a": 1})
+    assert await store.get_record("payload", "p1") is None
+
+
+async def test_forget_user_removes_only_that_user(store: SessionStore) -> None:
+    alice, bob = "1001", "2002"
+    await store.save(conv("alice-dm"), state_of(alice))
+    await store.save(conv("group-1"), state_of(alice))
+    await store.put_record(
+        "handoff", "alice-h", {"user": alice}, 60, user=(Platform.TELEGRAM, alice)
+    )  # type: ignore[call-arg]
+    await store.save(conv("bob-dm"), state_of(bob))
+    await store.put_record("handoff", "bob-h", {"user": bob}, 60, user=(Platform.TELEGRAM, bob))  # type: ignore[call-arg]
+    # Same user id on another platform is another person.
+    await store.save(conv("alice-dm", platform=Platform.SLACK), state_of(alice))
+    await store.put_record("handoff", "unowned", {"x": 1})
+
+    removed = await store.forget_user(Platform.TELEGRAM, alice)
+
+    assert removed == 3
+    assert await store.load(conv("alice-dm")) is None
+    assert await store.load(conv("group-1")) is None
+    assert await store.get_record("handoff", "alice-h") is None
+    assert await store.load(conv("bob-dm")) is not None
+    assert await store.get_record("handoff", "bob-h") == {"user": bob}
+    assert await store.load(conv("alice-dm", platform=Platform.SLACK)) is not None
+    assert await store.get_record("handoff", "unowned") == {"x": 1}
+    assert await store.forget_user(Platform.TELEGRAM, alice) == 0
+    assert await store.forget_user(Platform.TELEGRAM, "never-seen") == 0
+
+
+# --- Redis only: what the raw server holds -----------------------------------
+
+
+async def _keys_under(raw: aioredis.Redis, keys: KeyBuilder) -> list[bytes]:
+    return [name async for name in raw.scan_iter(match=f"{keys.prefix}:*", count=500)]
+
+
+async def test_every_redis_key_has_a_ttl(
+    redis_store: RedisSessionStore, raw_redis: aioredis.Redis
+) -> None:
+    await redis_store.save(conv(), state_of("u1"))
+    await redis_store.put_record("handoff", "h1", {"a": 1}, user=(Platform.TELEGRAM, "u1"))
+    await redis_store.put_record("payload", "p1", {"a": 1}, ttl_s=30)
+    await redis_store.first_delivery("telegram:shop_assistant", "upd-1")
+    async with redis_store.lock(conv()):
+        names = await _keys_under(raw_redis, redis_store.keys)
+        ttls = {name: await raw_redis.pttl(name) for name in names}
+
+    assert len(names) == 6  # state, lock, user index, two records, dedup mark
+    assert all(ttl > 0 for ttl in ttls.values()), ttls
+    index = redis_store.keys.user_index(Platform.TELEGRAM, "u1").encode()
+    assert ttls[index] > 29 * 24 * 3600 * 1000  # the index outlives its longest member
+
+
+async def test_redis_values_are_json_not_pickle(
+    redis_store: RedisSessionStore, raw_redis: aioredis.Redis
+) -> None:
+    await redis_store.save(conv(), state_of("u1", emoji="🛒"))
+    await redis_store.put_record("handoff", "h1", {"note": "中文"})
+    raw_state = await raw_redis.get(redis_store.keys.state(conv()))
+    raw_record = await raw_redis.get(redis_store.keys.record("handoff", "h1"))
+    assert json.loads(raw_state)["data"] == {"emoji": "🛒"}
+    assert json.loads(raw_record) == {"note": "中文"}
+
+
+async def test_forget_user_leaves_no_key_behind(
+    redis_store: RedisSessionStore, raw_redis: aioredis.Redis
+) -> None:
+    await redis_store.save(conv("a"), state_of("u1"))
+    await redis_store.save(conv("b"), state_of("u1"))
+    await redis_store.put_record("handoff", "h", {"a": 1}, user=(Platform.TELEGRAM, "u1"))
+    await redis_store.save(conv("c"), state_of("u2"))
+    await redis_store.forget_user(Platform.TELEGRAM, "u1")
+
+    left = {name.decode() for name in await _keys_under(raw_redis, redis_store.keys)}
+
+    assert left == {
+        redis_store.keys.state(conv("c")),
+        redis_store.keys.user_index(Platform.TELEGRAM, "u2"),
+    }
+
+
+async def test_corrupt_state_is_a_storage_error(
+    redis_store: RedisSessionStore, raw_redis: aioredis.Redis
+) -> None:
+    await raw_redis.set(redis_store.keys.state(conv()), b"\x80\x04not json", ex=60)
+    with pytest.raises(StorageError, match="not a valid conversation state"):
+        await redis_store.load(conv())
+
+
+async def test_unreachable_redis_is_a_storage_error() -> None:
+    client = aioredis.Redis(
+        host="127.0.0.1", port=1, retry=Retry(NoBackoff(), 0), socket_connect_timeout=1
+    )
+    store = RedisSessionStore(client)
+    with pytest.raises(StorageError) as caught:
+        await store.load(conv())
+    assert isinstance(caught.value.__cause__, aioredis.ConnectionError)
+    with pytest.raises(StorageError):
+        async with store.lock(conv()):
+            pass
+    assert await store.ping() is False
+    await client.aclose()
+
+
+async def test_make_store_follows_settings(redis_url: str) -> None:
+    memory = make_store(Settings(redis_url=None, lock_wait_s=1.5))
+    on_redis = make_store(Settings(redis_url=redis_url, state_ttl_s=120))
+    try:
+        assert isinstance(memory, MemorySessionStore) and memory.lock_wait_s == 1.5
+        assert isinstance(on_redis, RedisSessionStore) and on_redis.state_ttl_s == 120
+        assert await on_redis.ping() is True
+    finally:
+        await memory.aclose()
+        await on_redis.aclose()
