@@ -36,6 +36,12 @@ class Settings(BaseSettings):
     use_tensorrt: bool = False
     intra_op_threads: int = 0  # 0: let ONNX Runtime decide
 
+    # --- nlu (intent training/evaluation; owner: nlu) ----------------------
+    datasets_dir: Path = Field(
+        default=REPO_ROOT.parent / "shared" / "datasets",
+        validation_alias=AliasChoices("SHOPKEEP_DATASETS", "SHOPKEEP_DATASETS_DIR"),
+    )
+
     # --- store -------------------------------------------------------------
     shop_url: str = "https://demo-shopkeep.myshopify.com"
     cart_link_template: str = "{shop_url}/cart/add?sku={items}"
