@@ -1,0 +1,222 @@
+"""The ASGI app: Slack and Telegram webhooks, health, readiness and metrics.
+
+Routes::
+
+    POST /slack/events      Slack events, slash commands and interactivity (one URL, as Bolt does)
+    POST /telegram/webhook  Telegram updates (secret-token checked)
+    GET  /healthz           the process is alive
+    GET  /readyz            the runtime (models) is loaded and the store answers
+    GET  /metrics           Prometheus exposition
+
+Which platforms are served: ``SHOPKEEP_PLATFORMS`` (``slack,telegram``) when
+set, else every platform whose bot token is set. A served platform must be
+fully configured, or start-up stops with an error naming the variable.
+Telegram is served here only in webhook mode; polling runs in ``shopkeep
+telegram-poll``. Slack uses Socket Mode too when ``SLACK_APP_TOKEN`` is set.
+"""
+
+from __future__ import annotations
+
+import hmac
+import json
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from typing import Any
+
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from adapters.metrics import AdapterMetrics
+from adapters.slack import SlackAdapter
+from adapters.telegram import TelegramAdapter
+from adapters.types import RuntimeOpener, ServingRuntime
+from core.errors import ConfigError, StorageError
+from core.messages import Platform
+from core.settings import Settings
+
+logger = logging.getLogger(__name__)
+
+SERVABLE = (Platform.SLACK, Platform.TELEGRAM)
+TELEGRAM_MODES = ("polling", "webhook")
+SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"
+
+
+def enabled_platforms(settings: Settings) -> tuple[Platform, ...]:
+    """The platforms to serve (see the module docstring for the rule).
+
+    Raises:
+        ConfigError: If ``SHOPKEEP_PLATFORMS`` names an unknown platform.
+    """
+    listed = [name.strip().lower() for name in settings.platforms.split(",") if name.strip()]
+    if not listed:
+        auto = {Platform.SLACK: settings.slack_bot_token, Platform.TELEGRAM: settings.telegram_bot_token}
+        return tuple(p for p in SERVABLE if auto[p])
+    known = {p.value: p for p in SERVABLE}
+    unknown = [name for name in listed if name not in known]
+    if unknown:
+        raise ConfigError("SHOPKEEP_PLATFORMS", f"names unknown platform(s) {unknown}; use slack, telegram")
+    return tuple(p for p in SERVABLE if p.value in listed)
+
+
+def check_settings(settings: Settings, platforms: tuple[Platform, ...], *, telegram_webhook: bool) -> None:
+    """Fail early, naming the missing variable, for each platform to be served.
+
+    Raises:
+        ConfigError: A required token or secret is missing or a mode is unknown.
+    """
+    if settings.telegram_mode not in TELEGRAM_MODES:
+        raise ConfigError("SHOPKEEP_TELEGRAM_MODE", f"must be one of {TELEGRAM_MODES}, not {settings.telegram_mode!r}")
+    if Platform.SLACK in platforms:
+        settings.require("slack_bot_token")
+        if not settings.slack_app_token:  # HTTP mode: every request is signed
+            settings.require("slack_signing_secret")
+    if Platform.TELEGRAM in platforms:
+        settings.require("telegram_bot_token")
+        if telegram_webhook:
+            settings.require("telegram_webhook_secret")
+
+
+@dataclass
+class _Serving:
+    """What the lifespan opens; the routes read it."""
+
+    runtime: ServingRuntime | None = None
+    slack: SlackAdapter | None = None
+    telegram: TelegramAdapter | None = None
+    ready: bool = False
+
+
+def _error(status: int, message: str) -> JSONResponse:
+    return JSONResponse({"ok": False, "error": message}, status_code=status)
+
+
+def create_app(
+    settings: Settings,
+    runtime: ServingRuntime | RuntimeOpener,
+    *,
+    metrics: AdapterMetrics | None = None,
+) -> Starlette:
+    """Build the app; nothing connects until its lifespan starts.
+
+    Args:
+        settings: Read once by the caller and passed down.
+        runtime: A built runtime (its owner closes it), or a coroutine function
+            ``opener(bots)`` the lifespan calls to build one (and closes at shutdown).
+        metrics: Where metrics go; a fresh registry by default.
+
+    Raises:
+        ConfigError: A served platform is missing a setting.
+    """
+    platforms = enabled_platforms(settings)
+    telegram_webhook = Platform.TELEGRAM in platforms and settings.telegram_mode == "webhook"
+    check_settings(settings, platforms, telegram_webhook=telegram_webhook)
+    serve_slack = Platform.SLACK in platforms
+    bots = list(dict.fromkeys(
+        [settings.slack_bot] * serve_slack + [settings.telegram_bot] * telegram_webhook
+    ))
+    metrics = metrics if metrics is not None else AdapterMetrics()
+    serving = _Serving()
+
+    @asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        owned = callable(runtime)
+        opened: ServingRuntime = await runtime(bots) if callable(runtime) else runtime
+        serving.runtime = opened
+        socket = None
+        try:
+            if serve_slack:
+                bot = settings.slack_bot
+                serving.slack = SlackAdapter(
+                    settings=settings,
+                    handler=metrics.instrument(opened.managers[bot].handle, platform="slack", bot=bot),
+                    bot=bot,
+                    store=opened.store,
+                    metrics=metrics,
+                )
+                if settings.slack_app_token:
+                    socket = serving.slack.socket_mode_handler()
+                    await socket.connect_async()
+            if telegram_webhook:
+                bot = settings.telegram_bot
+                serving.telegram = TelegramAdapter(
+                    settings=settings,
+                    handler=metrics.instrument(opened.managers[bot].handle, platform="telegram", bot=bot),
+                    bot=bot,
+                    store=opened.store,
+                    metrics=metrics,
+                )
+                await serving.telegram.start()
+            serving.ready = True
+            logger.info("serving platforms=%s bots=%s", [p.value for p in platforms], bots)
+            yield
+        finally:
+            serving.ready = False
+            if socket is not None:
+                await socket.close_async()
+            if serving.telegram is not None:
+                await serving.telegram.stop()
+            if owned:
+                await opened.aclose()
+
+    async def slack_events(request: Request) -> Response:
+        if serving.slack is None or not settings.slack_signing_secret:
+            return _error(404, "slack is not served over HTTP here")
+        return await serving.slack.handle_http(request)
+
+    async def telegram_webhook_route(request: Request) -> Response:
+        adapter = serving.telegram
+        if adapter is None:
+            return _error(404, "telegram webhook is not enabled")
+        expected = str(settings.telegram_webhook_secret).encode()
+        given = request.headers.get(SECRET_HEADER, "").encode()
+        if not hmac.compare_digest(given, expected):
+            return _error(403, "bad secret token")
+        try:
+            data: Any = json.loads(await request.body())
+        except (ValueError, UnicodeDecodeError):
+            return _error(400, "malformed JSON")
+        if not isinstance(data, dict):
+            return _error(400, "an update must be a JSON object")
+        try:
+            update = adapter.parse_update(data)
+        except ValueError:
+            return _error(400, "not a Telegram update")
+        adapter.submit(update)
+        return JSONResponse({"ok": True})
+
+    async def healthz(request: Request) -> Response:
+        return JSONResponse({"status": "ok"})
+
+    async def readyz(request: Request) -> Response:
+        if not serving.ready or serving.runtime is None:
+            return JSONResponse({"status": "starting"}, status_code=503)
+        try:
+            store_ok = await serving.runtime.store.ping()
+        except (StorageError, OSError) as error:
+            logger.warning("readyz: store unavailable: %s", error)
+            store_ok = False
+        if not store_ok:
+            return JSONResponse({"status": "unavailable", "store": False}, status_code=503)
+        return JSONResponse({"status": "ready", "store": True, "bots": bots})
+
+    async def metrics_route(request: Request) -> Response:
+        body, content_type = metrics.render()
+        return Response(body, media_type=content_type)
+
+    app = Starlette(
+        routes=[
+            Route("/slack/events", slack_events, methods=["POST"]),
+            Route("/telegram/webhook", telegram_webhook_route, methods=["POST"]),
+            Route("/healthz", healthz, methods=["GET"]),
+            Route("/readyz", readyz, methods=["GET"]),
+            Route("/metrics", metrics_route, methods=["GET"]),
+        ],
+        lifespan=lifespan,
+    )
+    app.state.serving = serving
+    app.state.metrics = metrics
+    return app

@@ -1,0 +1,94 @@
+"""Prometheus metrics for the serving path.
+
+Each :class:`AdapterMetrics` owns its own registry, so several apps (tests,
+one per bot) never collide on metric names. ``/metrics`` renders that
+registry; nothing here reads the environment or touches the network.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Iterable
+
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram, generate_latest
+
+from adapters.types import MessageHandler
+from core.messages import IncomingMessage, Reply
+from core.state import Decision
+
+logger = logging.getLogger(__name__)
+
+_LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
+
+
+class AdapterMetrics:
+    """Counters and histograms for messages, latency, intents and failures.
+
+    Args:
+        registry: Where the metrics are registered; a fresh one by default.
+    """
+
+    def __init__(self, *, registry: CollectorRegistry | None = None) -> None:
+        self.registry = registry if registry is not None else CollectorRegistry(auto_describe=True)
+        self.messages = Counter(
+            "shopkeep_messages_total", "Incoming messages handed to the dialogue.",
+            ("platform", "bot"), registry=self.registry,
+        )
+        self.latency = Histogram(
+            "shopkeep_message_latency_seconds", "Time from hand-off to the dialogue until replies are ready.",
+            ("platform", "bot"), buckets=_LATENCY_BUCKETS, registry=self.registry,
+        )
+        self.intents = Counter(
+            "shopkeep_intents_total", "Recognised intents.", ("bot", "intent"), registry=self.registry,
+        )
+        self.fallbacks = Counter(
+            "shopkeep_fallbacks_total", "Messages understood as out of scope.", ("bot",), registry=self.registry,
+        )
+        self.handoffs = Counter(
+            "shopkeep_handoffs_total", "Conversations handed to a person.", ("platform", "bot"),
+            registry=self.registry,
+        )
+        self.errors = Counter(
+            "shopkeep_errors_total", "Failures while handling or answering a message.",
+            ("platform", "bot", "kind"), registry=self.registry,
+        )
+        self.duplicates = Counter(
+            "shopkeep_duplicate_deliveries_total", "Platform redeliveries dropped by the adapter.",
+            ("platform",), registry=self.registry,
+        )
+
+    def observe_decision(self, bot: str, decision: Decision) -> None:
+        """Count what the dialogue understood (called with ``state.last_decision``)."""
+        self.intents.labels(bot=bot, intent=decision.intent).inc()
+        if decision.out_of_scope:
+            self.fallbacks.labels(bot=bot).inc()
+
+    def observe_replies(self, platform: str, bot: str, replies: Iterable[Reply]) -> None:
+        if any(reply.handoff for reply in replies):
+            self.handoffs.labels(platform=platform, bot=bot).inc()
+
+    def observe_error(self, platform: str, bot: str, error: BaseException) -> None:
+        self.errors.labels(platform=platform, bot=bot, kind=type(error).__name__).inc()
+
+    def instrument(self, handler: MessageHandler, *, platform: str, bot: str) -> MessageHandler:
+        """Wrap ``handler`` so every call is counted, timed and its failures recorded."""
+
+        async def instrumented(message: IncomingMessage) -> list[Reply]:
+            self.messages.labels(platform=platform, bot=bot).inc()
+            started = time.perf_counter()
+            try:
+                replies = await handler(message)
+            except BaseException as error:
+                self.observe_error(platform, bot, error)
+                raise
+            finally:
+                self.latency.labels(platform=platform, bot=bot).observe(time.perf_counter() - started)
+            self.observe_replies(platform, bot, replies)
+            return replies
+
+        return instrumented
+
+    def render(self) -> tuple[bytes, str]:
+        """The exposition text and its content type, for ``/metrics``."""
+        return generate_latest(self.registry), CONTENT_TYPE_LATEST

@@ -1,0 +1,211 @@
+"""The Slack adapter: Bolt listeners that verify, drop repeats, translate and answer.
+
+Every request is acknowledged first (``process_before_response=False``:
+Bolt answers Slack as soon as ``ack()`` runs and finishes the listener in
+the background), so Slack never waits on the dialogue. Redeliveries
+(``X-Slack-Retry-Num``) are dropped by ``event_id`` / ``trigger_id`` before
+any listener runs, in HTTP and in Socket Mode alike.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from typing import Any
+
+from slack_bolt import BoltResponse
+from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
+from slack_bolt.adapter.starlette.async_handler import AsyncSlackRequestHandler
+from slack_bolt.async_app import AsyncApp
+from slack_sdk.errors import SlackApiError
+from slack_sdk.http_retry.builtin_async_handlers import (
+    AsyncConnectionErrorRetryHandler,
+    AsyncRateLimitErrorRetryHandler,
+)
+from slack_sdk.web.async_client import AsyncWebClient
+from slack_sdk.webhook.async_client import AsyncWebhookClient
+from starlette.requests import Request
+from starlette.responses import Response
+
+from adapters.metrics import AdapterMetrics
+from adapters.slack import extract
+from adapters.slack.render import ACTION_ID_PREFIX, render_reply
+from adapters.types import MessageHandler
+from core.messages import IncomingMessage, Reply
+from core.protocols import SessionStore
+from core.settings import Settings
+
+logger = logging.getLogger(__name__)
+
+DEDUP_SCOPE = "adapter:slack"
+THREAD_NAMESPACE = "slack-thread"
+APOLOGY = "Sorry, something went wrong on our side. Please try again in a moment."
+# Slack's errors for a channel the bot cannot post into (a slash command used
+# in a channel the app was never invited to); the command's response_url still works.
+_NOT_POSTABLE = frozenset({"not_in_channel", "channel_not_found"})
+
+
+def build_web_client(settings: Settings) -> AsyncWebClient:
+    """A Web API client on ``settings.slack_api_url`` that retries 429s and dropped connections."""
+    return AsyncWebClient(
+        token=settings.slack_bot_token,
+        base_url=settings.slack_api_url,
+        retry_handlers=[
+            AsyncConnectionErrorRetryHandler(max_retry_count=2),
+            AsyncRateLimitErrorRetryHandler(max_retry_count=3),
+        ],
+    )
+
+
+class SlackAdapter:
+    """Slack ↔ Shopkeep for one bot.
+
+    Args:
+        settings: Tokens, signing secret and the Web API base URL.
+        handler: The core's handler (``runtime.manager.handle``).
+        bot: Name of the bot this workspace talks to.
+        store: The runtime's session store, for redelivery dedup and for
+            remembering which channel threads the bot takes part in.
+        client: A Web API client; built from ``settings`` when omitted.
+        metrics: Where dropped duplicates and errors are counted.
+    """
+
+    def __init__(
+        self,
+        *,
+        settings: Settings,
+        handler: MessageHandler,
+        bot: str,
+        store: SessionStore | None = None,
+        client: AsyncWebClient | None = None,
+        metrics: AdapterMetrics | None = None,
+    ) -> None:
+        self._handler = handler
+        self._bot = bot
+        self._store = store
+        self._metrics = metrics
+        self._settings = settings
+        self._dedup_ttl_s = settings.dedup_ttl_s
+        self._thread_ttl_s = settings.state_ttl_s
+        self.client = client if client is not None else build_web_client(settings)
+        secret = settings.slack_signing_secret or ""
+        self.app = AsyncApp(
+            client=self.client,
+            signing_secret=secret,
+            request_verification_enabled=bool(secret),
+            process_before_response=False,
+            name=f"shopkeep-{bot}",
+        )
+        self.app.middleware(self._drop_redeliveries)
+        self.app.event("message")(self._on_message)
+        self.app.event("app_mention")(self._on_mention)
+        self.app.command(settings.slack_command)(self._on_command)
+        self.app.action(re.compile(rf"^{re.escape(ACTION_ID_PREFIX)}"))(self._on_action)
+        self.app.error(self._on_error)
+        self._http = AsyncSlackRequestHandler(self.app)
+
+    # --- transports --------------------------------------------------------
+    async def handle_http(self, request: Request) -> Response:
+        """Events, slash commands and interactivity, all on one URL (as Bolt does)."""
+        return await self._http.handle(request)
+
+    def socket_mode_handler(self) -> AsyncSocketModeHandler:
+        """A Socket Mode connection (``SLACK_APP_TOKEN``); call ``connect_async()`` on it."""
+        token = self._settings.require("slack_app_token")
+        return AsyncSocketModeHandler(self.app, str(token))
+
+    # --- middleware and listeners -------------------------------------------
+    async def _drop_redeliveries(self, body: dict[str, Any], next: Any) -> BoltResponse | None:  # noqa: A002
+        delivery = extract.dedup_id(body)
+        if self._store is not None and delivery:
+            if not await self._store.first_delivery(DEDUP_SCOPE, delivery):
+                logger.info("slack: dropping redelivery %s", delivery)
+                if self._metrics is not None:
+                    self._metrics.duplicates.labels(platform="slack").inc()
+                return BoltResponse(status=200, body="")
+        return await next()
+
+    async def _on_message(self, event: dict[str, Any], body: dict[str, Any], context: Any) -> None:
+        own = getattr(context, "bot_user_id", None)
+        if event.get("channel_type") not in ("im", "mpim"):
+            # In channels the bot answers only inside threads it already takes
+            # part in; a message mentioning it arrives as app_mention instead.
+            thread = extract.thread_of(event)
+            text = str(event.get("text") or "")
+            if not thread or extract.mentions_user(text, own) or not await self._follows(body, event):
+                return
+        message = extract.incoming_from_event(
+            event, bot=self._bot, team_id=self._team(body), event_id=body.get("event_id"), own_user_id=own
+        )
+        if message is not None:
+            await self._converse(message)
+
+    async def _on_mention(self, event: dict[str, Any], body: dict[str, Any], context: Any) -> None:
+        message = extract.incoming_from_event(
+            event,
+            bot=self._bot,
+            team_id=self._team(body),
+            event_id=body.get("event_id"),
+            own_user_id=getattr(context, "bot_user_id", None),
+        )
+        if message is None:
+            return
+        if message.conversation.thread:
+            await self._follow(message)
+        await self._converse(message)
+
+    async def _on_command(self, ack: Any, body: dict[str, Any]) -> None:
+        await ack()
+        message = extract.incoming_from_command(body, bot=self._bot)
+        if message is not None:
+            await self._converse(message, response_url=body.get("response_url"))
+
+    async def _on_action(self, ack: Any, body: dict[str, Any]) -> None:
+        await ack()
+        message = extract.incoming_from_action(body, bot=self._bot)
+        if message is not None:
+            await self._converse(message, response_url=body.get("response_url"))
+
+    async def _on_error(self, error: Exception, body: dict[str, Any]) -> None:
+        logger.error("slack: listener failed for %s", extract.dedup_id(body), exc_info=error)
+
+    # --- the work, after the acknowledgement --------------------------------
+    async def _converse(self, message: IncomingMessage, *, response_url: str | None = None) -> None:
+        try:
+            replies = await self._handler(message)
+        except Exception:  # the edge: log once, answer politely
+            logger.exception("slack: dialogue failed for %s", message.delivery_id)
+            replies = [Reply(text=APOLOGY)]
+        for reply in replies:
+            await self._post(message, reply, response_url=response_url)
+
+    async def _post(self, message: IncomingMessage, reply: Reply, *, response_url: str | None) -> None:
+        rendered = render_reply(reply)
+        channel = message.conversation.chat
+        thread = message.conversation.thread or None
+        try:
+            await self.client.chat_postMessage(channel=channel, thread_ts=thread, **rendered)
+        except SlackApiError as error:
+            code = error.response.get("error") if error.response is not None else None
+            if code in _NOT_POSTABLE and response_url:
+                await AsyncWebhookClient(response_url).send(response_type="in_channel", **rendered)
+                return
+            logger.error("slack: chat.postMessage to %s failed: %s", channel, code or error)
+            if self._metrics is not None:
+                self._metrics.observe_error("slack", self._bot, error)
+
+    # --- channel threads the bot takes part in -------------------------------
+    @staticmethod
+    def _team(body: dict[str, Any]) -> str:
+        return str(body.get("team_id") or (body.get("team") or {}).get("id") or "")
+
+    async def _follow(self, message: IncomingMessage) -> None:
+        if self._store is not None:
+            key = f"{message.conversation.workspace}:{message.conversation.chat}:{message.conversation.thread}"
+            await self._store.put_record(THREAD_NAMESPACE, key, {"bot": self._bot}, self._thread_ttl_s)
+
+    async def _follows(self, body: dict[str, Any], event: dict[str, Any]) -> bool:
+        if self._store is None:
+            return False
+        key = f"{self._team(body)}:{event.get('channel')}:{extract.thread_of(event)}"
+        return await self._store.get_record(THREAD_NAMESPACE, key) is not None

@@ -1,0 +1,5 @@
+"""Telegram: python-telegram-bot (polling or webhook) ↔ :class:`core.messages.IncomingMessage` / :class:`~core.messages.Reply`."""
+
+from adapters.telegram.app import TelegramAdapter
+
+__all__ = ["TelegramAdapter"]

@@ -1,0 +1,257 @@
+"""The Telegram adapter: python-telegram-bot handlers that drop repeats, translate and answer.
+
+Works in both of Telegram's delivery modes: long polling (``shopkeep
+telegram-poll``, :meth:`TelegramAdapter.run_polling`) and webhooks (the ASGI
+app hands each verified update to :meth:`TelegramAdapter.submit`). Flood
+control is PTB's :class:`~telegram.ext.AIORateLimiter`, which also retries a
+``RetryAfter`` answer.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Any
+
+from telegram import (
+    Bot,
+    InlineKeyboardButton,
+    InlineKeyboardMarkup,
+    KeyboardButton,
+    ReplyKeyboardMarkup,
+    Update,
+)
+from telegram.error import BadRequest, TelegramError
+from telegram.ext import (
+    AIORateLimiter,
+    Application,
+    ApplicationHandlerStop,
+    CallbackQueryHandler,
+    CommandHandler,
+    ContextTypes,
+    MessageHandler as PTBMessageHandler,
+    TypeHandler,
+    filters,
+)
+
+from adapters.metrics import AdapterMetrics
+from adapters.telegram import extract
+from adapters.telegram.callbacks import CallbackCodec, CallbackExpired
+from adapters.telegram.render import CONTACT_BUTTON_LABEL, OutgoingPart, keyboard_rows, plan_reply
+from adapters.types import MessageHandler
+from core.messages import IncomingMessage, Reply
+from core.protocols import SessionStore
+from core.settings import Settings
+
+logger = logging.getLogger(__name__)
+
+COMMANDS = ("start", "help", "cart", "orders", "human", "forget", "lang")
+APOLOGY = "Sorry, something went wrong on our side. Please try again in a moment."
+EXPIRED = "This button has expired. Please ask again."
+FOREIGN_CONTACT = "Please share your own number with the button below the chat."
+ALLOWED_UPDATES = [Update.MESSAGE, Update.CALLBACK_QUERY]
+
+
+class TelegramAdapter:
+    """Telegram ↔ Shopkeep for one bot.
+
+    Args:
+        settings: Token, API base URL, webhook secret and URL, callback TTL.
+        handler: The core's handler (``runtime.manager.handle``).
+        bot: Name of the bot this Telegram bot serves.
+        store: The runtime's session store (update dedup, long button payloads).
+        metrics: Where dropped duplicates and errors are counted.
+        polling: Build an updater for long polling (else webhook mode).
+    """
+
+    def __init__(
+        self,
+        *,
+        settings: Settings,
+        handler: MessageHandler,
+        bot: str,
+        store: SessionStore | None = None,
+        metrics: AdapterMetrics | None = None,
+        polling: bool = False,
+    ) -> None:
+        self._settings = settings
+        self._handler = handler
+        self._bot = bot
+        self._store = store
+        self._metrics = metrics
+        self._codec = CallbackCodec(store=store, ttl_s=settings.telegram_callback_ttl_s)
+        self._tasks: set[asyncio.Task[None]] = set()
+        builder = (
+            Application.builder()
+            .token(str(settings.require("telegram_bot_token")))
+            .base_url(settings.telegram_api_url)
+            .rate_limiter(AIORateLimiter(max_retries=3))
+        )
+        if not polling:
+            builder = builder.updater(None)
+        self.application = builder.build()
+        self.application.add_handler(TypeHandler(Update, self._drop_repeats), group=-1)
+        self.application.add_handler(CommandHandler(list(COMMANDS), self._on_message))
+        self.application.add_handler(
+            PTBMessageHandler(
+                filters.UpdateType.MESSAGE & (filters.TEXT | filters.CONTACT | filters.PHOTO | filters.CAPTION),
+                self._on_message,
+            )
+        )
+        self.application.add_handler(CallbackQueryHandler(self._on_callback))
+        self.application.add_error_handler(self._on_error)
+
+    @property
+    def bot(self) -> Bot:
+        return self.application.bot
+
+    # --- lifecycle -----------------------------------------------------------
+    async def start(self) -> None:
+        """Open the HTTP client and check the token (``getMe``); register the webhook if configured."""
+        await self.application.initialize()
+        url = self._settings.telegram_webhook_url
+        if url:
+            await self.bot.set_webhook(
+                url,
+                secret_token=self._settings.telegram_webhook_secret,
+                allowed_updates=ALLOWED_UPDATES,
+            )
+
+    async def stop(self) -> None:
+        """Let in-flight updates finish, then close the HTTP client."""
+        await self.drain()
+        await self.application.shutdown()
+
+    async def run_polling(self, stop: asyncio.Event) -> None:
+        """Long-poll ``getUpdates`` until ``stop`` is set (drops any webhook first)."""
+        updater = self.application.updater
+        if updater is None:
+            raise RuntimeError("TelegramAdapter was built for webhooks; pass polling=True")
+        async with self.application:
+            await updater.start_polling(allowed_updates=ALLOWED_UPDATES)
+            await self.application.start()
+            try:
+                await stop.wait()
+            finally:
+                await updater.stop()
+                await self.application.stop()
+
+    # --- webhook entry -------------------------------------------------------
+    def parse_update(self, data: dict[str, Any]) -> Update:
+        """``Update.de_json`` with this bot attached.
+
+        Raises:
+            ValueError: If ``data`` is not shaped like an update.
+        """
+        if not isinstance(data.get("update_id"), int):
+            raise ValueError("update_id must be an integer")
+        try:
+            update = Update.de_json(data, self.bot)
+        except (KeyError, TypeError, ValueError, AttributeError) as error:
+            raise ValueError(f"not a Telegram update: {error}") from error
+        if update is None:
+            raise ValueError("empty update")
+        return update
+
+    def submit(self, update: Update) -> None:
+        """Process ``update`` in the background (the webhook has already answered 200)."""
+        task = asyncio.create_task(self.application.process_update(update))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def drain(self) -> None:
+        """Wait until every submitted update has been processed."""
+        while self._tasks:
+            await asyncio.gather(*list(self._tasks), return_exceptions=True)
+
+    # --- handlers --------------------------------------------------------------
+    async def _drop_repeats(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        if self._store is None:
+            return
+        if not await self._store.first_delivery(f"adapter:telegram:{self._bot}", str(update.update_id)):
+            logger.info("telegram: dropping repeated update %s", update.update_id)
+            if self._metrics is not None:
+                self._metrics.duplicates.labels(platform="telegram").inc()
+            raise ApplicationHandlerStop
+
+    async def _on_message(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        message = update.message
+        if message is None:
+            return
+        if message.contact is not None and not extract.is_own_contact(message):
+            await self._send_part(message.chat_id, OutgoingPart(text=FOREIGN_CONTACT, request_contact=True))
+            return
+        incoming = extract.incoming_from_message(update, bot=self._bot)
+        if incoming is not None:
+            await self._converse(incoming)
+
+    async def _on_callback(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        query = update.callback_query
+        if query is None:
+            return
+        try:
+            payload = await self._codec.decode(query.data or "")
+        except CallbackExpired:
+            await query.answer(EXPIRED)
+            return
+        # Answer first: the user's button stops spinning whatever the dialogue does.
+        await query.answer()
+        incoming = extract.incoming_from_callback(query, update_id=update.update_id, bot=self._bot, payload=payload)
+        if incoming is not None:
+            await self._converse(incoming)
+
+    async def _on_error(self, update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
+        logger.error("telegram: handler failed for %s", getattr(update, "update_id", update), exc_info=context.error)
+        if self._metrics is not None and context.error is not None:
+            self._metrics.observe_error("telegram", self._bot, context.error)
+
+    # --- the work ----------------------------------------------------------------
+    async def _converse(self, message: IncomingMessage) -> None:
+        try:
+            replies = await self._handler(message)
+        except Exception:  # the edge: log once, answer politely
+            logger.exception("telegram: dialogue failed for %s", message.delivery_id)
+            replies = [Reply(text=APOLOGY)]
+        for reply in replies:
+            for part in plan_reply(reply):
+                await self._send_part(message.conversation.chat, part)
+
+    async def _markup(self, part: OutgoingPart) -> InlineKeyboardMarkup | ReplyKeyboardMarkup | None:
+        if part.request_contact:
+            return ReplyKeyboardMarkup(
+                [[KeyboardButton(CONTACT_BUTTON_LABEL, request_contact=True)]],
+                resize_keyboard=True,
+                one_time_keyboard=True,
+            )
+        if not part.buttons:
+            return None
+        rows: list[list[InlineKeyboardButton]] = []
+        for row in keyboard_rows(part.buttons):
+            cells = []
+            for button in row:
+                data = await self._codec.encode(button.payload)
+                if data is not None:
+                    cells.append(InlineKeyboardButton(button.label, callback_data=data))
+            if cells:
+                rows.append(cells)
+        return InlineKeyboardMarkup(rows) if rows else None
+
+    async def _send_part(self, chat_id: str | int, part: OutgoingPart) -> None:
+        markup = await self._markup(part)
+        try:
+            if part.photo is not None:
+                try:
+                    await self.bot.send_photo(
+                        chat_id, part.photo, caption=part.text, parse_mode=part.parse_mode, reply_markup=markup
+                    )
+                    return
+                except BadRequest as error:  # e.g. Telegram could not fetch the image
+                    logger.warning("telegram: sendPhoto failed (%s); sending the card as text", error.message)
+            await self.bot.send_message(chat_id, part.text, parse_mode=part.parse_mode, reply_markup=markup)
+        except TelegramError as error:
+            logger.error("telegram: sending to %s failed: %s", chat_id, error)
+            if self._metrics is not None:
+                self._metrics.observe_error("telegram", self._bot, error)
+
+
+__all__ = ["COMMANDS", "TelegramAdapter"]
