@@ -1,0 +1,249 @@
+"""Hybrid passage retrieval for policies (shop) and procedures (staff).
+
+A :class:`PassageIndex` scores each passage two ways and blends them:
+
+* **semantic**: cosine between the query embedding and the passage's best
+  vector. A passage has one vector for ``title + text`` and one per
+  alternative phrasing in ``keys`` (a policy's question variants), so a
+  question matches the way customers actually ask it.
+* **keyword**: the share of the query's content words that occur in the
+  passage (after light stemming, with edit-distance typo tolerance),
+  tempered by BM25 so rare words count more.
+
+``score = SEMANTIC_WEIGHT * semantic + (1 - SEMANTIC_WEIGHT) * keyword``.
+
+Confidence floor
+----------------
+:data:`CONFIDENT_FLOOR` was calibrated with the real all-MiniLM-L6-v2 ONNX
+encoder on the shop's ``policies.yaml`` by leave-one-out: each question
+variant was removed from its policy's keys and asked as a query (95 queries),
+against 60 off-topic questions (weather, jokes, banking, cooking...). See
+``tests/core/test_retrieval_quality.py`` for the figures it guarantees and
+the module-level note in that file for the measured numbers.
+
+The keyword tools here (:func:`tokenize`, :class:`KeywordIndex`) are shared
+with :mod:`core.search`.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections import Counter
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from core.protocols import TextEncoder
+
+SEMANTIC_WEIGHT = 0.75
+#: Hits scoring at least this are answered directly; see the module docstring.
+CONFIDENT_FLOOR = 0.45
+
+STOPWORDS = frozenset(
+    """a an and are as at be but by can could do does did for from have has how i i'm if in into is it
+    its me my of on or our please should so some that the their them then there these they this to
+    us was we what when where which who why will with would you your yours am any just want need
+    looking look get got find show tell know like im id ive hi hello hey thanks thank""".split()
+)
+_TOKEN_RE = re.compile(r"[a-z0-9]+|[\u4e00-\u9fff]")
+
+
+def stem(token: str) -> str:
+    """A deliberately light English stemmer: plurals only, so vocabulary stays recognisable."""
+    if len(token) > 4 and token.endswith("ies"):
+        return token[:-1]  # hoodies -> hoodie, accessories -> accessorie (consistent both sides)
+    if len(token) > 4 and token.endswith(("sses", "xes", "ches", "shes")):
+        return token[:-2]
+    if len(token) > 3 and token.endswith("s") and not token.endswith(("ss", "us", "is")):
+        return token[:-1]
+    return token
+
+
+def tokenize(text: str, *, keep_stopwords: bool = False) -> list[str]:
+    """Lower-case, split, drop stop words, stem plurals. CJK characters are single tokens."""
+    tokens = _TOKEN_RE.findall(text.lower().replace("t-shirt", "tshirt"))
+    return [stem(t) for t in tokens if keep_stopwords or t not in STOPWORDS]
+
+
+def edit_distance(a: str, b: str, limit: int = 2) -> int:
+    """Damerau-Levenshtein (optimal string alignment) distance, capped at ``limit + 1``."""
+    if abs(len(a) - len(b)) > limit:
+        return limit + 1
+    prev2: list[int] = []
+    prev = list(range(len(b) + 1))
+    for i, ca in enumerate(a, 1):
+        cur = [i] + [0] * len(b)
+        for j, cb in enumerate(b, 1):
+            cost = 0 if ca == cb else 1
+            cur[j] = min(prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + cost)
+            if i > 1 and j > 1 and ca == b[j - 2] and a[i - 2] == cb:
+                cur[j] = min(cur[j], prev2[j - 2] + 1)
+        if min(cur) > limit:
+            return limit + 1
+        prev2, prev = prev, cur
+    return prev[-1]
+
+
+def typo_budget(token: str) -> int:
+    """Edits tolerated for a token of this length: none for short words."""
+    if len(token) <= 3 or token.isdigit():
+        return 0
+    return 1 if len(token) <= 5 else 2
+
+
+class KeywordIndex:
+    """BM25 over small documents, with typo-tolerant matching of query words.
+
+    A query word absent from the vocabulary is matched to vocabulary words
+    within :func:`typo_budget` edits (at a discount), so "snekers" still
+    finds "sneakers".
+    """
+
+    FUZZY_DISCOUNT = 0.8
+
+    def __init__(self, *, documents: Sequence[Sequence[str]], k1: float = 1.2, b: float = 0.75) -> None:
+        self._docs = [Counter(d) for d in documents]
+        self._lengths = np.array([max(len(d), 1) for d in documents], dtype=np.float32)
+        self._avg = float(self._lengths.mean()) if len(documents) else 1.0
+        df: Counter[str] = Counter()
+        for d in self._docs:
+            df.update(d.keys())
+        n = max(len(documents), 1)
+        self._idf = {t: math.log(1 + (n - f + 0.5) / (f + 0.5)) for t, f in df.items()}
+        self._k1, self._b = k1, b
+        self._cache: dict[str, list[tuple[str, float]]] = {}
+
+    @property
+    def vocabulary(self) -> Iterable[str]:
+        return self._idf.keys()
+
+    def expand(self, token: str) -> list[tuple[str, float]]:
+        """Vocabulary words standing for ``token``, with a weight (1.0 exact, less for typos)."""
+        if token in self._idf:
+            return [(token, 1.0)]
+        if token not in self._cache:
+            budget = typo_budget(token)
+            found = []
+            if budget:
+                for word in self._idf:
+                    d = edit_distance(token, word, budget)
+                    if d <= budget:
+                        found.append((word, self.FUZZY_DISCOUNT ** d))
+            self._cache[token] = found
+        return self._cache[token]
+
+    def scores(self, query_tokens: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
+        """Per document: (BM25 score, share of query words matched in [0, 1])."""
+        n = len(self._docs)
+        bm25 = np.zeros(n, dtype=np.float32)
+        coverage = np.zeros(n, dtype=np.float32)
+        unique = list(dict.fromkeys(query_tokens))
+        if not unique or not n:
+            return bm25, coverage
+        norm = self._k1 * (1 - self._b + self._b * self._lengths / self._avg)
+        for token in unique:
+            best = np.zeros(n, dtype=np.float32)
+            for word, weight in self.expand(token):
+                tf = np.array([d.get(word, 0) for d in self._docs], dtype=np.float32)
+                bm25 += weight * self._idf[word] * tf * (self._k1 + 1) / (tf + norm)
+                best = np.maximum(best, weight * (tf > 0))
+            coverage += best
+        return bm25, coverage / len(unique)
+
+
+def keyword_scores(index: KeywordIndex, query_tokens: Sequence[str]) -> np.ndarray:
+    """Blend coverage (absolute) with BM25 (relative to the best document) into [0, 1]."""
+    bm25, coverage = index.scores(query_tokens)
+    top = float(bm25.max()) if bm25.size else 0.0
+    relative = bm25 / top if top > 0 else bm25
+    return (0.7 * coverage + 0.3 * relative).astype(np.float32)
+
+
+@dataclass(frozen=True)
+class Passage:
+    """A retrievable piece of text. ``keys`` are extra phrasings embedded separately."""
+
+    id: str
+    title: str
+    text: str
+    meta: Mapping[str, str] = field(default_factory=dict, hash=False)
+    keys: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class PassageHit:
+    passage: Passage
+    score: float
+    semantic: float
+    keyword: float
+
+
+def confident(hit: PassageHit | None, floor: float = CONFIDENT_FLOOR) -> bool:
+    """Whether a hit is good enough to answer with, rather than saying "I'm not sure"."""
+    return hit is not None and hit.score >= floor
+
+
+class PassageIndex:
+    """Hybrid semantic + keyword retrieval over a fixed list of passages.
+
+    Args:
+        passages: the passages; ids should be unique.
+        encoder: any :class:`~core.protocols.TextEncoder`; ``embed_sync`` is
+            called once here to embed the passages (start-up cost).
+        semantic_weight: share of the semantic score in the blend.
+    """
+
+    def __init__(self, *, passages: Sequence[Passage], encoder: TextEncoder,
+                 semantic_weight: float = SEMANTIC_WEIGHT) -> None:
+        self.passages = tuple(passages)
+        self.encoder = encoder
+        self.semantic_weight = semantic_weight
+        texts: list[str] = []
+        owners: list[int] = []
+        for i, p in enumerate(self.passages):
+            for text in (f"{p.title}. {p.text}", *p.keys):
+                texts.append(text)
+                owners.append(i)
+        self._owners = np.array(owners, dtype=np.int64)
+        self._vectors = encoder.embed_sync(texts) if texts else np.zeros((0, encoder.dim), np.float32)
+        self._keywords = KeywordIndex(documents=[
+            tokenize(" ".join((p.title, p.title, p.text, *p.keys))) for p in self.passages
+        ])
+
+    def __len__(self) -> int:
+        return len(self.passages)
+
+    async def query(self, text: str, k: int = 3, query_embedding: np.ndarray | None = None) -> list[PassageHit]:
+        """The ``k`` best passages for ``text``, best first.
+
+        Args:
+            text: the user's question.
+            k: how many hits to return.
+            query_embedding: the embedding of ``text`` when the caller already
+                has it (the intent model's forward pass); saves an encoder call.
+        """
+        if not text.strip() or not self.passages:
+            return []
+        if query_embedding is None:
+            query_embedding = (await self.encoder.embed([text]))[0]
+        return self.rank(text, np.asarray(query_embedding, dtype=np.float32), k=k)
+
+    def query_sync(self, text: str, k: int = 3) -> list[PassageHit]:
+        """Blocking variant for CLIs and calibration."""
+        if not text.strip() or not self.passages:
+            return []
+        return self.rank(text, self.encoder.embed_sync([text])[0], k=k)
+
+    def rank(self, text: str, query_embedding: np.ndarray, k: int = 3) -> list[PassageHit]:
+        """Score every passage against an already-embedded query."""
+        sims = self._vectors @ query_embedding.reshape(-1)
+        semantic = np.full(len(self.passages), -1.0, dtype=np.float32)
+        np.maximum.at(semantic, self._owners, sims.astype(np.float32))
+        keyword = keyword_scores(self._keywords, tokenize(text))
+        w = self.semantic_weight
+        score = w * np.clip(semantic, 0.0, 1.0) + (1 - w) * keyword
+        order = np.argsort(-score, kind="stable")[: max(k, 0)]
+        return [PassageHit(passage=self.passages[i], score=float(score[i]),
+                           semantic=float(semantic[i]), keyword=float(keyword[i])) for i in order]
