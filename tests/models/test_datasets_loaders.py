@@ -1,0 +1,68 @@
+"""Loaders read the real dataset files; counts match shared/datasets/README.md."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from models.datasets import (
+    OOS_LABEL,
+    DatasetError,
+    Split,
+    load_banking77,
+    load_bitext,
+    load_clinc150,
+    load_dataset,
+    load_hwu64,
+    stratified_split,
+)
+
+
+def test_bitext_counts(datasets_dir: Path) -> None:
+    ds = load_bitext(datasets_dir)
+    assert (len(ds.train), len(ds.test), ds.validation) == (6536, 1633, None)
+    assert len(ds.intents) == 27
+    assert "cancel_order" in ds.intents
+
+
+def test_banking77_counts(datasets_dir: Path) -> None:
+    ds = load_banking77(datasets_dir)
+    assert (len(ds.train), len(ds.test)) == (10003, 3080)
+    assert len(ds.intents) == 77
+    assert not ds.has_oos
+
+
+def test_clinc150_counts_and_oos(datasets_dir: Path) -> None:
+    ds = load_clinc150(datasets_dir)
+    assert ds.validation is not None
+    assert (len(ds.train.without(OOS_LABEL)), ds.train.labels.count(OOS_LABEL)) == (15000, 100)
+    assert (len(ds.validation.without(OOS_LABEL)), ds.validation.labels.count(OOS_LABEL)) == (3000, 100)
+    assert (len(ds.test.without(OOS_LABEL)), ds.test.labels.count(OOS_LABEL)) == (4500, 1000)
+    assert len(ds.intents) == 150 and OOS_LABEL not in ds.intents
+    assert ds.has_oos
+
+
+def test_hwu64_counts(datasets_dir: Path) -> None:
+    ds = load_hwu64(datasets_dir)
+    assert ds.validation is not None
+    assert (len(ds.train), len(ds.validation), len(ds.test)) == (8954, 1076, 1076)
+    assert len(ds.intents) == 64
+    assert all(t and t == t.strip() for t in ds.test.texts)
+
+
+def test_unknown_dataset_and_missing_files(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="unknown dataset"):
+        load_dataset("nope", tmp_path)
+    with pytest.raises(DatasetError) as info:
+        load_dataset("banking77", tmp_path)
+    assert info.value.path == tmp_path / "banking77" / "train.csv"
+
+
+def test_stratified_split_is_deterministic_and_covers_every_label() -> None:
+    split = Split(texts=tuple(f"t{i}" for i in range(30)), labels=tuple("abc"[i % 3] for i in range(30)))
+    rest, carved = stratified_split(split, fraction=0.2, seed=1)
+    again_rest, again_carved = stratified_split(split, fraction=0.2, seed=1)
+    assert carved == again_carved and rest == again_rest
+    assert sorted(carved.labels) == ["a", "a", "b", "b", "c", "c"]
+    assert set(rest.texts).isdisjoint(carved.texts) and len(rest) + len(carved) == 30
