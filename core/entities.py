@@ -1,0 +1,368 @@
+"""Rule-based entity extraction: prices, colours, sizes, types, quantities, contacts.
+
+The rules are deliberately plain regular expressions over the user's text,
+fed by the catalogue's own :class:`~core.catalog.Vocabulary` (so a new bot
+with other colours or product types needs no code change) plus a small
+synonym map (grey/gray, hoody, trainers, 红色...). Spans that have been
+understood are blanked before the next rule runs, so "#1001" is never also
+a list index and "under 40" never also a quantity or a waist size.
+"""
+
+from __future__ import annotations
+
+import re
+from decimal import Decimal
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict
+
+from core.catalog import Vocabulary
+from core.retrieval import edit_distance, stem, typo_budget
+
+_NUMBER_WORDS = {
+    "one": 1, "two": 2, "three": 3, "four": 4, "five": 5, "six": 6, "seven": 7, "eight": 8,
+    "nine": 9, "ten": 10, "eleven": 11, "twelve": 12, "a couple": 2, "a pair": 2, "a dozen": 12,
+    "dozen": 12,
+}
+_ZH_NUMBERS = {"一": 1, "二": 2, "两": 2, "三": 3, "四": 4, "五": 5, "六": 6, "七": 7, "八": 8, "九": 9, "十": 10}
+_ORDINALS = {
+    "first": 1, "second": 2, "third": 3, "fourth": 4, "fifth": 5, "sixth": 6, "seventh": 7,
+    "eighth": 8, "ninth": 9, "tenth": 10, "last": -1,
+}
+
+#: Colour words → canonical colour (must also be in the catalogue vocabulary).
+COLOR_SYNONYMS: dict[str, str] = {
+    "gray": "Grey", "charcoal": "Grey", "dark blue": "Navy", "navy blue": "Navy", "maroon": "Burgundy",
+    "wine": "Burgundy", "oxblood": "Burgundy", "khaki": "Tan", "beige": "Tan", "camel": "Tan",
+    "ivory": "Cream", "off-white": "Cream", "off white": "Cream", "oatmeal": "Cream", "ecru": "Cream",
+    "crimson": "Red", "scarlet": "Red", "army green": "Olive", "sage": "Green", "rose": "Pink",
+    "红色": "Red", "红": "Red", "蓝色": "Blue", "蓝": "Blue", "黑色": "Black", "黑": "Black",
+    "白色": "White", "白": "White", "灰色": "Grey", "灰": "Grey", "绿色": "Green", "绿": "Green",
+    "黄色": "Yellow", "黄": "Yellow", "粉色": "Pink", "粉红": "Pink", "棕色": "Brown",
+    "咖啡色": "Brown", "藏青": "Navy", "海军蓝": "Navy", "米色": "Cream", "米白": "Cream",
+    "酒红": "Burgundy", "橄榄绿": "Olive", "军绿": "Olive", "卡其": "Tan",
+}
+
+#: Words for product types, keyed by the canonical type (used only when the type exists).
+TYPE_SYNONYMS: dict[str, tuple[str, ...]] = {
+    "T-Shirts": ("t-shirt", "t shirt", "tshirt", "tee", "tees", "top", "tops", "T恤", "短袖"),
+    "Hoodies": ("hoodie", "hoody", "hoodies", "sweatshirt", "sweatshirts", "pullover", "卫衣", "连帽衫"),
+    "Jackets": ("jacket", "coat", "coats", "parka", "puffer", "raincoat", "outerwear", "夹克", "外套", "羽绒服"),
+    "Jeans": ("jean", "denim", "denims", "牛仔裤"),
+    "Dresses": ("dress", "gown", "连衣裙", "裙子"),
+    "Sneakers": ("sneaker", "trainer", "trainers", "running shoes", "runners", "运动鞋", "球鞋"),
+    "Boots": ("boot", "靴子", "靴"),
+    "Bags": ("bag", "backpack", "tote", "rucksack", "handbag", "purse", "包", "背包"),
+    "Hats": ("hat", "cap", "caps", "beanie", "beanies", "帽子"),
+    "Socks": ("sock", "袜子"),
+    "Belts": ("belt", "皮带", "腰带"),
+    "Mugs": ("mug", "cup", "cups", "杯子", "马克杯"),
+    "Candles": ("candle", "蜡烛", "香薰蜡烛"),
+    "Gift Cards": ("gift card", "gift cards", "giftcard", "gift voucher", "礼品卡"),
+}
+
+_SIZE_WORDS = {
+    "extra small": ("XS",), "x-small": ("XS",), "xs": ("XS",), "small": ("S", "Small"),
+    "medium": ("M",), "large": ("L", "Large"), "extra large": ("XL",), "x-large": ("XL",),
+    "xl": ("XL",), "xxl": ("XXL",), "2xl": ("XXL",), "extra extra large": ("XXL",),
+    "one size": ("One Size",), "均码": ("One Size",), "大号": ("L", "Large"), "中号": ("M",),
+    "小号": ("S", "Small"),
+}
+
+_CUR = r"(?:\$|usd\s*|us\$)"
+_NUM = r"(\d{1,6}(?:[.,]\d{1,2})?)"
+_UNIT = r"(?:\s*(?:dollars?|bucks|usd|元|块钱?|美元|美金))"
+_MONEY = rf"(?:{_CUR}\s*{_NUM}|{_NUM}{_UNIT}?)"
+
+_EMAIL_RE = re.compile(r"[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,}")
+_PHONE_RE = re.compile(r"(?<![\w#])(\+?\d[\d\s().-]{6,}\d)(?!\w)")
+_ORDER_RES = (
+    re.compile(r"\bSK-?\s*(\d{3,8})\b", re.I),
+    re.compile(r"\border\s*(?:number|num|no\.?|#)?\s*:?\s*#?\s*(\d{3,8})\b", re.I),
+    re.compile(r"订单号?\s*#?\s*(\d{3,8})"),
+    re.compile(r"#\s?(\d{3,8})\b"),
+)
+_RANGE_RES = (
+    re.compile(rf"\bbetween\s+{_MONEY}\s+and\s+{_MONEY}", re.I),
+    re.compile(rf"\bfrom\s+{_MONEY}\s+to\s+{_MONEY}", re.I),
+    re.compile(rf"{_CUR}\s*{_NUM}\s*(?:-|–|to)\s*{_CUR}?\s*{_NUM}{_UNIT}?", re.I),
+    re.compile(rf"\b{_NUM}\s*(?:-|–|to|到|至)\s*{_NUM}{_UNIT}", re.I),
+    re.compile(rf"{_NUM}\s*(?:-|–|到|至)\s*{_NUM}{_UNIT}?\s*之间"),
+)
+_MAX_RE = re.compile(
+    rf"\b(?:under|below|less\s+than|cheaper\s+than|max(?:imum)?|up\s+to|no\s+more\s+than|not\s+more\s+than"
+    rf"|at\s+most|within|budget(?:\s+of|\s+is)?|<|<=)\s*{_MONEY}", re.I)
+_MIN_RE = re.compile(
+    rf"\b(?:over|above|more\s+than|at\s+least|min(?:imum)?|from|starting\s+at|>|>=)\s*{_MONEY}", re.I)
+_AROUND_RE = re.compile(rf"(?:\b(?:around|about|approximately|roughly|circa)\s*|~\s*){_MONEY}", re.I)
+_ZH_MAX_RE = re.compile(rf"(?:{_NUM}{_UNIT}?\s*(?:以下|以内|之内)|(?:低于|不超过|少于|不到)\s*{_NUM}{_UNIT}?)")
+_ZH_MIN_RE = re.compile(rf"(?:{_NUM}{_UNIT}?\s*以上|(?:高于|超过|多于)\s*{_NUM}{_UNIT}?)")
+_ZH_AROUND_RE = re.compile(rf"{_NUM}{_UNIT}?\s*(?:左右|上下)")
+_BARE_PRICE_RE = re.compile(rf"{_CUR}\s*{_NUM}|\b{_NUM}\s*(?:dollars?|bucks|美元|元)", re.I)
+
+_NUMWORD = "|".join(sorted(map(re.escape, _NUMBER_WORDS), key=len, reverse=True))
+_QTY_RES = (
+    re.compile(r"(?<![\w$])[x×]\s?(\d{1,3})\b", re.I),
+    re.compile(r"\b(\d{1,3})\s?[x×](?!\w)", re.I),
+    re.compile(r"\b(?:qty|quantity)\s*[:=]?\s*(\d{1,3})\b", re.I),
+    re.compile(rf"\b(\d{{1,3}}|{_NUMWORD})\s+(?:of\s+(?:them|these|those|it|this|that|each)|pairs?|pieces?|pcs"
+               r"|units?|items?|copies)\b", re.I),
+    re.compile(rf"\b(?:buy|take|add|order|get|want|need|have|give\s+me|i'?ll\s+take)\s+(\d{{1,3}}|{_NUMWORD})\b"
+               r"(?!\s*(?:st|nd|rd|th|%))", re.I),
+)
+_ZH_QTY_RE = re.compile(r"(\d{1,3}|[一二两三四五六七八九十])\s*(?:件|个|双|条|顶|只|份|盒)")
+_INDEX_RES = (
+    re.compile(r"\b(?:number|no\.?|option|item|choice|result)\s*#?\s*(\d{1,2})\b", re.I),
+    re.compile(r"#(\d{1,2})\b"),
+    re.compile(r"\b(\d{1,2})(?:st|nd|rd|th)\b", re.I),
+)
+_ORD_WORD = "|".join(_ORDINALS)
+_ORDINAL_RES = (
+    re.compile(rf"\bthe\s+({_ORD_WORD})\b", re.I),
+    re.compile(rf"\b({_ORD_WORD})\s+(?:one|item|option|product|choice|result)\b", re.I),
+)
+_ZH_INDEX_RE = re.compile(r"第\s*(\d{1,2}|[一二两三四五六七八九十])\s*(?:个|件|款|条|双)?")
+_IN_STOCK_RE = re.compile(r"\b(?:in[\s-]stock|available\s+now|available|ready\s+to\s+ship)\b|有货|现货", re.I)
+_CHEAPER_RE = re.compile(r"\b(?:cheaper|cheapest|less\s+expensive|lower\s+price[ds]?|budget|affordable|inexpensive)\b"
+                         r"|便宜", re.I)
+_PRICIER_RE = re.compile(r"\b(?:pricier|more\s+expensive|most\s+expensive|higher\s+end|premium|fancier|luxury)\b"
+                         r"|贵一点|更贵|高端", re.I)
+_SIZE_KEY_RE = re.compile(r"\b(?:size|sz|waist|us\s+size|shoe\s+size)\s*:?\s*([0-9]{1,2}(?:\.5)?|[a-z0-9-]{1,4})\b"
+                          r"|尺码\s*([0-9a-zA-Z]{1,4})", re.I)
+_UPPER_SIZE_RE = re.compile(r"(?<![\w'])(XXS|XS|S|M|L|XL|XXL|XXXL|2XL|3XL)(?![\w'])")
+
+
+class Entities(BaseModel):
+    """What :class:`EntityExtractor` found in one text. Every field is optional."""
+
+    model_config = ConfigDict(frozen=True)
+
+    price_min: Decimal | None = None
+    price_max: Decimal | None = None
+    colors: tuple[str, ...] = ()
+    sizes: tuple[str, ...] = ()
+    product_types: tuple[str, ...] = ()
+    quantity: int | None = None
+    order_number: str | None = None
+    email: str | None = None
+    phone: str | None = None
+    in_stock: bool = False
+    list_index: int | None = None  # 1-based; -1 means "the last one"
+    sort: Literal["cheaper", "pricier"] | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        """Only the fields that were found, JSON-ready (for ``Decision.entities``)."""
+        return self.model_dump(mode="json", exclude_defaults=True)
+
+
+def normalize_phone(raw: str, default_country: str = "1") -> str | None:
+    """A phone number as E.164 (``+12065551001``), or None when it cannot be one."""
+    digits = re.sub(r"\D", "", raw)
+    if raw.strip().startswith("+"):
+        return f"+{digits}" if 8 <= len(digits) <= 15 else None
+    if raw.strip().startswith("00") and 10 <= len(digits) <= 17:
+        return f"+{digits[2:]}"
+    if len(digits) == 10:
+        return f"+{default_country}{digits}"
+    if len(digits) == 11 and digits.startswith(default_country):
+        return f"+{digits}"
+    if len(digits) == 11 and digits.startswith("1"):  # Chinese mobile: 11 digits starting with 1
+        return f"+86{digits}"
+    return None
+
+
+def _number(raw: str) -> int | None:
+    raw = raw.strip().lower()
+    if raw.isdigit():
+        return int(raw)
+    if raw in _NUMBER_WORDS:
+        return _NUMBER_WORDS[raw]
+    if raw in _ZH_NUMBERS:
+        return _ZH_NUMBERS[raw]
+    return None
+
+
+def _money(*groups: str | None) -> Decimal | None:
+    for g in groups:
+        if g:
+            return Decimal(g.replace(",", "."))
+    return None
+
+
+class _Text:
+    """The text being read, with understood spans blanked out as rules consume them."""
+
+    def __init__(self, text: str) -> None:
+        self.value = text
+
+    def take(self, pattern: re.Pattern[str], group: int = 0) -> re.Match[str] | None:
+        match = pattern.search(self.value)
+        if match:
+            start, end = match.span(group)
+            self.value = self.value[:start] + " " * (end - start) + self.value[end:]
+        return match
+
+    def blank(self, span: tuple[int, int]) -> None:
+        start, end = span
+        self.value = self.value[:start] + " " * (end - start) + self.value[end:]
+
+
+class EntityExtractor:
+    """Finds entities in a user's text, using the catalogue's vocabulary.
+
+    Args:
+        vocabulary: colours, sizes and product types that exist in the shop;
+            only these are ever returned.
+        default_country: calling code used to complete national phone numbers.
+    """
+
+    def __init__(self, vocabulary: Vocabulary, *, default_country: str = "1") -> None:
+        self.vocabulary = vocabulary
+        self.default_country = default_country
+        self._colors = self._color_patterns(vocabulary)
+        self._types = self._type_forms(vocabulary)
+        self._type_res = [(re.compile(rf"(?<![\w-]){re.escape(f)}(?![\w-])", re.I) if f.isascii()
+                           else re.compile(re.escape(f)), t) for f, t in self._types]
+        self._sizes = {s.lower(): s for s in vocabulary.sizes}
+        ascii_forms = "|".join(re.escape(f) for f, _ in self._types if f.isascii())
+        # "3 hoodies", "two red mugs": a count right before a product word.
+        self._qty_type_re = re.compile(
+            rf"\b(\d{{1,3}}|{_NUMWORD})\s+(?:[a-z]+\s+){{0,2}}(?:{ascii_forms or 'x^'})\b", re.I)
+
+    @staticmethod
+    def _color_patterns(vocabulary: Vocabulary) -> list[tuple[re.Pattern[str], str]]:
+        known = {c.lower(): c for c in vocabulary.colors}
+        words: dict[str, str] = dict(known)
+        for word, target in COLOR_SYNONYMS.items():
+            if target.lower() in known:
+                words[word.lower()] = known[target.lower()]
+        ordered = sorted(words, key=len, reverse=True)  # "navy blue" before "blue"
+        return [(re.compile(rf"\b{re.escape(w)}\b", re.I) if w.isascii() else re.compile(re.escape(w)), words[w])
+                for w in ordered]
+
+    @staticmethod
+    def _type_forms(vocabulary: Vocabulary) -> list[tuple[str, str]]:
+        forms: dict[str, str] = {}
+        for t in vocabulary.product_types:
+            lower = t.lower()
+            for form in (lower, stem(lower), lower.replace("-", ""), *TYPE_SYNONYMS.get(t, ())):
+                forms.setdefault(form.lower(), t)
+        return sorted(forms.items(), key=lambda kv: len(kv[0]), reverse=True)
+
+    def extract(self, text: str) -> Entities:
+        """Read every entity in ``text``; never raises on odd input."""
+        text = text or ""
+        work = _Text(text)
+        found: dict[str, Any] = {}
+
+        if m := work.take(_EMAIL_RE):
+            found["email"] = m.group(0).lower()
+        for m in _ORDER_RES:
+            if order := work.take(m):
+                found["order_number"] = f"#{order.group(1)}"
+                break
+        while m := work.take(_PHONE_RE):
+            if phone := normalize_phone(m.group(1), self.default_country):
+                found["phone"] = phone
+                break
+        found.update(self._prices(work))
+        if m := work.take(self._qty_type_re, group=1):
+            found["quantity"] = _number(m.group(1))
+        found["sizes"] = self._sizes_in(work, text)
+        found["product_types"] = self._types_in(work)
+        found["colors"] = tuple(dict.fromkeys(c for p, c in self._colors if work.take(p)))
+        found["list_index"] = self._list_index(work)
+        found["quantity"] = found.get("quantity") or self._quantity(work) or self._bare_count(work)
+        found["in_stock"] = bool(_IN_STOCK_RE.search(work.value))
+        if _CHEAPER_RE.search(work.value):
+            found["sort"] = "cheaper"
+        elif _PRICIER_RE.search(work.value):
+            found["sort"] = "pricier"
+        return Entities(**{k: v for k, v in found.items() if v is not None})
+
+    def _prices(self, work: _Text) -> dict[str, Decimal]:
+        for pattern in _RANGE_RES:
+            if m := work.take(pattern):
+                nums = [Decimal(g.replace(",", ".")) for g in m.groups() if g]
+                if len(nums) >= 2:
+                    lo, hi = sorted(nums[:2])
+                    return {"price_min": lo, "price_max": hi}
+        out: dict[str, Decimal] = {}
+        for pattern, key in ((_MAX_RE, "price_max"), (_ZH_MAX_RE, "price_max"),
+                             (_MIN_RE, "price_min"), (_ZH_MIN_RE, "price_min")):
+            if key not in out and (m := work.take(pattern)):
+                value = _money(*m.groups())
+                if value is not None:
+                    out[key] = value
+        if out:
+            return out
+        for pattern in (_AROUND_RE, _ZH_AROUND_RE, _BARE_PRICE_RE):
+            if m := work.take(pattern):
+                value = _money(*m.groups())
+                if value is not None:
+                    return {"price_min": (value * Decimal("0.8")).quantize(Decimal("0.01")),
+                            "price_max": (value * Decimal("1.2")).quantize(Decimal("0.01"))}
+        return out
+
+    def _sizes_in(self, work: _Text, original: str) -> tuple[str, ...]:
+        sizes: list[str] = []
+        for m in list(_SIZE_KEY_RE.finditer(work.value)):
+            values = self._size_values((m.group(1) or m.group(2) or "").lower())
+            if values:
+                sizes.extend(values)
+                work.blank(m.span())
+        for word in sorted(_SIZE_WORDS, key=len, reverse=True):
+            pattern = re.compile(rf"\b{re.escape(word)}\b", re.I) if word.isascii() else re.compile(word)
+            if work.take(pattern):
+                sizes.extend(s for s in _SIZE_WORDS[word] if s.lower() in self._sizes)
+        while m := work.take(_UPPER_SIZE_RE):
+            sizes.extend(self._size_values(m.group(1).lower()))
+        return tuple(dict.fromkeys(sizes))
+
+    def _size_values(self, raw: str) -> list[str]:
+        if raw in self._sizes:
+            return [self._sizes[raw]]
+        return [s for s in _SIZE_WORDS.get(raw, ()) if s.lower() in self._sizes]
+
+    def _types_in(self, work: _Text) -> tuple[str, ...]:
+        types = [t for pattern, t in self._type_res if work.take(pattern)]
+        if not types:  # typo tolerance: "snekers", "jaket", "hoodys"
+            for token in re.findall(r"[a-z]+", work.value.lower()):
+                budget = typo_budget(token)
+                if not budget:
+                    continue
+                for form, t in self._types:
+                    if form.isascii() and " " not in form and len(form) > 3 and \
+                            edit_distance(stem(token), form, budget) <= budget:
+                        types.append(t)
+                        break
+        return tuple(dict.fromkeys(types))
+
+    def _quantity(self, work: _Text) -> int | None:
+        for pattern in (*_QTY_RES, _ZH_QTY_RE):
+            if m := work.take(pattern):
+                value = _number(m.group(1))
+                if value is not None and 0 < value <= 999:
+                    return value
+        return None
+
+    def _list_index(self, work: _Text) -> int | None:
+        for pattern in _INDEX_RES:
+            if m := work.take(pattern):
+                value = int(m.group(1))
+                if 1 <= value <= 50:
+                    return value
+        for pattern in _ORDINAL_RES:
+            if m := work.take(pattern):
+                return _ORDINALS[m.group(1).lower()]
+        if m := work.take(_ZH_INDEX_RE):
+            return _number(m.group(1))
+        return None
+
+    @staticmethod
+    def _bare_count(work: _Text) -> int | None:
+        """A reply that is only a number word ("three", "two please") is a quantity."""
+        words = [w for w in re.findall(r"[a-z]+", work.value.lower()) if w not in ("please", "just", "ok", "okay")]
+        if len(words) == 1 and words[0] in _NUMBER_WORDS:
+            return _NUMBER_WORDS[words[0]]
+        return None
