@@ -1,9 +1,126 @@
-"""`shopkeep` commands for serve (placeholder: filled by its owner)."""
+"""`shopkeep serve` (the ASGI app under uvicorn) and `shopkeep telegram-poll`.
+
+Heavy imports happen inside the commands so ``shopkeep --help`` stays instant.
+"""
 
 from __future__ import annotations
 
+import logging
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
 import typer
+from rich.console import Console
+
+from core.errors import ShopkeepError
+
+if TYPE_CHECKING:
+    from starlette.applications import Starlette
+
+    from adapters.types import ServingRuntime
+    from core.settings import Settings
+
+logger = logging.getLogger(__name__)
+err = Console(stderr=True)
+
+
+def _opener(settings: Settings):  # noqa: ANN202 - returns adapters.types.RuntimeOpener
+    async def open_runtime(bots: Sequence[str]) -> ServingRuntime:
+        from bots.runtime import build_runtimes
+
+        return await build_runtimes(settings, bots=list(bots))
+
+    return open_runtime
+
+
+def build_app(settings: Settings) -> Starlette:
+    """The production app: runtimes are built by the lifespan, inside uvicorn's loop."""
+    from adapters.asgi import create_app
+
+    return create_app(settings, _opener(settings))
+
+
+def app_factory() -> Starlette:
+    """For ``uvicorn --factory bots.commands.serve:app_factory`` (settings from the environment)."""
+    from core.settings import Settings
+
+    return build_app(Settings())
+
+
+def _fail(error: ShopkeepError) -> None:
+    err.print(f"[red]error:[/red] {error}")
+    raise typer.Exit(code=2)
 
 
 def register(app: typer.Typer) -> None:
-    """Add this module's commands to the root app."""
+    """Add ``serve`` and ``telegram-poll`` to the root app."""
+
+    @app.command()
+    def serve(
+        port: int = typer.Option(8000, "--port", envvar="PORT", help="Port to listen on ($PORT on most hosts)."),
+        host: str = typer.Option("0.0.0.0", "--host", help="Interface to bind."),
+        log_level: str = typer.Option("info", "--log-level", help="uvicorn log level."),
+    ) -> None:
+        """Serve Slack (HTTP and/or Socket Mode) and the Telegram webhook, plus /healthz, /readyz, /metrics."""
+        import uvicorn
+
+        from core.settings import Settings
+
+        logging.basicConfig(level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+        try:
+            application = build_app(Settings())
+        except ShopkeepError as error:
+            _fail(error)
+        uvicorn.run(application, host=host, port=port, log_level=log_level, proxy_headers=True)
+
+    @app.command("telegram-poll")
+    def telegram_poll(
+        log_level: str = typer.Option("info", "--log-level", help="Logging level."),
+    ) -> None:
+        """Serve Telegram by long polling (when SHOPKEEP_TELEGRAM_MODE=polling, the default)."""
+        import asyncio
+
+        from core.errors import ConfigError
+        from core.settings import Settings
+
+        logging.basicConfig(level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+        settings = Settings()
+        try:
+            settings.require("telegram_bot_token")
+            if settings.telegram_mode != "polling":
+                raise ConfigError(
+                    "SHOPKEEP_TELEGRAM_MODE", f"is {settings.telegram_mode!r}; telegram-poll needs 'polling'"
+                )
+            asyncio.run(_poll(settings))
+        except ShopkeepError as error:
+            _fail(error)
+
+
+async def _poll(settings: Settings) -> None:
+    import asyncio
+    import signal
+
+    from adapters.metrics import AdapterMetrics
+    from adapters.telegram import TelegramAdapter
+    from bots.runtime import build_runtime
+
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    bot = settings.telegram_bot
+    runtime = await build_runtime(settings, bot=bot)
+    try:
+        metrics = AdapterMetrics()
+        adapter = TelegramAdapter(
+            settings=settings,
+            handler=metrics.instrument(runtime.managers[bot].handle, platform="telegram", bot=bot),
+            bot=bot,
+            store=runtime.store,
+            metrics=metrics,
+            polling=True,
+        )
+        logger.info("telegram: polling for bot %s", bot)
+        await adapter.run_polling(stop)
+    finally:
+        await runtime.aclose()
