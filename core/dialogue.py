@@ -1,0 +1,327 @@
+"""The dialogue manager: one incoming message in, the bot's replies out.
+
+Per message: drop a repeated delivery, take the conversation lock, load the
+state inside it, understand the message (one classifier call whose embedding
+the actions reuse), run a command, a button handler, the active form or the
+intent's action on a *copy* of the state, render the replies, save, unlock.
+
+A failing action never reaches the user as a traceback: it becomes the
+``error`` template, is logged once with masked personal data, and the stored
+state is the pre-action state plus the turn. A storage failure (including a
+lock timeout) becomes the ``storage_error`` template.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import re
+import traceback
+from collections.abc import Mapping
+from datetime import datetime, timezone
+from typing import Any
+
+from core import commands, forms
+from core.actions import ActionContext, Understanding
+from core.bot import Bot
+from core.errors import StorageError
+from core.messages import Button, IncomingMessage, Reply
+from core.privacy import mask_pii
+from core.protocols import IntentClassifier, SessionStore
+from core.settings import Settings
+from core.state import ConversationState, Decision, Turn
+
+logger = logging.getLogger(__name__)
+
+INTENT_PAYLOAD = "intent:"
+CONTACT_PAYLOAD = "contact:"
+_CJK = re.compile(r"[\u3400-\u9fff\uf900-\ufaff]")
+_LATIN_WORDS = re.compile(r"[A-Za-z]{2,}")
+
+
+class DialogueManager:
+    """Runs one bot's conversations over a session store.
+
+    Args:
+        bot: the loaded bot definition.
+        store: where conversation state lives.
+        classifier: the bot's intent classifier.
+        settings: application settings.
+        services: what the bot's ``setup`` returned (catalogue, search...).
+    """
+
+    def __init__(
+        self,
+        *,
+        bot: Bot,
+        store: SessionStore,
+        classifier: IntentClassifier,
+        settings: Settings,
+        services: Any = None,
+    ) -> None:
+        self.bot = bot
+        self.store = store
+        self.classifier = classifier
+        self.settings = settings
+        self.services = services
+
+    async def handle(self, message: IncomingMessage) -> list[Reply]:
+        """Handle one message and return the replies to send (``[]`` for a repeat delivery)."""
+        key = message.conversation
+        try:
+            if message.delivery_id and not await self.store.first_delivery(
+                f"delivery:{key.platform.value}", message.delivery_id
+            ):
+                logger.debug("dropping repeated delivery", extra={"conversation": key.tag})
+                return []
+            async with self.store.lock(key):
+                return await self._handle_locked(message)
+        except StorageError as e:
+            logger.warning("storage unavailable for %s: %s", key.tag, mask_pii(str(e)))
+            lang = self._guess_lang(message, None)
+            return [Reply(text=self.bot.responses.render("storage_error", lang))]
+
+    # -- one message, inside the lock -----------------------------------------
+
+    async def _handle_locked(self, message: IncomingMessage) -> list[Reply]:
+        loaded = await self.store.load(message.conversation)
+        state = loaded or ConversationState(user_id=message.user_id, lang=self.bot.default_lang)
+        if not state.lang_locked:
+            state.lang = self._guess_lang(message, state)
+        working = state.model_copy(deep=True)
+        ctx = ActionContext(
+            message=message,
+            state=working,
+            understanding=Understanding(text=message.text, intent="", via="command"),
+            lang=working.lang,
+            settings=self.settings,
+            services=self.services,
+            bot=self.bot,
+            store=self.store,
+        )
+        is_command = False
+        try:
+            is_command = await self._dispatch(ctx)
+        except StorageError:
+            raise
+        except Exception as e:  # noqa: BLE001 - the edge: logged once, answered politely
+            self._log_failure(ctx, e)
+            final = state
+            replies = [Reply(text=self.bot.responses.render("error", state.lang, turn=ctx.turn))]
+        else:
+            final = working
+            replies = ctx.replies
+        if ctx.discard_state:
+            return replies
+        self._record(final, ctx, replies, is_command=is_command)
+        await self.store.save(message.conversation, final)
+        return replies
+
+    async def _dispatch(self, ctx: ActionContext) -> bool:
+        """Route the message; returns True when it was a generic command."""
+        message = ctx.message
+        payload = message.button_payload
+        if payload:
+            return await self._dispatch_payload(ctx, payload)
+        parsed = commands.parse_command(message.text)
+        if parsed is not None:
+            await commands.run_command(ctx, *parsed)
+            return True
+        if not message.text.strip():
+            form = self.bot.registry.get_form(ctx.state.form) if ctx.state.form else None
+            if message.contact is not None and form is not None:
+                ctx.understanding = Understanding(text="", intent=form.name, via="form")
+                ctx.action = f"form:{form.name}"
+                await form.step(ctx)
+            elif message.contact is not None and (found := self.bot.registry.for_payload(CONTACT_PAYLOAD)):
+                ctx.action = found[0].__name__
+                await found[0](ctx, message.contact.phone)
+            else:
+                ctx.action = "empty_message"
+                ctx.say("empty_message")
+            return False
+        prediction = await self.classifier.predict(message.text)
+        ctx.understanding = Understanding(
+            text=message.text,
+            intent=prediction.label,
+            confidence=prediction.confidence,
+            ranking=tuple(prediction.ranking),
+            out_of_scope=prediction.out_of_scope,
+            ambiguous=prediction.ambiguous,
+            embedding=prediction.embedding,
+        )
+        self._extract_entities(ctx)
+        if ctx.state.form is not None and (form := self.bot.registry.get_form(ctx.state.form)):
+            ctx.action = f"form:{form.name}"
+            await form.step(ctx)
+            return False
+        if ctx.state.form is not None:  # a form this bot no longer has
+            forms.deactivate(ctx)
+        rerouted = await self.bot.registry.reroute(ctx)
+        if rerouted:
+            ctx.understanding = dataclasses.replace(
+                ctx.understanding, intent=rerouted, out_of_scope=False, ambiguous=False
+            )
+        elif prediction.out_of_scope:
+            self._fallback(ctx)
+            return False
+        elif prediction.ambiguous:
+            self._clarify(ctx)
+            return False
+        await self._run_intent(ctx)
+        return False
+
+    async def _dispatch_payload(self, ctx: ActionContext, payload: str) -> bool:
+        if payload.startswith(commands.COMMAND_PAYLOAD):
+            name, _, arg = payload[len(commands.COMMAND_PAYLOAD) :].partition(" ")
+            await commands.run_command(ctx, name, arg)
+            return True
+        form = self.bot.registry.get_form(ctx.state.form) if ctx.state.form else None
+        if payload == forms.CANCEL_PAYLOAD:
+            await commands.run_command(ctx, "cancel", "")
+            return True
+        if payload.startswith(forms.VALUE_PAYLOAD) and form is not None:
+            ctx.understanding = Understanding(text="", intent=form.name, via="form")
+            ctx.action = f"form:{form.name}"
+            await form.step(ctx)
+            return False
+        if payload.startswith(INTENT_PAYLOAD):
+            # A clarifying button: re-read the text the user typed before it.
+            intent = payload[len(INTENT_PAYLOAD) :]
+            pending = ctx.state.data.pop("clarify", None) or {}
+            ctx.understanding = Understanding(text=str(pending.get("text", "")), intent=intent, via="payload")
+            self._extract_entities(ctx)
+            await self._run_intent(ctx)
+            return False
+        found = self.bot.registry.for_payload(payload)
+        ctx.understanding = Understanding(text="", intent=payload.split(":", 1)[0], via="payload")
+        if found is None:
+            ctx.action = "unknown_payload"
+            ctx.say("fallback")
+            return False
+        handler, arg = found
+        ctx.action = handler.__name__
+        await handler(ctx, arg)
+        return False
+
+    async def _run_intent(self, ctx: ActionContext) -> None:
+        handler = self.bot.registry.for_intent(ctx.intent)
+        if handler is None:
+            self._fallback(ctx)
+            return
+        ctx.state.fallbacks = 0
+        ctx.action = handler.__name__
+        await handler(ctx)
+
+    def _extract_entities(self, ctx: ActionContext) -> None:
+        hook = self.bot.registry.entity_hook
+        if hook is not None and ctx.understanding.text:
+            ctx.entities = hook(ctx)
+
+    def _fallback(self, ctx: ActionContext) -> None:
+        ctx.state.fallbacks += 1
+        if ctx.state.fallbacks >= self.bot.fallback.handoff_after:
+            ctx.action = "fallback_handoff"
+            commands.request_handoff(ctx.state, "repeated_fallback")
+            ctx.state.fallbacks = 0
+            ctx.say("fallback_handoff", handoff=True)
+        else:
+            ctx.action = "fallback"
+            ctx.say("fallback", buttons=[ctx.button("button_talk_to_human", "cmd:human")])
+
+    def _clarify(self, ctx: ActionContext) -> None:
+        options = [
+            name
+            for name, _ in ctx.understanding.ranking[: self.bot.fallback.clarify_max_options]
+            if self.bot.registry.for_intent(name) is not None
+        ]
+        if len(options) < 2:
+            if options:
+                ctx.understanding = dataclasses.replace(ctx.understanding, intent=options[0])
+            self._fallback(ctx)
+            return
+        ctx.action = "clarify"
+        ctx.state.data["clarify"] = {"text": mask_pii(ctx.understanding.text)}
+        buttons = [Button(label=self._intent_label(ctx, name), payload=f"{INTENT_PAYLOAD}{name}") for name in options]
+        ctx.say("clarify", buttons=buttons)
+
+    def _intent_label(self, ctx: ActionContext, intent: str) -> str:
+        key = f"intent_{intent}"
+        if self.bot.responses.has(key):
+            return ctx.text(key)
+        return intent.replace("_", " ").capitalize()
+
+    # -- bookkeeping -----------------------------------------------------------
+
+    def _guess_lang(self, message: IncomingMessage, state: ConversationState | None) -> str:
+        """Locale first (``zh*``/``en*``); without one, the script of the text."""
+        current = state.lang if state is not None else self.bot.default_lang
+        if state is not None and state.lang_locked:
+            return state.lang
+        by_locale = self.bot.pick_lang(message.locale)
+        if by_locale:
+            return by_locale
+        if "zh" in self.bot.languages and _CJK.search(message.text):
+            return "zh"
+        if "en" in self.bot.languages and len(_LATIN_WORDS.findall(message.text)) >= 2:
+            return "en"
+        return current
+
+    def _record(self, state: ConversationState, ctx: ActionContext, replies: list[Reply], *, is_command: bool) -> None:
+        message = ctx.message
+        user_text = mask_pii(message.text) if message.text else f"[button] {message.button_payload or ''}".strip()
+        state.add_turn(Turn(role="user", text=user_text, intent=ctx.intent or None))
+        for reply in replies:
+            if reply.text:
+                state.add_turn(Turn(role="bot", text=mask_pii(reply.text)))
+        if not is_command:
+            u = ctx.understanding
+            state.last_decision = Decision(
+                text=mask_pii(u.text),
+                intent=u.intent or ctx.action,
+                confidence=u.confidence,
+                ranking=[(name, float(score)) for name, score in u.ranking[:5]],
+                out_of_scope=u.out_of_scope,
+                ambiguous=u.ambiguous,
+                entities=_as_dict(ctx.entities),
+                slots={**state.slots, **state.form_slots},
+                action=ctx.action,
+                sources=list(ctx.sources),
+            )
+        state.updated_at = datetime.now(timezone.utc)
+
+    def _log_failure(self, ctx: ActionContext, error: BaseException) -> None:
+        trace = "".join(traceback.format_exception(type(error), error, error.__traceback__))
+        logger.error(
+            "action failed: conversation=%s intent=%s action=%s text=%r\n%s",
+            ctx.message.conversation.tag,
+            ctx.intent or "-",
+            ctx.action or "-",
+            mask_pii(ctx.message.text),
+            mask_pii(trace),
+        )
+
+
+def _as_dict(entities: Any) -> dict[str, Any]:
+    """Non-empty entity fields as a JSON-friendly dict (for ``/why``)."""
+    if entities is None:
+        return {}
+    if hasattr(entities, "model_dump"):
+        raw = entities.model_dump(mode="json")
+    elif dataclasses.is_dataclass(entities) and not isinstance(entities, type):
+        raw = dataclasses.asdict(entities)
+    elif isinstance(entities, Mapping):
+        raw = dict(entities)
+    else:
+        return {"value": str(entities)}
+    return {k: _jsonable(v) for k, v in raw.items() if v not in (None, "", [], (), {}, set(), frozenset())}
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, (str, int, float, bool)) or value is None:
+        return value
+    if isinstance(value, (list, tuple, set, frozenset)):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, Mapping):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    return str(value)
