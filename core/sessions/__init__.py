@@ -19,6 +19,10 @@ __all__ = ["MemorySessionStore", "RedisSessionStore", "make_store"]
 def make_store(settings: Settings, *, keys: KeyBuilder | None = None) -> SessionStore:
     """The store the settings ask for: Redis when ``redis_url`` is set, else memory.
 
+    Args:
+        settings: Read for ``redis_url`` and the TTL and lock settings.
+        keys: Key builder; the default uses the ``shopkeep`` prefix.
+
     Nothing connects here; the first command does. Call ``await store.ping()``
     at start-up to fail early, and ``await store.aclose()`` at shutdown.
     """

@@ -82,6 +82,7 @@ class MemorySessionStore:
 
     # --- plain entries -----------------------------------------------------
     def _get(self, name: str) -> str | None:
+        self._check_open()
         entry = self._entries.get(name)
         if entry is None:
             return None

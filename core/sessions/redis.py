@@ -18,6 +18,7 @@ from typing import Any
 
 import redis.asyncio as aioredis
 from pydantic import ValidationError
+from redis.asyncio.client import Pipeline
 from redis.exceptions import RedisError
 
 from core.errors import LockTimeout, StorageError
@@ -30,12 +31,9 @@ log = logging.getLogger(__name__)
 
 # Delete the lock only if it still holds our token: after our lease expired
 # another process may own it, and a plain DEL would break its exclusivity.
-_RELEASE_LUA = """
-if redis.call('get', KEYS[1]) == ARGV[1] then
-    return redis.call('del', KEYS[1])
-end
-return 0
-"""
+_RELEASE_LUA = (
+    "if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) end return 0"
+)
 _BACKOFF_FIRST_S = 0.005
 _BACKOFF_MAX_S = 0.05
 
@@ -104,15 +102,14 @@ class RedisSessionStore:
             pipe = self.redis.pipeline(transaction=False)
             pipe.set(name, state.model_dump_json(), ex=self.state_ttl_s)
             if state.user_id:
-                self._index(
-                    pipe, key.platform, state.user_id, (name, self.keys.lock(key)), self.state_ttl_s
-                )
+                members = (name, self.keys.lock(key))
+                self._index(pipe, (key.platform, state.user_id), members, self.state_ttl_s)
             await pipe.execute()
 
     def _index(
-        self, pipe: Any, platform: Platform, user_id: str, members: tuple[str, ...], ttl_s: int
+        self, pipe: Pipeline, user: tuple[Platform, str], members: tuple[str, ...], ttl_s: int
     ) -> None:
-        index = self.keys.user_index(platform, user_id)
+        index = self.keys.user_index(*user)
         pipe.sadd(index, *members)
         # NX gives a new index a TTL; GT stretches it to the longest-lived member.
         pipe.expire(index, ttl_s, nx=True)
@@ -157,12 +154,9 @@ class RedisSessionStore:
             log.warning("could not release %s (expires in %d ms): %s", name, self.lock_ttl_ms, e)
 
     async def first_delivery(self, scope: str, delivery_id: str) -> bool:
+        name = self.keys.dedup(scope, delivery_id)
         with self._errors("record delivery"):
-            return bool(
-                await self.redis.set(
-                    self.keys.dedup(scope, delivery_id), b"1", nx=True, ex=self.dedup_ttl_s
-                )
-            )
+            return bool(await self.redis.set(name, b"1", nx=True, ex=self.dedup_ttl_s))
 
     async def put_record(
         self,
@@ -182,12 +176,12 @@ class RedisSessionStore:
         """
         name = self.keys.record(namespace, record_id)
         ttl = record_ttl(ttl_s, self.state_ttl_s)
-        payload = dump_record(value)
+        payload = dump_record(value)  # refuses bad values before anything is written
         with self._errors("save record"):
             pipe = self.redis.pipeline(transaction=False)
             pipe.set(name, payload, ex=ttl)
             if user is not None:
-                self._index(pipe, user[0], user[1], (name,), ttl)
+                self._index(pipe, user, (name,), ttl)
             await pipe.execute()
 
     async def get_record(self, namespace: str, record_id: str) -> dict | None:

@@ -322,3 +322,29 @@ async def test_make_store_follows_settings(redis_url: str) -> None:
     finally:
         await memory.aclose()
         await on_redis.aclose()
+
+
+# --- memory only: TTLs on an injected monotonic clock ------------------------
+
+
+async def test_memory_ttls_follow_its_clock(key_builder: KeyBuilder) -> None:
+    now = [1000.0]
+    store = MemorySessionStore(
+        keys=key_builder, state_ttl_s=60, dedup_ttl_s=10, clock=lambda: now[0]
+    )
+    await store.save(conv(), state_of("u1"))
+    await store.put_record("handoff", "h", {"a": 1}, ttl_s=30, user=(Platform.TELEGRAM, "u1"))
+    assert await store.first_delivery("s", "d") is True
+    now[0] += 11
+    assert await store.first_delivery("s", "d") is True  # dedup mark expired
+    now[0] += 20
+    assert await store.get_record("handoff", "h") is None
+    await store.save(conv(), state_of("u1"))  # a save refreshes the state TTL
+    now[0] += 59
+    assert await store.load(conv()) is not None
+    now[0] += 2
+    assert await store.load(conv()) is None
+    assert await store.forget_user(Platform.TELEGRAM, "u1") == 0
+    await store.aclose()
+    with pytest.raises(StorageError, match="closed"):
+        await store.load(conv())
