@@ -108,6 +108,9 @@ def _ent(ctx: ActionContext, name: str) -> Any:
 def _pick(ctx: ActionContext, items: Sequence[Any]) -> Any | None:
     """The item the user pointed at ("the second one", "2", "the last one")."""
     value = _ent(ctx, "list_index")
+    text = ctx.message.text.strip()
+    if value is None and text.isdigit():
+        value = int(text)
     if not isinstance(value, int) or not items:
         return None
     if value == -1:

@@ -1,0 +1,76 @@
+"""The real shopping-assistant stack for tests: encoder, trained head, services.
+
+Built once per test process (the catalogue and policies are embedded at
+set-up) and shared by tests/core/test_dialogue*, tests/bots and tests/scenarios.
+Each test gets its own store and therefore its own conversations.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from bots.runtime import BOTS_DIR, load_classifier, load_encoder
+from core.actions import SetupContext
+from core.bot import Bot
+from core.dialogue import DialogueManager
+from core.messages import Contact, ConversationKey, IncomingMessage, Platform
+from core.protocols import IntentClassifier, SessionStore, TextEncoder
+from core.settings import Settings
+
+
+@dataclass(frozen=True)
+class ShopParts:
+    settings: Settings
+    bot: Bot
+    encoder: TextEncoder
+    classifier: IntentClassifier
+    services: Any
+
+    def manager(self, store: SessionStore, **overrides: Any) -> DialogueManager:
+        return DialogueManager(
+            bot=overrides.get("bot", self.bot),
+            store=store,
+            classifier=overrides.get("classifier", self.classifier),
+            settings=self.settings,
+            services=self.services,
+        )
+
+
+@functools.cache
+def shop_parts(artifacts_dir: Path) -> ShopParts:
+    """Load the encoder, the shop_assistant head and the bot's services once."""
+    settings = Settings(artifacts_dir=artifacts_dir, redis_url=None)
+    encoder = load_encoder(settings)
+    classifier = load_classifier(settings, "shop_assistant", encoder)
+    bot = Bot.load(BOTS_DIR / "shop_assistant")
+    services = asyncio.run(
+        bot.setup(SetupContext(settings=settings, bot_dir=bot.root, encoder=encoder))
+    )
+    return ShopParts(settings=settings, bot=bot, encoder=encoder, classifier=classifier, services=services)
+
+
+def message(
+    text: str = "",
+    *,
+    payload: str | None = None,
+    chat: str = "chat-1",
+    user: str = "user-1",
+    locale: str | None = None,
+    phone: str | None = None,
+    delivery_id: str | None = None,
+    platform: Platform = Platform.TELEGRAM,
+) -> IncomingMessage:
+    """An incoming message for the shopping assistant."""
+    return IncomingMessage(
+        conversation=ConversationKey(platform=platform, bot="shop_assistant", chat=chat),
+        user_id=user,
+        text=text,
+        button_payload=payload,
+        locale=locale,
+        contact=Contact(phone=phone, user_id=user) if phone else None,
+        delivery_id=delivery_id,
+    )

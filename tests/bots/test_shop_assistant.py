@@ -1,0 +1,139 @@
+"""The shopping assistant's capabilities, end to end on the real stack (memory store)."""
+
+from __future__ import annotations
+
+import re
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+
+from bots.shop_assistant.actions import checkout_url
+from core.dialogue import DialogueManager
+from core.sessions import MemorySessionStore
+from tests.bots.shop_support import ShopParts, message, shop_parts
+
+
+@pytest.fixture(scope="module")
+def parts(artifacts_dir: Path) -> ShopParts:
+    return shop_parts(artifacts_dir)
+
+
+@pytest.fixture
+def store() -> MemorySessionStore:
+    return MemorySessionStore()
+
+
+@pytest.fixture
+def manager(parts: ShopParts, store: MemorySessionStore) -> DialogueManager:
+    return parts.manager(store)
+
+
+async def test_search_applies_entity_filters_and_builds_cards(manager: DialogueManager, parts: ShopParts) -> None:
+    replies = await manager.handle(message("black hoodies under $70"))
+    cards = replies[0].cards
+    assert cards
+    catalog = parts.services.catalog
+    for card in cards:
+        product = catalog.get(card.handle)
+        assert product is not None and product.product_type == "Hoodies"
+        assert card.price <= Decimal("70")
+        assert card.url == f"{parts.settings.shop_url}/products/{card.handle}"
+        assert card.sku and card.sku.startswith("NW-")
+        assert [b.payload.split(":")[0] for b in card.buttons][:1] == ["details"]
+    black = [c for c in cards if c.variant_title and "Black" in c.variant_title]
+    assert black, "cards show the variant matching the colour filter"
+
+
+async def test_refinements_keep_the_previous_search(manager: DialogueManager, store: MemorySessionStore) -> None:
+    first = await manager.handle(message("hoodies"))
+    first_prices = [c.price for c in first[0].cards]
+    size = await manager.handle(message("size XXL"))
+    assert size[0].cards and all(c.subtitle == "Hoodies" for c in size[0].cards)
+    state = await store.load(message().conversation)
+    assert state is not None and state.data["search"]["filters"]["sizes"] == ["XXL"]
+    cheaper = await manager.handle(message("anything cheaper?"))
+    assert cheaper[0].cards and all(c.subtitle == "Hoodies" for c in cheaper[0].cards)
+    assert max(c.price for c in cheaper[0].cards) < min(first_prices + [c.price for c in size[0].cards])
+
+
+async def test_details_by_position_and_similar_products(manager: DialogueManager, store: MemorySessionStore) -> None:
+    listed = await manager.handle(message("show me some jeans"))
+    second = listed[0].cards[1].handle
+    details = await manager.handle(message("the second one"))
+    assert details[0].cards[0].handle == second
+    assert {b.payload for b in details[0].buttons} == {f"similar:{second}", f"goes_with:{second}"}
+    similar = await manager.handle(message(payload=f"similar:{second}"))
+    assert similar[0].cards and second not in [c.handle for c in similar[0].cards]
+    pairing = await manager.handle(message(payload=f"goes_with:{second}"))
+    assert pairing[0].cards and all(c.subtitle != "Jeans" for c in pairing[0].cards)
+
+
+async def test_add_asks_for_the_variant_and_never_adds_an_unbuyable_one(
+    manager: DialogueManager, store: MemorySessionStore, parts: ShopParts
+) -> None:
+    choose = await manager.handle(message(payload="add:organic-cotton-ringer-tee"))
+    offered = {b.payload for b in choose[0].buttons}
+    assert "variant:NW-TEE-001-NVY-M" in offered
+    assert "variant:NW-TEE-001-BLK-XS" not in offered, "out-of-stock variants are not offered"
+    refused = await manager.handle(message(payload="variant:NW-TEE-001-BLK-XS"))
+    assert "out of stock" in refused[0].text
+    added = await manager.handle(message("add it in navy size M"))
+    assert "Added" in added[0].text
+    state = await store.load(message().conversation)
+    assert state is not None
+    assert [(line["sku"], line["qty"]) for line in state.data["cart"]] == [("NW-TEE-001-NVY-M", 1)]
+    removed = await manager.handle(message("remove the tee from my cart"))
+    assert "Removed" in removed[0].text
+    state = await store.load(message().conversation)
+    assert state is not None and state.data["cart"] == []
+
+
+def test_checkout_link_uses_variant_ids_when_every_line_has_one() -> None:
+    cart = [{"sku": "A-1", "variant_id": "111", "qty": 2}, {"sku": "B-2", "variant_id": "222", "qty": 1}]
+    assert checkout_url(cart, shop_url="https://s.example", template="{shop_url}/x?{items}") == (
+        "https://s.example/cart/111:2,222:1"
+    )
+    cart[1]["variant_id"] = None
+    assert checkout_url(cart, shop_url="https://s.example", template="{shop_url}/cart/add?sku={items}") == (
+        "https://s.example/cart/add?sku=A-1:2,B-2:1"
+    )
+
+
+async def test_order_status_in_one_message_and_wrong_email_leaks_nothing(manager: DialogueManager) -> None:
+    ok = await manager.handle(message("status of order #1001, my email is ava.cohen@example.com"))
+    assert "#1001" in ok[-1].text and "delivered" in ok[-1].text
+    wrong = await manager.handle(message("status of order #1002, email ava.cohen@example.com", chat="other"))
+    missing = await manager.handle(message("status of order #9999, email ava.cohen@example.com", chat="third"))
+    assert wrong[-1].text == missing[-1].text, "an existing and a missing order get the same answer"
+    assert "Sprint" not in wrong[-1].text
+
+
+async def test_return_outside_the_window_is_refused(manager: DialogueManager, parts: ShopParts,
+                                                   store: MemorySessionStore) -> None:
+    book = parts.services.orders
+    today = book.today()
+    window = parts.services.policies.returns.window_days
+    old = next(o for o in book.orders if o.delivered_at is not None and not o.within_return_window(today, window))
+    await manager.handle(message(f"I want to return an item from order {order_no(old.number)}"))
+    replies = await manager.handle(message(old.customer.email))
+    assert f"{window}-day" in replies[0].text
+    state = await store.load(message().conversation)
+    assert state is not None and state.form is None and not state.data.get("returns")
+
+
+def order_no(number: str) -> str:
+    return "#" + re.sub(r"\D", "", number)
+
+
+async def test_policy_below_the_confidence_floor_offers_a_human(manager: DialogueManager) -> None:
+    replies = await manager.handle(message(payload="intent:policy_question"))
+    assert "not sure" in replies[0].text
+    assert [b.payload for b in replies[0].buttons] == ["cmd:human"]
+
+
+async def test_size_help_answers_from_the_sizing_guide(manager: DialogueManager, store: MemorySessionStore) -> None:
+    await manager.handle(message(payload="intent:size_help"))
+    state = await store.load(message().conversation)
+    assert state is not None and state.last_decision is not None
+    assert state.last_decision.sources == ["policy:sizing_guide"]
