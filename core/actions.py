@@ -116,17 +116,18 @@ class ActionContext:
         """Number of user turns so far; rotates template variants deterministically."""
         return sum(1 for t in self.state.history if t.role == "user")
 
-    def text(self, key: str, **values: Any) -> str:
+    def text(self, key: str, /, **values: Any) -> str:
         """Render a template in the conversation's language without sending it."""
         return self.bot.responses.render(key, self.lang, turn=self.turn, **values)
 
-    def button(self, key: str, payload: str, **values: Any) -> Button:
+    def button(self, key: str, payload: str, /, **values: Any) -> Button:
         """A button whose label is the template ``key``."""
         return Button(label=self.text(key, **values), payload=payload)
 
     def say(
         self,
         key: str,
+        /,
         *,
         buttons: Sequence[Button] = (),
         cards: Sequence[ProductCard] = (),

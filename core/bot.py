@@ -121,7 +121,7 @@ class Responses:
         if missing:
             raise BotDefinitionError(f"missing response templates: {', '.join(missing)}")
 
-    def render(self, key: str, lang: str, *, turn: int = 0, **values: Any) -> str:
+    def render(self, key: str, lang: str, /, *, turn: int = 0, **values: Any) -> str:
         """Render one template; a language without the key falls back to the default.
 
         Raises:
@@ -145,10 +145,13 @@ class FallbackPolicy:
     Attributes:
         handoff_after: consecutive fallbacks after which a human is offered.
         clarify_max_options: intents offered as buttons when a message is ambiguous.
+        clarify_min_confidence: an ambiguous message whose best intent scores below
+            this is treated as out of scope (no point offering two poor guesses).
     """
 
     handoff_after: int = 2
     clarify_max_options: int = 3
+    clarify_min_confidence: float = 0.0
 
 
 @dataclass(frozen=True, kw_only=True)

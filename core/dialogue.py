@@ -162,7 +162,9 @@ class DialogueManager:
             ctx.understanding = dataclasses.replace(
                 ctx.understanding, intent=rerouted, out_of_scope=False, ambiguous=False
             )
-        elif prediction.out_of_scope:
+        elif prediction.out_of_scope or (
+            prediction.ambiguous and prediction.confidence < self.bot.fallback.clarify_min_confidence
+        ):
             self._fallback(ctx)
             return False
         elif prediction.ambiguous:

@@ -203,6 +203,7 @@ def filters_from(ctx: ActionContext, base: dict[str, Any] | None = None) -> dict
 
 def _search_filters(filters: dict[str, Any]) -> SearchFilters:
     return SearchFilters(
+        sort=filters.get("sort", "relevance"),
         colors=tuple(filters.get("colors", ())),
         sizes=tuple(filters.get("sizes", ())),
         product_types=tuple(filters.get("product_types", ())),
@@ -295,17 +296,23 @@ async def product_search(ctx: ActionContext) -> None:
         ctx.say("search_none")
 
 
+#: Intents an entities-only message ("size M", "in blue") is often taken for after a search.
+_REFINABLE = frozenset({"product_search", "recommend", "stock_check", "size_help"})
+
+
 @registry.override
 async def follow_up(ctx: ActionContext) -> str | None:
     """Entities-only follow-ups ("in blue", "size M", "under $40") refine the last search."""
     u = ctx.understanding
+    if ctx.message.text.strip().isdigit() and ctx.state.data.get("shown"):
+        return "product_details"  # "2": the second item of the list just shown
     if "search" not in ctx.state.data or _ent(ctx, "product_types"):
         return None
     if _ent(ctx, "sort") == "cheaper" and (u.out_of_scope or u.ambiguous or u.intent == "product_search"):
         return "refine_cheaper"
     if not _has_filters(ctx):
         return None
-    if u.out_of_scope or u.ambiguous or u.intent in {"product_search", "recommend", "stock_check"}:
+    if u.out_of_scope or u.ambiguous or u.intent in _REFINABLE:
         if u.intent == "stock_check" and ctx.state.data.get("focus") and not u.out_of_scope:
             return None
         return "refine_search"
@@ -346,6 +353,7 @@ async def refine_cheaper(ctx: ActionContext) -> None:
     if shown and _ent(ctx, "price_max") is None:
         cheapest = min(p.min_price for p in shown)
         filters["price_max"] = str(max(cheapest - Decimal("0.01"), Decimal(0)))
+    filters["sort"] = "price_asc"
     if not await _run_search(ctx, query=last["query"], filters=filters, offset=0, use_embedding=False):
         ctx.say("cheaper_none")
 
