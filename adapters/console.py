@@ -142,10 +142,10 @@ class ConsoleChat:
             return
         numbers = count(1)
         for reply in replies:
-            for card in reply.cards:
-                self._print_card(card, numbers)
             if reply.text:
                 self._console.print(f"[bold green]bot ›[/bold green] {escape(reply.text)}")
+            for card in reply.cards:
+                self._print_card(card, numbers)
             if reply.buttons:
                 self._console.print("   " + "  ".join(self._fmt(b, next(numbers)) for b in reply.buttons))
             if reply.handoff:

@@ -475,9 +475,18 @@ async def goes_with_button(ctx: ActionContext, handle: str) -> None:
     await _related(ctx, target_product(ctx, handle), "goes_with")
 
 
-def _matching_variants(ctx: ActionContext, product: Product) -> list[Variant]:
+def _matching_variants(ctx: ActionContext, product: Product, *, use_search: bool = False) -> list[Variant]:
+    """Variants fitting the colours/sizes said now (or, for a button, those of the last search)."""
     colors = {c.lower() for c in _ent(ctx, "colors") or ()}
     sizes = {s.lower() for s in _ent(ctx, "sizes") or ()}
+    if use_search and not (colors or sizes):
+        last = (ctx.state.data.get("search") or {}).get("filters", {})
+        colors = {c.lower() for c in last.get("colors", ())}
+        sizes = {s.lower() for s in last.get("sizes", ())}
+        fitting = [v for v in product.variants
+                   if (not colors or (v.color or "").lower() in colors)
+                   and (not sizes or (v.size or "").lower() in sizes)]
+        return fitting if any(v.buyable for v in fitting) else list(product.variants)
     return [
         v for v in product.variants
         if (not colors or (v.color or "").lower() in colors) and (not sizes or (v.size or "").lower() in sizes)
@@ -549,9 +558,9 @@ def add_variant(ctx: ActionContext, product: Product, variant: Variant, qty: int
     return True
 
 
-async def _add_product(ctx: ActionContext, product: Product) -> None:
+async def _add_product(ctx: ActionContext, product: Product, *, from_button: bool = False) -> None:
     """Add a product, asking which variant when several buyable ones fit."""
-    candidates = _matching_variants(ctx, product)
+    candidates = _matching_variants(ctx, product, use_search=from_button)
     if not candidates:
         ctx.say("not_found_variant", title=product.title,
                 available=", ".join(v.title for v in product.variants if v.buyable) or "-")
@@ -588,7 +597,7 @@ async def add_button(ctx: ActionContext, sku_or_handle: str) -> None:
     if product is None:
         ctx.say("which_product")
         return
-    await _add_product(ctx, product)
+    await _add_product(ctx, product, from_button=True)
 
 
 @registry.payload("variant:")
