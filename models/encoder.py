@@ -1,0 +1,259 @@
+"""The serving-path sentence encoder: ONNX Runtime + ``tokenizers``, no torch.
+
+``OnnxEncoder.from_artifacts(settings.artifacts_dir / "encoder")`` loads what
+``shopkeep models build`` produced. ``embed_sync`` runs inline (CLIs, index
+building); ``await embed`` goes through a :class:`~models.batcher.MicroBatcher`
+so concurrent conversations share forward passes and the event loop never
+runs inference itself.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+import onnxruntime as ort
+from tokenizers import Tokenizer
+
+from core.errors import ModelNotBuilt
+from models.batcher import MicroBatcher
+from models.manifest import TOKENIZER_NAME, EncoderManifest, read_manifest
+from models.providers import CPU, plan_providers
+
+logger = logging.getLogger(__name__)
+
+# int8 graphs use CPU-only integer kernels; on a GPU the fp32 graph is served.
+_CPU_ONLY_VARIANTS = frozenset({"int8"})
+
+
+class OnnxEncoder:
+    """Sentence encoder over an exported ONNX graph (implements ``core.protocols.TextEncoder``).
+
+    Prefer :meth:`from_artifacts`. The constructor takes explicit paths so the
+    build and the int8 gate can evaluate graphs that are not yet selected.
+
+    Args:
+        model_path: ONNX graph with inputs ``input_ids``/``attention_mask``
+            and output ``embedding``.
+        tokenizer_path: ``tokenizer.json`` for the ``tokenizers`` package.
+        max_seq_len: truncation length in tokens, special tokens included.
+        variant: label for logs and metrics (``"fp32"``, ``"int8"``...).
+        manifest: the build manifest, when loaded from artifacts.
+        intra_op_threads: ONNX Runtime intra-op threads; 0 lets it decide.
+        device: ``"auto"``, ``"cpu"`` or ``"cuda"`` (see :mod:`models.providers`).
+        use_tensorrt: try TensorRT ahead of CUDA.
+        batch_max_size: largest inference batch (``embed_sync`` chunks and the
+            micro-batcher both respect it).
+        batch_max_wait_ms: how long the micro-batcher waits to fill a batch.
+
+    Raises:
+        ModelNotBuilt: a file is missing.
+    """
+
+    def __init__(
+        self,
+        *,
+        model_path: Path,
+        tokenizer_path: Path,
+        max_seq_len: int = 128,
+        variant: str = "fp32",
+        manifest: EncoderManifest | None = None,
+        intra_op_threads: int = 0,
+        device: str = "auto",
+        use_tensorrt: bool = False,
+        batch_max_size: int = 64,
+        batch_max_wait_ms: float = 2.0,
+    ) -> None:
+        for path in (model_path, tokenizer_path):
+            if not Path(path).is_file():
+                raise ModelNotBuilt(str(path))
+        if max_seq_len < 2:
+            raise ValueError("max_seq_len must be >= 2 (room for the special tokens)")
+        if batch_max_size < 1:
+            raise ValueError("batch_max_size must be >= 1")
+        self.variant = variant
+        self.manifest = manifest
+        self.max_seq_len = max_seq_len
+        self.batch_max_size = batch_max_size
+
+        self._tokenizer = Tokenizer.from_file(str(tokenizer_path))
+        self._tokenizer.no_padding()
+        self._tokenizer.enable_truncation(max_length=max_seq_len)
+        padding = self._tokenizer.padding
+        self._pad_id = int(padding["pad_id"]) if padding else 0
+
+        options = ort.SessionOptions()
+        options.intra_op_num_threads = intra_op_threads
+        options.inter_op_num_threads = 1
+        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        options.log_severity_level = 3
+        plan = plan_providers(device="cpu" if variant in _CPU_ONLY_VARIANTS else device,
+                              use_tensorrt=use_tensorrt)
+        try:
+            self._session = ort.InferenceSession(str(model_path), options, providers=list(plan.providers))
+        except Exception as e:  # onnxruntime raises its own untyped Fail/InvalidGraph errors
+            raise ModelNotBuilt(f"{model_path} (could not be loaded: {e})") from e
+        self.provider: str = self._session.get_providers()[0]
+        output = self._session.get_outputs()[0]
+        dim = output.shape[-1]
+        if not isinstance(dim, int):
+            dim = int(self._session.run(None, self._feed([[1, 2]]))[0].shape[-1])
+        self.dim: int = dim
+        self._run_lock = threading.Lock()
+        self._batcher: MicroBatcher | None = None
+        self._batcher_wait_ms = batch_max_wait_ms
+        self._batcher_lock = threading.Lock()
+        threads = intra_op_threads if intra_op_threads > 0 else "auto"
+        logger.info("encoder: %s (%s, %s threads)", self.provider, variant, threads)
+
+    @classmethod
+    def from_artifacts(
+        cls,
+        path: Path,
+        *,
+        max_seq_len: int = 128,
+        variant: str | None = None,
+        intra_op_threads: int = 0,
+        use_tensorrt: bool = False,
+        batch_max_size: int = 64,
+        batch_max_wait_ms: float = 2.0,
+        device: str = "auto",
+    ) -> OnnxEncoder:
+        """Load a built encoder.
+
+        Args:
+            path: ``artifacts/encoder`` (or the ``artifacts`` folder above it).
+            variant: ``"fp32"`` or ``"int8"``; None serves the manifest's
+                selection (fp32 when running on CUDA, since int8 kernels are CPU-only).
+
+        Raises:
+            ModelNotBuilt: artifacts missing or the variant was not built.
+        """
+        path = Path(path)
+        if not (path / "manifest.json").exists() and (path / "encoder" / "manifest.json").exists():
+            path = path / "encoder"
+        manifest = read_manifest(path)
+        if variant is None:
+            variant = manifest.selected_variant
+            if variant in _CPU_ONLY_VARIANTS and device != "cpu":
+                from models.providers import cuda_usable
+
+                if device == "cuda" or cuda_usable():
+                    variant = "fp32"
+        return cls(
+            model_path=manifest.graph_path(path, variant),
+            tokenizer_path=path / TOKENIZER_NAME,
+            max_seq_len=max_seq_len,
+            variant=variant,
+            manifest=manifest,
+            intra_op_threads=intra_op_threads,
+            device=device,
+            use_tensorrt=use_tensorrt,
+            batch_max_size=batch_max_size,
+            batch_max_wait_ms=batch_max_wait_ms,
+        )
+
+    # --- TextEncoder ------------------------------------------------------
+    def embed_sync(self, texts: Sequence[str]) -> np.ndarray:
+        """Embed texts, blocking. Returns ``(n, dim)`` float32, rows L2-normalised.
+
+        Texts are sorted by token length and run in chunks of at most
+        ``batch_max_size`` so short texts are not padded to long ones.
+
+        Raises:
+            TypeError: ``texts`` is a bare string or holds non-strings.
+        """
+        texts = _check_texts(texts)
+        if not texts:
+            return np.zeros((0, self.dim), dtype=np.float32)
+        encodings = self._tokenizer.encode_batch(texts)
+        ids = [e.ids for e in encodings]
+        order = sorted(range(len(ids)), key=lambda i: len(ids[i]))
+        out = np.empty((len(ids), self.dim), dtype=np.float32)
+        for start in range(0, len(order), self.batch_max_size):
+            chunk = order[start : start + self.batch_max_size]
+            out[chunk] = self._run([ids[i] for i in chunk])
+        return out
+
+    async def embed(self, texts: Sequence[str]) -> np.ndarray:
+        """Embed off the event loop through the shared micro-batcher."""
+        texts = _check_texts(texts)
+        if not texts:
+            return np.zeros((0, self.dim), dtype=np.float32)
+        return await self.batcher.submit_many(texts)
+
+    @property
+    def batcher(self) -> MicroBatcher:
+        """The micro-batcher behind :meth:`embed`, started on first use."""
+        with self._batcher_lock:
+            if self._batcher is None or self._batcher.closed:
+                self._batcher = MicroBatcher(
+                    run_batch=self.embed_sync,
+                    max_batch_size=self.batch_max_size,
+                    max_wait_ms=self._batcher_wait_ms,
+                )
+            return self._batcher
+
+    def close(self) -> None:
+        """Stop the micro-batcher (pending requests finish first)."""
+        with self._batcher_lock:
+            batcher, self._batcher = self._batcher, None
+        if batcher is not None:
+            batcher.close()
+
+    async def aclose(self) -> None:
+        with self._batcher_lock:
+            batcher, self._batcher = self._batcher, None
+        if batcher is not None:
+            await batcher.aclose()
+
+    async def __aenter__(self) -> OnnxEncoder:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.aclose()
+
+    # --- internals --------------------------------------------------------
+    def _feed(self, ids: list[list[int]]) -> dict[str, np.ndarray]:
+        width = max(len(row) for row in ids)
+        input_ids = np.full((len(ids), width), self._pad_id, dtype=np.int64)
+        mask = np.zeros((len(ids), width), dtype=np.int64)
+        for i, row in enumerate(ids):
+            input_ids[i, : len(row)] = row
+            mask[i, : len(row)] = 1
+        return {"input_ids": input_ids, "attention_mask": mask}
+
+    def _run(self, ids: list[list[int]]) -> np.ndarray:
+        feed = self._feed(ids)
+        # One run at a time: parallel runs would only fight over the same cores.
+        with self._run_lock:
+            (embedding,) = self._session.run(["embedding"], feed)
+        return np.asarray(embedding, dtype=np.float32)
+
+    def __repr__(self) -> str:
+        return f"OnnxEncoder(variant={self.variant!r}, provider={self.provider!r}, dim={self.dim})"
+
+
+def _check_texts(texts: Sequence[str]) -> list[str]:
+    if isinstance(texts, str):
+        raise TypeError("texts must be a sequence of strings, not a single string")
+    out = list(texts)
+    for i, text in enumerate(out):
+        if not isinstance(text, str):
+            raise TypeError(f"texts[{i}] is {type(text).__name__}, expected str")
+    return out
+
+
+def default_threads() -> int:
+    """CPU cores this process may use (what ORT's 'auto' roughly amounts to)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
+
+
+__all__ = ["OnnxEncoder", "default_threads", "CPU"]
