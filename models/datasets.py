@@ -93,7 +93,7 @@ def stratified_indices(labels: Sequence[str], *, fraction: float, seed: int) -> 
     for label in sorted(by_label):
         idx = by_label[label]
         rng.shuffle(idx)
-        n = int(round(len(idx) * fraction))
+        n = round(len(idx) * fraction)
         n = min(max(n, 1), len(idx) - 1) if len(idx) >= 2 else 0
         carved.extend(idx[:n])
     carved_set = set(carved)

@@ -118,7 +118,7 @@ def evaluate_dataset(
     embed_key: str,
     cache_dir: Path | None,
     out_dir: Path | None,
-    config: HeadConfig = HeadConfig(),
+    config: HeadConfig | None = None,
     finetune_layers: int = 0,
     limit_train: int | None = None,
 ) -> DatasetReport:
@@ -130,10 +130,11 @@ def evaluate_dataset(
         embed_key: Identifies the encoder in the embedding cache.
         cache_dir: Where embeddings are cached; ``None`` disables the cache.
         out_dir: Where plots go; ``None`` skips them.
-        config: Head hyper-parameters.
+        config: Head hyper-parameters (default :class:`HeadConfig`).
         finetune_layers: > 0 fine-tunes that many upper encoder layers (torch).
         limit_train: Keep at most this many training examples (stratified).
     """
+    config = config or HeadConfig()
     train, val, val_oos = _validation(dataset, config.seed)
     if limit_train is not None and limit_train < len(train):
         _, keep = stratified_indices(train.labels, fraction=limit_train / len(train), seed=config.seed)

@@ -220,8 +220,27 @@ def train_head(
         ``(weights, history, best_epoch)``.
     """
     import torch
-    from torch import nn
 
+    # The head is tiny: one thread avoids inter-thread sync that dominates (and thrashes on busy machines).
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        return _train_head(torch, x_train, y_train, x_val, y_val, config, labels, restore_best)
+    finally:
+        torch.set_num_threads(threads)
+
+
+def _train_head(
+    torch: Any,
+    x_train: np.ndarray,
+    y_train: Sequence[str],
+    x_val: np.ndarray,
+    y_val: Sequence[str],
+    config: HeadConfig,
+    labels: Sequence[str] | None,
+    restore_best: bool,
+) -> tuple[HeadWeights, list[dict[str, float]], int]:
+    nn = torch.nn
     vocab = tuple(labels) if labels is not None else tuple(sorted(set(y_train)))
     torch.manual_seed(config.seed)
     gen = torch.Generator().manual_seed(config.seed)
@@ -326,7 +345,7 @@ def calibrate(
         oos_threshold=threshold,
         ambiguity_margin=amb,
         method=method,
-        validation_size=int(len(p1)),
+        validation_size=len(p1),
         in_scope_kept=float(np.mean(p1 >= threshold)) if len(p1) else 1.0,
         oos_recall=oos_recall,
     )

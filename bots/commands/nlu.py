@@ -1,9 +1,174 @@
-"""`shopkeep` commands for nlu (placeholder: filled by its owner)."""
+"""`shopkeep nlu ...`: train a bot's intent head, evaluate on the public datasets."""
 
 from __future__ import annotations
 
+import json
+import logging
+import shlex
+import sys
+from pathlib import Path
+from typing import Annotated
+
 import typer
+from rich.console import Console
+from rich.table import Table
+
+nlu_app = typer.Typer(help="Intent understanding: train bot heads, evaluate on public datasets.", no_args_is_help=True)
+console = Console(stderr=True)
+logger = logging.getLogger(__name__)
 
 
 def register(app: typer.Typer) -> None:
     """Add this module's commands to the root app."""
+    app.add_typer(nlu_app, name="nlu")
+
+
+def _load_encoder(artifacts_dir: Path):  # -> OnnxEncoder, imported lazily to keep --help instant
+    from core.errors import ModelNotBuilt
+    from models.encoder import OnnxEncoder
+
+    try:
+        return OnnxEncoder.from_artifacts(artifacts_dir / "encoder", device="cpu")
+    except ModelNotBuilt as e:
+        console.print(f"[red]error:[/red] {e}")
+        raise typer.Exit(1) from e
+
+
+@nlu_app.command("train")
+def train(
+    bot: Annotated[str, typer.Option(help="Bot name: reads <bots-dir>/<bot>/intents.yaml.")],
+    bots_dir: Annotated[Path, typer.Option(help="Folder holding one folder per bot.")] = Path("bots"),
+    artifacts_dir: Annotated[Path | None, typer.Option(help="Artifacts root (default: settings).")] = None,
+    intents: Annotated[Path | None, typer.Option(help="Intents file to use instead of the bot's.")] = None,
+    force: Annotated[bool, typer.Option(help="Retrain even when nothing changed.")] = False,
+    if_present: Annotated[bool, typer.Option(help="Warn and exit 0 when the intents file is missing.")] = False,
+) -> None:
+    """Train the bot's intent head on the frozen encoder; writes artifacts/intents/<bot>/."""
+    from core.errors import BotDefinitionError
+    from core.settings import Settings
+    from models.intent import (
+        bot_fingerprint,
+        head_is_current,
+        load_bot_intents,
+        save_head,
+        train_bot_head,
+    )
+
+    artifacts = artifacts_dir or Settings().artifacts_dir
+    intents_path = intents or bots_dir / bot / "intents.yaml"
+    if not intents_path.is_file():
+        if if_present:
+            console.print(f"[yellow]warning:[/yellow] {intents_path} not found; skipping bot {bot!r}")
+            raise typer.Exit(0)
+        console.print(f"[red]error:[/red] intents file {intents_path} not found (bot {bot!r})")
+        raise typer.Exit(1)
+    encoder_manifest = artifacts / "encoder" / "manifest.json"
+    if not encoder_manifest.is_file():
+        console.print(f"[red]error:[/red] encoder not built at {encoder_manifest.parent}; run `shopkeep models build`")
+        raise typer.Exit(1)
+    out_dir = artifacts / "intents" / bot
+    fingerprint = bot_fingerprint(intents_path, encoder_manifest)
+    if not force and head_is_current(out_dir, fingerprint):
+        console.print(f"intent head for {bot!r} is up to date ({out_dir})")
+        return
+    try:
+        examples = load_bot_intents(intents_path)
+    except BotDefinitionError as e:
+        console.print(f"[red]error:[/red] {e}")
+        raise typer.Exit(1) from e
+    encoder = _load_encoder(artifacts)
+    try:
+        head = train_bot_head(examples, encoder.embed_sync)
+    finally:
+        encoder.close()
+    save_head(
+        out_dir,
+        head,
+        manifest={"bot": bot, "intents_file": str(intents_path), "fingerprint": fingerprint, "examples": len(examples)},
+    )
+    cal = head.calibration
+    console.print(
+        f"trained {bot!r}: {len(head.weights.labels)} intents, {len(examples)} examples, best epoch {head.best_epoch}, "
+        f"oos threshold {cal.oos_threshold:.3f}, ambiguity margin {cal.ambiguity_margin:.3f} -> {out_dir}"
+    )
+
+
+@nlu_app.command("evaluate")
+def evaluate(
+    dataset: Annotated[str, typer.Option(help="bitext, banking77, clinc150, hwu64 or all.")] = "all",
+    datasets_dir: Annotated[Path | None, typer.Option(help="Default: ../shared/datasets or SHOPKEEP_DATASETS.")] = None,
+    artifacts_dir: Annotated[Path | None, typer.Option(help="Artifacts root (default: settings).")] = None,
+    out_dir: Annotated[Path, typer.Option(help="Where plots go.")] = Path("bench/results/nlu"),
+    json_stdout: Annotated[bool, typer.Option("--json", help="Print the results as JSON on stdout.")] = False,
+    json_out: Annotated[Path | None, typer.Option(help="Write the results as JSON to this file.")] = None,
+    report: Annotated[Path | None, typer.Option(help="Write a Markdown report to this file.")] = None,
+    finetune_layers: Annotated[int, typer.Option(min=0, max=6, help="Fine-tune this many upper encoder layers.")] = 0,
+    limit_train: Annotated[int | None, typer.Option(min=10, help="Cap the training examples (stratified).")] = None,
+    hidden: Annotated[int, typer.Option(min=0, help="Hidden units of the head; 0 = linear.")] = 0,
+) -> None:
+    """Train on each dataset's train split and report test figures beside published ones."""
+    from core.settings import Settings
+    from models.datasets import DATASET_NAMES, DatasetError, load_dataset
+    from models.evaluate import evaluate_dataset, markdown_report
+    from models.intent import HeadConfig, file_sha256
+
+    settings = Settings()
+    root = datasets_dir or settings.datasets_dir
+    artifacts = artifacts_dir or settings.artifacts_dir
+    names = DATASET_NAMES if dataset == "all" else (dataset,)
+    if any(n not in DATASET_NAMES for n in names):
+        console.print(f"[red]error:[/red] unknown dataset {dataset!r}; choose from {', '.join(DATASET_NAMES)} or all")
+        raise typer.Exit(2)
+    encoder = _load_encoder(artifacts)
+    key = f"{file_sha256(artifacts / 'encoder' / 'manifest.json')}:{encoder.variant}"
+    config = HeadConfig(hidden=hidden)
+    reports = []
+    try:
+        for name in names:
+            try:
+                ds = load_dataset(name, root)
+            except DatasetError as e:
+                console.print(f"[red]error:[/red] {e}")
+                raise typer.Exit(1) from e
+            console.print(f"[bold]{name}[/bold]: training on {len(ds.train)} examples...")
+            reports.append(
+                evaluate_dataset(
+                    ds,
+                    embed=encoder.embed_sync,
+                    embed_key=key,
+                    cache_dir=artifacts / "cache" / "embeddings",
+                    out_dir=out_dir,
+                    config=config,
+                    finetune_layers=finetune_layers,
+                    limit_train=limit_train,
+                )
+            )
+    finally:
+        encoder.close()
+    _print_table(reports)
+    payload = {"encoder": {"variant": encoder.variant, "key": key}, "results": [r.to_dict() for r in reports]}
+    if json_out is not None:
+        json_out.parent.mkdir(parents=True, exist_ok=True)
+        json_out.write_text(json.dumps(payload, indent=1))
+    if report is not None:
+        report.parent.mkdir(parents=True, exist_ok=True)
+        report.write_text(markdown_report(reports, command=shlex.join(["shopkeep", *sys.argv[1:]])))
+    if json_stdout:
+        typer.echo(json.dumps(payload, indent=1))
+
+
+def _print_table(reports: list) -> None:
+    table = Table(title="Intent classification (test splits)")
+    for col in ("dataset", "mode", "acc", "macro-F1", "in-scope", "in-scope@thr", "oos recall", "published", "floor (LR)", "targets"):
+        table.add_column(col)
+
+    def fmt(x: float | None) -> str:
+        return "-" if x is None else f"{x:.2f}"
+
+    for r in reports:
+        met = " ".join(("[green]met[/green]" if v else "[red]MISSED[/red]") for v in r.targets_met.values())
+        table.add_row(
+            r.dataset, r.mode, fmt(r.accuracy), fmt(r.macro_f1), fmt(r.in_scope_accuracy),
+            fmt(r.in_scope_accuracy_at_threshold), fmt(r.oos_recall), r.published, r.floor, met,
+        )
+    console.print(table)
