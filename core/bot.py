@@ -147,11 +147,15 @@ class FallbackPolicy:
         clarify_max_options: intents offered as buttons when a message is ambiguous.
         clarify_min_confidence: an ambiguous message whose best intent scores below
             this is treated as out of scope (no point offering two poor guesses).
+        form_interrupt_confidence: while a form asks for a slot, a message holding
+            no value for it but another intent at least this confident leaves the
+            form and is answered as that intent ("what are your hours?" mid-return).
     """
 
     handoff_after: int = 2
     clarify_max_options: int = 3
     clarify_min_confidence: float = 0.0
+    form_interrupt_confidence: float = 0.9
 
 
 @dataclass(frozen=True, kw_only=True)

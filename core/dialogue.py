@@ -152,10 +152,12 @@ class DialogueManager:
         )
         self._extract_entities(ctx)
         if ctx.state.form is not None and (form := self.bot.registry.get_form(ctx.state.form)):
-            ctx.action = f"form:{form.name}"
-            await form.step(ctx)
-            return False
-        if ctx.state.form is not None:  # a form this bot no longer has
+            if not await self._interrupts(ctx, form):
+                ctx.action = f"form:{form.name}"
+                await form.step(ctx)
+                return False
+            logger.debug("leaving form %s for intent %s", form.name, prediction.label)
+        if ctx.state.form is not None:  # interrupted, or a form this bot no longer has
             forms.deactivate(ctx)
         rerouted = await self.bot.registry.reroute(ctx)
         if rerouted:
@@ -172,6 +174,18 @@ class DialogueManager:
             return False
         await self._run_intent(ctx)
         return False
+
+    async def _interrupts(self, ctx: ActionContext, form: forms.Form) -> bool:
+        """A confident other intent, and no value for the slot being asked: leave the form."""
+        u = ctx.understanding
+        return (
+            not (u.out_of_scope or u.ambiguous)
+            and u.confidence >= self.bot.fallback.form_interrupt_confidence
+            and u.intent not in ("cancel", form.name)
+            and self.bot.registry.for_intent(u.intent) is not None
+            and not forms.is_cancel(ctx)
+            and not await form.accepts(ctx)
+        )
 
     async def _dispatch_payload(self, ctx: ActionContext, payload: str) -> bool:
         if payload.startswith(commands.COMMAND_PAYLOAD):

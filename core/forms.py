@@ -134,6 +134,11 @@ class Form:
         ctx.state.form_slots[slot.name] = value
         await self._advance(ctx)
 
+    async def accepts(self, ctx: ActionContext) -> bool:
+        """Whether the current message holds a value for the slot being asked."""
+        slot = self.next_slot(ctx.state.form_slots)
+        return slot is not None and await _call(slot.extract, ctx) is not None
+
     async def cancel(self, ctx: ActionContext) -> None:
         deactivate(ctx)
         ctx.say(self.cancelled)

@@ -30,7 +30,7 @@ from core.commands import request_handoff
 from core.entities import EntityExtractor
 from core.forms import Form, Slot, button_value, deactivate, value_button
 from core.messages import Button, ProductCard, StockState
-from core.retrieval import PassageIndex, confident
+from core.retrieval import PassageIndex, confident, tokenize
 from core.search import ProductSearch, SearchFilters, SearchHit
 from core.shopdata import (
     OrderBook,
@@ -45,7 +45,6 @@ from core.shopdata import (
 PAGE = 5
 _EMAIL = re.compile(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+")
 _RMA_ALPHABET = string.ascii_uppercase + string.digits
-_WORD = re.compile(r"[a-z0-9]+")
 
 registry = ActionRegistry(
     templates=(
@@ -358,12 +357,17 @@ async def refine_cheaper(ctx: ActionContext) -> None:
         ctx.say("cheaper_none")
 
 
+def _words(text: str) -> set[str]:
+    """Stemmed content words ("sneakers" and "Sneaker" agree)."""
+    return {w for w in tokenize(text) if len(w) > 2 and not w.isdigit()}
+
+
 def _title_match(text: str, products: Sequence[Product]) -> Product | None:
     """The product whose title the text mentions (all title words, or most of them)."""
-    words = set(_WORD.findall(text.lower()))
+    words = _words(text)
     best, best_share = None, 0.0
     for p in products:
-        title = [w for w in _WORD.findall(p.title.lower()) if len(w) > 2]
+        title = sorted(_words(p.title))
         if not title:
             continue
         share = sum(w in words for w in title) / len(title)
@@ -628,8 +632,8 @@ async def remove_from_cart(ctx: ActionContext) -> None:
     if (picked := _pick(ctx, cart)) is not None:
         _remove(ctx, picked["sku"])
         return
-    words = set(_WORD.findall(ctx.understanding.text.lower()))
-    named = [line for line in cart if {w for w in _WORD.findall(line["title"].lower()) if len(w) > 2} & words]
+    words = _words(ctx.understanding.text)
+    named = [line for line in cart if _words(line["title"]) & words]
     if len(named) == 1 or len(cart) == 1:
         _remove(ctx, (named or cart)[0]["sku"])
         return
@@ -801,8 +805,8 @@ def _extract_item(ctx: ActionContext) -> str | None:
     for li in items:
         if li.sku.lower() in text:
             return li.sku
-    words = set(_WORD.findall(text))
-    named = [li for li in items if {w for w in _WORD.findall(li.title.lower()) if len(w) > 2} & words]
+    words = _words(text)
+    named = [li for li in items if _words(li.title) & words]
     return named[0].sku if len(named) == 1 else None
 
 

@@ -8,6 +8,7 @@ Each test gets its own store and therefore its own conversations.
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import functools
 from dataclasses import dataclass
 from pathlib import Path
@@ -47,9 +48,10 @@ def shop_parts(artifacts_dir: Path) -> ShopParts:
     encoder = load_encoder(settings)
     classifier = load_classifier(settings, "shop_assistant", encoder)
     bot = Bot.load(BOTS_DIR / "shop_assistant")
-    services = asyncio.run(
-        bot.setup(SetupContext(settings=settings, bot_dir=bot.root, encoder=encoder))
-    )
+    setup = SetupContext(settings=settings, bot_dir=bot.root, encoder=encoder)
+    # May be first called from inside an async test: run set-up on a loop of its own.
+    with concurrent.futures.ThreadPoolExecutor(max_workers=1) as pool:
+        services = pool.submit(asyncio.run, bot.setup(setup)).result()
     return ShopParts(settings=settings, bot=bot, encoder=encoder, classifier=classifier, services=services)
 
 

@@ -16,7 +16,7 @@ import yaml
 from core.messages import Platform, Reply
 from core.sessions import MemorySessionStore
 from core.state import ConversationState
-from tests.bots.shop_support import message, shop_parts
+from tests.bots.shop_support import ShopParts, message, shop_parts
 
 HERE = Path(__file__).resolve().parent
 _CJK = re.compile(r"[\u4e00-\u9fff]")
@@ -106,9 +106,13 @@ def check(expect: dict[str, Any], replies: list[Reply], state: ConversationState
     return errors
 
 
+@pytest.fixture(scope="module")
+def parts(artifacts_dir: Path) -> ShopParts:
+    return shop_parts(artifacts_dir)
+
+
 @pytest.mark.parametrize("scenario", SCENARIOS, ids=[s.get("name", "?") for s in SCENARIOS])
-async def test_scenario(scenario: dict[str, Any], artifacts_dir: Path) -> None:
-    parts = shop_parts(artifacts_dir)
+async def test_scenario(scenario: dict[str, Any], parts: ShopParts) -> None:
     assert scenario.get("bot", "shop_assistant") == "shop_assistant", "only shop_assistant is wired here"
     store = MemorySessionStore()
     manager = parts.manager(store)
