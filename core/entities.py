@@ -166,8 +166,6 @@ def normalize_phone(raw: str, default_country: str = "1") -> str | None:
         return f"+{default_country}{digits}"
     if len(digits) == 11 and digits.startswith(default_country):
         return f"+{digits}"
-    if len(digits) == 11 and digits.startswith("1"):  # Chinese mobile: 11 digits starting with 1
-        return f"+86{digits}"
     return None
 
 
