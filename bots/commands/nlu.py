@@ -14,7 +14,7 @@ from rich.console import Console
 from rich.table import Table
 
 nlu_app = typer.Typer(help="Intent understanding: train bot heads, evaluate on public datasets.", no_args_is_help=True)
-console = Console(stderr=True)
+console = Console(stderr=True, soft_wrap=True)
 logger = logging.getLogger(__name__)
 
 
