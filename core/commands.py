@@ -13,6 +13,7 @@ from datetime import datetime, timezone
 
 from core import forms
 from core.actions import ActionContext
+from core.privacy import mask_pii
 from core.state import ConversationState, Decision
 
 logger = logging.getLogger(__name__)
@@ -67,8 +68,8 @@ async def _lang(ctx: ActionContext, arg: str) -> None:
 def explain(decision: Decision) -> dict[str, str]:
     """Values for the ``why`` template, language-neutral (numbers, names)."""
     ranking = ", ".join(f"{name} {score:.2f}" for name, score in decision.ranking[:3]) or "-"
-    entities = ", ".join(f"{k}={v}" for k, v in decision.entities.items()) or "-"
-    slots = ", ".join(f"{k}={v}" for k, v in decision.slots.items()) or "-"
+    entities = mask_pii(", ".join(f"{k}={v}" for k, v in decision.entities.items())) or "-"
+    slots = mask_pii(", ".join(f"{k}={v}" for k, v in decision.slots.items())) or "-"
     flags = [f for f, on in (("out_of_scope", decision.out_of_scope), ("ambiguous", decision.ambiguous)) if on]
     return {
         "intent": decision.intent,

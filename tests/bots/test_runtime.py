@@ -1,0 +1,28 @@
+"""Start-up wiring: one encoder and one store shared by the bots of a process."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from bots.runtime import Runtime, build_runtimes
+from core.errors import BotDefinitionError
+from core.settings import Settings
+from tests.bots.shop_support import message
+
+
+async def test_runtime_opens_answers_and_closes(artifacts_dir: Path) -> None:
+    settings = Settings(artifacts_dir=artifacts_dir, redis_url=None)
+    async with Runtime.open(settings, bot="shop_assistant") as runtime:
+        assert runtime.manager.bot.name == "shop_assistant"
+        assert runtime.classifier is runtime.manager.classifier
+        assert await runtime.store.ping()
+        replies = await runtime.manager.handle(message("where are your stores?"))
+        assert "Our stores" in replies[0].text
+
+
+async def test_an_unknown_bot_fails_clearly_and_closes_what_it_opened(artifacts_dir: Path) -> None:
+    settings = Settings(artifacts_dir=artifacts_dir, redis_url=None)
+    with pytest.raises(BotDefinitionError, match="no_such_bot"):
+        await build_runtimes(settings, bots=["no_such_bot"])
