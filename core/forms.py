@@ -50,6 +50,8 @@ class Slot:
         errors: error template keys ``validate`` may return (checked at bot load).
         invalid: template said when the message holds no value (default: the form's).
         request_contact: ask the platform for the user's verified phone with the prompt.
+        keep: ``fn(ctx, value) -> value`` applied after validation, before the value is
+            stored in the state (e.g. keep "verified" rather than an e-mail address).
     """
 
     name: str
@@ -60,6 +62,7 @@ class Slot:
     errors: tuple[str, ...] = ()
     invalid: str | None = None
     request_contact: bool = False
+    keep: Callable[[ActionContext, Any], Any] | None = None
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -106,7 +109,7 @@ class Form:
                 continue
             if slot.validate is not None and await _call(slot.validate, ctx, value):
                 continue  # invalid pre-fill: the form will ask for it
-            ctx.state.form_slots[slot.name] = value
+            ctx.state.form_slots[slot.name] = slot.keep(ctx, value) if slot.keep else value
         await self._advance(ctx)
 
     async def step(self, ctx: ActionContext) -> None:
@@ -131,7 +134,7 @@ class Form:
                 if ctx.state.form == self.name:  # the validator may have ended the form
                     self._prompt(ctx, self.next_slot(ctx.state.form_slots) or slot)
                 return
-        ctx.state.form_slots[slot.name] = value
+        ctx.state.form_slots[slot.name] = slot.keep(ctx, value) if slot.keep else value
         await self._advance(ctx)
 
     async def accepts(self, ctx: ActionContext) -> bool:

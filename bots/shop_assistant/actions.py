@@ -861,7 +861,7 @@ def _return_form(kind: str) -> Form:
         slots=(
             _NUMBER_SLOT,
             Slot(name="identity", prompt="ask_identity", extract=_identity, invalid="bad_identity",
-                 request_contact=True, validate=_check_return_identity,
+                 request_contact=True, validate=_check_return_identity, keep=lambda ctx, _: "verified",
                  errors=("order_not_verified", "return_not_delivered", "return_window_closed")),
             Slot(name="item", prompt="ask_return_item", extract=_extract_item, validate=_check_item,
                  buttons=_item_buttons, errors=("bad_return_item", "return_final_sale")),

@@ -139,3 +139,13 @@ async def test_size_help_answers_from_the_sizing_guide(manager: DialogueManager,
     state = await store.load(message().conversation)
     assert state is not None and state.last_decision is not None
     assert state.last_decision.sources == ["policy:sizing_guide"]
+
+
+async def test_return_form_keeps_no_email_in_the_stored_state(manager: DialogueManager,
+                                                              store: MemorySessionStore) -> None:
+    await manager.handle(message("I want to return something from order #1001"))
+    replies = await manager.handle(message("ava.cohen@example.com"))
+    assert any(b.payload.startswith("form:value:") for b in replies[0].buttons)
+    state = await store.load(message().conversation)
+    assert state is not None and state.form == "return"
+    assert "ava.cohen" not in state.model_dump_json()

@@ -51,7 +51,8 @@ FORM = Form(
     slots=(
         Slot(name="size", prompt="ask_size", extract=_size,
              buttons=lambda ctx: [value_button(s.upper(), s) for s in sorted(SIZES)]),
-        Slot(name="qty", prompt="ask_qty", extract=_qty, validate=_check_qty, errors=("too_many",)),
+        Slot(name="qty", prompt="ask_qty", extract=_qty, validate=_check_qty, errors=("too_many",),
+             keep=lambda ctx, qty: int(qty)),
     ),
     submit=_submit,
     extra_templates=("done",),
@@ -163,3 +164,14 @@ async def test_prompts_follow_the_conversation_language(bot: Bot) -> None:
 def test_form_declares_its_templates() -> None:
     assert {"ask_size", "ask_qty", "too_many", "done", "form_cancelled", "form_invalid",
             "button_cancel"} <= FORM.templates
+
+
+async def test_keep_transforms_the_stored_value(bot: Bot) -> None:
+    form = Form(name="secret", slots=(Slot(name="email", prompt="ask_size", extract=lambda ctx: ctx.message.text,
+                                           keep=lambda ctx, value: "verified"),
+                                      Slot(name="qty", prompt="ask_qty", extract=_qty)),
+                submit=_submit)
+    state = ConversationState()
+    await form.start(make_ctx(bot, state))
+    await form.step(make_ctx(bot, state, text="jane@example.com"))
+    assert state.form_slots == {"email": "verified"}
