@@ -48,7 +48,7 @@ class Variant:
     sku: str
     title: str
     options: Mapping[str, str] = field(default_factory=dict, hash=False)
-    price: Decimal = Decimal("0")
+    price: Decimal = Decimal(0)
     compare_at_price: Decimal | None = None
     inventory_qty: int | None = None
     inventory_policy: InventoryPolicy = "deny"
@@ -124,11 +124,11 @@ class Product:
 
     @property
     def min_price(self) -> Decimal:
-        return min((v.price for v in self.variants), default=Decimal("0"))
+        return min((v.price for v in self.variants), default=Decimal(0))
 
     @property
     def max_price(self) -> Decimal:
-        return max((v.price for v in self.variants), default=Decimal("0"))
+        return max((v.price for v in self.variants), default=Decimal(0))
 
     @property
     def in_stock(self) -> bool:
@@ -245,7 +245,7 @@ def html_to_text(body_html: str) -> str:
     return " ".join(html.unescape("".join(parser.parts)).split())
 
 
-def _decimal(raw: str | float | int | None, *, what: str) -> Decimal | None:
+def _decimal(raw: str | float | None, *, what: str) -> Decimal | None:
     if raw is None or (isinstance(raw, str) and not raw.strip()):
         return None
     try:

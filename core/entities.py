@@ -77,58 +77,58 @@ _MONEY = rf"(?:{_CUR}\s*{_NUM}|{_NUM}{_UNIT}?)"
 _EMAIL_RE = re.compile(r"[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,}")
 _PHONE_RE = re.compile(r"(?<![\w#])(\+?\d[\d\s().-]{6,}\d)(?!\w)")
 _ORDER_RES = (
-    re.compile(r"\bSK-?\s*(\d{3,8})\b", re.I),
-    re.compile(r"\border\s*(?:number|num|no\.?|#)?\s*:?\s*#?\s*(\d{3,8})\b", re.I),
+    re.compile(r"\bSK-?\s*(\d{3,8})\b", re.IGNORECASE),
+    re.compile(r"\border\s*(?:number|num|no\.?|#)?\s*:?\s*#?\s*(\d{3,8})\b", re.IGNORECASE),
     re.compile(r"订单号?\s*#?\s*(\d{3,8})"),
     re.compile(r"#\s?(\d{3,8})\b"),
 )
 _RANGE_RES = (
-    re.compile(rf"\bbetween\s+{_MONEY}\s+and\s+{_MONEY}", re.I),
-    re.compile(rf"\bfrom\s+{_MONEY}\s+to\s+{_MONEY}", re.I),
-    re.compile(rf"{_CUR}\s*{_NUM}\s*(?:-|–|to)\s*{_CUR}?\s*{_NUM}{_UNIT}?", re.I),
-    re.compile(rf"\b{_NUM}\s*(?:-|–|to|到|至)\s*{_NUM}{_UNIT}", re.I),
+    re.compile(rf"\bbetween\s+{_MONEY}\s+and\s+{_MONEY}", re.IGNORECASE),
+    re.compile(rf"\bfrom\s+{_MONEY}\s+to\s+{_MONEY}", re.IGNORECASE),
+    re.compile(rf"{_CUR}\s*{_NUM}\s*(?:-|–|to)\s*{_CUR}?\s*{_NUM}{_UNIT}?", re.IGNORECASE),
+    re.compile(rf"\b{_NUM}\s*(?:-|–|to|到|至)\s*{_NUM}{_UNIT}", re.IGNORECASE),
     re.compile(rf"{_NUM}\s*(?:-|–|到|至)\s*{_NUM}{_UNIT}?\s*之间"),
 )
 _MAX_RE = re.compile(
     rf"\b(?:under|below|less\s+than|cheaper\s+than|max(?:imum)?|up\s+to|no\s+more\s+than|not\s+more\s+than"
-    rf"|at\s+most|within|budget(?:\s+of|\s+is)?|<|<=)\s*{_MONEY}", re.I)
+    rf"|at\s+most|within|budget(?:\s+of|\s+is)?|<|<=)\s*{_MONEY}", re.IGNORECASE)
 _MIN_RE = re.compile(
-    rf"\b(?:over|above|more\s+than|at\s+least|min(?:imum)?|from|starting\s+at|>|>=)\s*{_MONEY}", re.I)
-_AROUND_RE = re.compile(rf"(?:\b(?:around|about|approximately|roughly|circa)\s*|~\s*){_MONEY}", re.I)
+    rf"\b(?:over|above|more\s+than|at\s+least|min(?:imum)?|from|starting\s+at|>|>=)\s*{_MONEY}", re.IGNORECASE)
+_AROUND_RE = re.compile(rf"(?:\b(?:around|about|approximately|roughly|circa)\s*|~\s*){_MONEY}", re.IGNORECASE)
 _ZH_MAX_RE = re.compile(rf"(?:{_NUM}{_UNIT}?\s*(?:以下|以内|之内)|(?:低于|不超过|少于|不到)\s*{_NUM}{_UNIT}?)")
 _ZH_MIN_RE = re.compile(rf"(?:{_NUM}{_UNIT}?\s*以上|(?:高于|超过|多于)\s*{_NUM}{_UNIT}?)")
 _ZH_AROUND_RE = re.compile(rf"{_NUM}{_UNIT}?\s*(?:左右|上下)")
-_BARE_PRICE_RE = re.compile(rf"{_CUR}\s*{_NUM}|\b{_NUM}\s*(?:dollars?|bucks|美元|元)", re.I)
+_BARE_PRICE_RE = re.compile(rf"{_CUR}\s*{_NUM}|\b{_NUM}\s*(?:dollars?|bucks|美元|元)", re.IGNORECASE)
 
 _NUMWORD = "|".join(sorted(map(re.escape, _NUMBER_WORDS), key=len, reverse=True))
 _QTY_RES = (
-    re.compile(r"(?<![\w$])[x×]\s?(\d{1,3})\b", re.I),
-    re.compile(r"\b(\d{1,3})\s?[x×](?!\w)", re.I),
-    re.compile(r"\b(?:qty|quantity)\s*[:=]?\s*(\d{1,3})\b", re.I),
+    re.compile(r"(?<![\w$])[x×]\s?(\d{1,3})\b", re.IGNORECASE),
+    re.compile(r"\b(\d{1,3})\s?[x×](?!\w)", re.IGNORECASE),
+    re.compile(r"\b(?:qty|quantity)\s*[:=]?\s*(\d{1,3})\b", re.IGNORECASE),
     re.compile(rf"\b(\d{{1,3}}|{_NUMWORD})\s+(?:of\s+(?:them|these|those|it|this|that|each)|pairs?|pieces?|pcs"
-               r"|units?|items?|copies)\b", re.I),
+               r"|units?|items?|copies)\b", re.IGNORECASE),
     re.compile(rf"\b(?:buy|take|add|order|get|want|need|have|give\s+me|i'?ll\s+take)\s+(\d{{1,3}}|{_NUMWORD})\b"
-               r"(?!\s*(?:st|nd|rd|th|%))", re.I),
+               r"(?!\s*(?:st|nd|rd|th|%))", re.IGNORECASE),
 )
 _ZH_QTY_RE = re.compile(r"(\d{1,3}|[一二两三四五六七八九十])\s*(?:件|个|双|条|顶|只|份|盒)")
 _INDEX_RES = (
-    re.compile(r"\b(?:number|no\.?|option|item|choice|result)\s*#?\s*(\d{1,2})\b", re.I),
+    re.compile(r"\b(?:number|no\.?|option|item|choice|result)\s*#?\s*(\d{1,2})\b", re.IGNORECASE),
     re.compile(r"#(\d{1,2})\b"),
-    re.compile(r"\b(\d{1,2})(?:st|nd|rd|th)\b", re.I),
+    re.compile(r"\b(\d{1,2})(?:st|nd|rd|th)\b", re.IGNORECASE),
 )
 _ORD_WORD = "|".join(_ORDINALS)
 _ORDINAL_RES = (
-    re.compile(rf"\bthe\s+({_ORD_WORD})\b", re.I),
-    re.compile(rf"\b({_ORD_WORD})\s+(?:one|item|option|product|choice|result)\b", re.I),
+    re.compile(rf"\bthe\s+({_ORD_WORD})\b", re.IGNORECASE),
+    re.compile(rf"\b({_ORD_WORD})\s+(?:one|item|option|product|choice|result)\b", re.IGNORECASE),
 )
 _ZH_INDEX_RE = re.compile(r"第\s*(\d{1,2}|[一二两三四五六七八九十])\s*(?:个|件|款|条|双)?")
-_IN_STOCK_RE = re.compile(r"\b(?:in[\s-]stock|available\s+now|available|ready\s+to\s+ship)\b|有货|现货", re.I)
+_IN_STOCK_RE = re.compile(r"\b(?:in[\s-]stock|available\s+now|available|ready\s+to\s+ship)\b|有货|现货", re.IGNORECASE)
 _CHEAPER_RE = re.compile(r"\b(?:cheaper|cheapest|less\s+expensive|lower\s+price[ds]?|budget|affordable|inexpensive)\b"
-                         r"|便宜", re.I)
+                         r"|便宜", re.IGNORECASE)
 _PRICIER_RE = re.compile(r"\b(?:pricier|more\s+expensive|most\s+expensive|higher\s+end|premium|fancier|luxury)\b"
-                         r"|贵一点|更贵|高端", re.I)
+                         r"|贵一点|更贵|高端", re.IGNORECASE)
 _SIZE_KEY_RE = re.compile(r"\b(?:size|sz|waist|us\s+size|shoe\s+size)\s*:?\s*([0-9]{1,2}(?:\.5)?|[a-z0-9-]{1,4})\b"
-                          r"|尺码\s*([0-9a-zA-Z]{1,4})", re.I)
+                          r"|尺码\s*([0-9a-zA-Z]{1,4})", re.IGNORECASE)
 _UPPER_SIZE_RE = re.compile(r"(?<![\w'])(XXS|XS|S|M|L|XL|XXL|XXXL|2XL|3XL)(?![\w'])")
 
 
@@ -219,13 +219,13 @@ class EntityExtractor:
         self.default_country = default_country
         self._colors = self._color_patterns(vocabulary)
         self._types = self._type_forms(vocabulary)
-        self._type_res = [(re.compile(rf"(?<![\w-]){re.escape(f)}(?![\w-])", re.I) if f.isascii()
+        self._type_res = [(re.compile(rf"(?<![\w-]){re.escape(f)}(?![\w-])", re.IGNORECASE) if f.isascii()
                            else re.compile(re.escape(f)), t) for f, t in self._types]
         self._sizes = {s.lower(): s for s in vocabulary.sizes}
         ascii_forms = "|".join(re.escape(f) for f, _ in self._types if f.isascii())
         # "3 hoodies", "two red mugs": a count right before a product word.
         self._qty_type_re = re.compile(
-            rf"\b(\d{{1,3}}|{_NUMWORD})\s+(?:[a-z]+\s+){{0,2}}(?:{ascii_forms or 'x^'})\b", re.I)
+            rf"\b(\d{{1,3}}|{_NUMWORD})\s+(?:[a-z]+\s+){{0,2}}(?:{ascii_forms or 'x^'})\b", re.IGNORECASE)
 
     @staticmethod
     def _color_patterns(vocabulary: Vocabulary) -> list[tuple[re.Pattern[str], str]]:
@@ -235,7 +235,7 @@ class EntityExtractor:
             if target.lower() in known:
                 words[word.lower()] = known[target.lower()]
         ordered = sorted(words, key=len, reverse=True)  # "navy blue" before "blue"
-        return [(re.compile(rf"\b{re.escape(w)}\b", re.I) if w.isascii() else re.compile(re.escape(w)), words[w])
+        return [(re.compile(rf"\b{re.escape(w)}\b", re.IGNORECASE) if w.isascii() else re.compile(re.escape(w)), words[w])
                 for w in ordered]
 
     @staticmethod
@@ -310,7 +310,7 @@ class EntityExtractor:
                 sizes.extend(values)
                 work.blank(m.span())
         for word in sorted(_SIZE_WORDS, key=len, reverse=True):
-            pattern = re.compile(rf"\b{re.escape(word)}\b", re.I) if word.isascii() else re.compile(word)
+            pattern = re.compile(rf"\b{re.escape(word)}\b", re.IGNORECASE) if word.isascii() else re.compile(word)
             if work.take(pattern):
                 sizes.extend(s for s in _SIZE_WORDS[word] if s.lower() in self._sizes)
         while m := work.take(_UPPER_SIZE_RE):

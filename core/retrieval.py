@@ -55,10 +55,7 @@ SEMANTIC_WEIGHT = 0.75
 CONFIDENT_FLOOR = 0.45
 
 STOPWORDS = frozenset(
-    """a an and are as at be but by can could do does did for from have has how i i'm if in into is it
-    its me my of on or our please should so some that the their them then there these they this to
-    us was we what when where which who why will with would you your yours am any just want need
-    looking look get got find show tell know like im id ive hi hello hey thanks thank""".split()
+    ["a", "an", "and", "are", "as", "at", "be", "but", "by", "can", "could", "do", "does", "did", "for", "from", "have", "has", "how", "i", "i'm", "if", "in", "into", "is", "it", "its", "me", "my", "of", "on", "or", "our", "please", "should", "so", "some", "that", "the", "their", "them", "then", "there", "these", "they", "this", "to", "us", "was", "we", "what", "when", "where", "which", "who", "why", "will", "with", "would", "you", "your", "yours", "am", "any", "just", "want", "need", "looking", "look", "get", "got", "find", "show", "tell", "know", "like", "im", "id", "ive", "hi", "hello", "hey", "thanks", "thank"]
 )
 _TOKEN_RE = re.compile(r"[a-z0-9]+|[\u4e00-\u9fff]")
 

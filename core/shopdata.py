@@ -295,7 +295,7 @@ class Order(_Frozen):
 
     @property
     def total(self) -> Decimal:
-        return sum((li.total for li in self.line_items), Decimal("0"))
+        return sum((li.total for li in self.line_items), Decimal(0))
 
     def return_deadline(self, window_days: int) -> date | None:
         """Last day a return is accepted: ``window_days`` after delivery."""

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Annotated
 
 import typer
 
@@ -23,10 +24,10 @@ def register(app: typer.Typer) -> None:
 
 
 def search(
-    query: str = typer.Argument(..., help="What a customer would type, e.g. 'red hoodie under 60'."),
-    catalog: Path = typer.Option(DEFAULT_CATALOG, "--catalog", help="Shopify product CSV or JSON export."),
-    k: int = typer.Option(5, "-k", min=1, max=100, help="How many results."),
-    as_json: bool = typer.Option(False, "--json", help="Print handles and scores as JSON."),
+    query: Annotated[str, typer.Argument(help="What a customer would type, e.g. 'red hoodie under 60'.")],
+    catalog: Annotated[Path, typer.Option("--catalog", help="Shopify product CSV or JSON export.")] = DEFAULT_CATALOG,
+    k: Annotated[int, typer.Option("-k", min=1, max=100, help="How many results.")] = 5,
+    as_json: Annotated[bool, typer.Option("--json", help="Print handles and scores as JSON.")] = False,
 ) -> None:
     """Search the catalogue with the chat's query understanding."""
     import asyncio

@@ -17,10 +17,10 @@ from core.messages import StockState
 HEADER = ("Handle,Title,Body (HTML),Vendor,Type,Tags,Published,Option1 Name,Option1 Value,Option2 Name,"
           "Option2 Value,Variant SKU,Variant Inventory Tracker,Variant Inventory Qty,Variant Inventory Policy,"
           "Variant Price,Variant Compare At Price,Image Src,Image Position,Status")
-SMALL = "\n".join([
+SMALL = "\n".join([  # noqa: FLY002 - one CSV line per row reads best
     HEADER,
-    "tee,Basic Tee,<p>Soft &amp; light</p>,Acme,T-Shirts,\"cotton, summer\",TRUE,Color,Red,Size,S,TEE-R-S,shopify,0,deny,"
-    "20.00,25.00,https://cdn.shopify.com/tee-1.jpg,1,active",
+    ("tee,Basic Tee,<p>Soft &amp; light</p>,Acme,T-Shirts,\"cotton, summer\",TRUE,Color,Red,Size,S,TEE-R-S,"
+     "shopify,0,deny,20.00,25.00,https://cdn.shopify.com/tee-1.jpg,1,active"),
     "tee,,,,,,,,Red,,M,TEE-R-M,shopify,2,deny,20.00,,,,",
     "tee,,,,,,,,Blue,,M,TEE-B-M,shopify,0,continue,22.00,,,,",
     "tee,,,,,,,,,,,,,,,,,https://cdn.shopify.com/tee-2.jpg,2,",

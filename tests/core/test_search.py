@@ -38,7 +38,7 @@ async def test_drafts_and_archived_never_returned(index: ProductSearch) -> None:
 
 
 async def test_filters_pick_a_fitting_variant(index: ProductSearch) -> None:
-    f = SearchFilters(colors=("Red",), product_types=("Hoodies",), price_max=Decimal("60"))
+    f = SearchFilters(colors=("Red",), product_types=("Hoodies",), price_max=Decimal(60))
     hits = await index.search("red hoodie", filters=f, k=10)
     assert hits
     for h in hits:
@@ -68,7 +68,7 @@ async def test_sort_by_price(index: ProductSearch) -> None:
 
 
 async def test_impossible_filters_give_nothing(index: ProductSearch) -> None:
-    assert await index.search("boots", filters=SearchFilters(product_types=("Boots",), price_max=Decimal("5"))) == []
+    assert await index.search("boots", filters=SearchFilters(product_types=("Boots",), price_max=Decimal(5))) == []
 
 
 async def test_keyword_typo_tolerance(index: ProductSearch) -> None:
@@ -92,7 +92,7 @@ async def test_query_embedding_is_reused(index: ProductSearch) -> None:
 def test_from_entities() -> None:
     ex = EntityExtractor(demo_catalog().vocabulary())
     f = SearchFilters.from_entities(ex.extract("cheaper black sneakers size 9 under $100 in stock"))
-    assert f == SearchFilters(price_max=Decimal("100"), colors=("Black",), sizes=("9",),
+    assert f == SearchFilters(price_max=Decimal(100), colors=("Black",), sizes=("9",),
                               product_types=("Sneakers",), in_stock=True, sort="price_asc")
 
 

@@ -38,7 +38,7 @@ async def test_red_hoodie_under_60(index: ProductSearch) -> None:
     assert hits
     for h in hits:
         assert h.product.product_type == "Hoodies"
-        assert h.matched_variant.color == "Red" and h.matched_variant.price <= Decimal("60")
+        assert h.matched_variant.color == "Red" and h.matched_variant.price <= Decimal(60)
 
 
 @pytest.mark.parametrize(("query", "kind"), [
