@@ -329,15 +329,18 @@ def _as_dict(entities: Any) -> dict[str, Any]:
     elif isinstance(entities, Mapping):
         raw = dict(entities)
     else:
-        return {"value": str(entities)}
+        return {"value": mask_pii(str(entities))}
     return {k: _jsonable(v) for k, v in raw.items() if v not in (None, "", [], (), {}, set(), frozenset())}
 
 
 def _jsonable(value: Any) -> Any:
-    if isinstance(value, (str, int, float, bool)) or value is None:
+    """JSON-friendly, with personal data in strings masked (the decision is stored)."""
+    if isinstance(value, str):
+        return mask_pii(value)
+    if isinstance(value, (int, float, bool)) or value is None:
         return value
     if isinstance(value, (list, tuple, set, frozenset)):
         return [_jsonable(v) for v in value]
     if isinstance(value, Mapping):
         return {str(k): _jsonable(v) for k, v in value.items()}
-    return str(value)
+    return mask_pii(str(value))
