@@ -8,6 +8,7 @@ e.g. ``SLACK_BOT_TOKEN``). Commands that need a value call
 
 from __future__ import annotations
 
+from datetime import date
 from pathlib import Path
 
 from pydantic import AliasChoices, Field
@@ -46,6 +47,10 @@ class Settings(BaseSettings):
     shop_url: str = "https://demo-shopkeep.myshopify.com"
     cart_link_template: str = "{shop_url}/cart/add?sku={items}"
     default_lang: str = "en"
+
+    # --- demo shop data (catalog helper) ------------------------------------
+    # The date the demo treats as "today" for return windows; None: orders.yaml's demo_today.
+    demo_today: date | None = None
 
     # --- platforms ---------------------------------------------------------
     slack_bot_token: str | None = Field(default=None, validation_alias=AliasChoices("SLACK_BOT_TOKEN"))
