@@ -17,7 +17,14 @@ from typing import Any
 import numpy as np
 
 from models.datasets import OOS_LABEL, IntentDataset, Split, stratified_indices
-from models.intent import Calibration, Embedder, HeadConfig, cached_embeddings, fit_and_calibrate
+from models.intent import (
+    Calibration,
+    Embedder,
+    HeadConfig,
+    cached_embeddings,
+    fit_and_calibrate,
+    save_head,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -121,6 +128,7 @@ def evaluate_dataset(
     config: HeadConfig | None = None,
     finetune_layers: int = 0,
     limit_train: int | None = None,
+    export_dir: Path | None = None,
 ) -> DatasetReport:
     """Train on ``dataset``'s train split and report on its test split.
 
@@ -133,6 +141,8 @@ def evaluate_dataset(
         config: Head hyper-parameters (default :class:`HeadConfig`).
         finetune_layers: > 0 fine-tunes that many upper encoder layers (torch).
         limit_train: Keep at most this many training examples (stratified).
+        export_dir: When fine-tuning, the tuned encoder (``encoder.onnx``) and the
+            head are saved here, so the tuned model serves without torch.
     """
     config = config or HeadConfig()
     train, val, val_oos = _validation(dataset, config.seed)
@@ -141,6 +151,7 @@ def evaluate_dataset(
         train = train.subset(keep)
     test = dataset.test
     start = time.perf_counter()
+    tuned = None
     if finetune_layers > 0:
         from models.intent_finetune import finetune
 
@@ -156,6 +167,11 @@ def evaluate_dataset(
     x_val_oos = emb(val_oos) if val_oos is not None else None
     head = fit_and_calibrate(emb(train), train.labels, emb(val), val.labels, x_val_oos=x_val_oos, config=config)
     train_seconds = time.perf_counter() - start
+    if tuned is not None and export_dir is not None:
+        from models.intent_finetune import export_finetuned_encoder
+
+        export_finetuned_encoder(tuned, export_dir / "encoder.onnx")
+        save_head(export_dir, head, manifest={"dataset": dataset.name, "finetune_layers": finetune_layers})
     probs = head.weights.probs(emb(test))
     labels = np.array(head.weights.labels)
     raw_pred = labels[probs.argmax(1)]

@@ -141,6 +141,7 @@ def evaluate(
                     config=config,
                     finetune_layers=finetune_layers,
                     limit_train=limit_train,
+                    export_dir=artifacts / "finetuned" / name if finetune_layers else None,
                 )
             )
     finally:
