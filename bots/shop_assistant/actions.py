@@ -721,7 +721,9 @@ def _prefill(ctx: ActionContext) -> dict[str, Any]:
         values["number"] = normal
         if normal in ctx.state.data.get("verified_orders", []):
             values["identity"] = "verified"
-    if (identity := _identity(ctx)) is not None:
+    # An e-mail is only taken together with the order number: it is then checked at once
+    # and never sits in the stored state while the number is being asked for.
+    if "number" in values and (identity := _identity(ctx)) is not None:
         values["identity"] = identity
     return values
 
