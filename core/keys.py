@@ -9,6 +9,7 @@ cluster slot::
     shopkeep:{telegram:shop_assistant}:dedup:<delivery id>
     shopkeep:{user:telegram:1234}:conversations
     shopkeep:{rec:handoff:abc}
+    shopkeep:{sched:handoff-timeout}
 
 Ids come from users and platforms, so the tag content is percent-escaped:
 ``{`` and ``}`` can never end a tag early (which would move a key to another
@@ -98,3 +99,13 @@ class KeyBuilder:
         if not namespace or not record_id:
             raise ValueError("record namespace and id must be non-empty")
         return f"{self.prefix}:{{rec:{_part(namespace)}:{_part(record_id)}}}"
+
+    def schedule(self, queue: str) -> str:
+        """A sorted set of members due at a time (score: epoch seconds), e.g. handoff timeouts.
+
+        Raises:
+            ValueError: If ``queue`` is empty.
+        """
+        if not queue:
+            raise ValueError("schedule queue must be non-empty")
+        return f"{self.prefix}:{{sched:{_part(queue)}}}"

@@ -77,6 +77,7 @@ class MemorySessionStore:
         self._entries: dict[str, _Entry] = {}
         self._indexes: dict[str, tuple[set[str], float]] = {}
         self._locks: dict[str, _LockSlot] = {}
+        self._schedules: dict[str, dict[str, float]] = {}
         self._writes = 0
         self._closed = False
 
@@ -227,6 +228,20 @@ class MemorySessionStore:
             self._entries.pop(name, None)
         return removed
 
+    async def schedule(self, queue: str, member: str, at: float) -> None:
+        self._check_open()
+        self._schedules.setdefault(self.keys.schedule(queue), {})[member] = float(at)
+
+    async def due(self, queue: str, until: float, limit: int = 100) -> list[str]:
+        self._check_open()
+        members = self._schedules.get(self.keys.schedule(queue), {})
+        ready = sorted((at, m) for m, at in members.items() if at <= until)
+        return [m for _, m in ready[:limit]]
+
+    async def unschedule(self, queue: str, member: str) -> bool:
+        self._check_open()
+        return self._schedules.get(self.keys.schedule(queue), {}).pop(member, None) is not None
+
     async def ping(self) -> bool:
         return not self._closed
 
@@ -234,3 +249,4 @@ class MemorySessionStore:
         self._closed = True
         self._entries.clear()
         self._indexes.clear()
+        self._schedules.clear()

@@ -216,6 +216,25 @@ class RedisSessionStore:
             await self.redis.delete(index)
         return removed
 
+    async def schedule(self, queue: str, member: str, at: float) -> None:
+        """ZADD ``member`` at score ``at``; the set lives ``state_ttl_s`` after its last write."""
+        name = self.keys.schedule(queue)
+        with self._errors("schedule"):
+            pipe = self.redis.pipeline(transaction=False)
+            pipe.zadd(name, {member: float(at)})
+            pipe.expire(name, self.state_ttl_s)
+            await pipe.execute()
+
+    async def due(self, queue: str, until: float, limit: int = 100) -> list[str]:
+        with self._errors("read schedule"):
+            members = await self.redis.zrangebyscore(self.keys.schedule(queue), "-inf", float(until),
+                                                     start=0, num=limit)
+        return [m.decode() if isinstance(m, bytes) else str(m) for m in members]
+
+    async def unschedule(self, queue: str, member: str) -> bool:
+        with self._errors("unschedule"):
+            return bool(await self.redis.zrem(self.keys.schedule(queue), member))
+
     async def ping(self) -> bool:
         """True when Redis answers; a failure is logged and reported as False."""
         try:

@@ -237,6 +237,30 @@ async def test_forget_user_removes_only_that_user(store: SessionStore) -> None:
     assert await store.forget_user(Platform.TELEGRAM, "never-seen") == 0
 
 
+async def test_schedule_due_and_unschedule(store: SessionStore) -> None:
+    await store.schedule("handoff-timeout", "t2", 200.0)
+    await store.schedule("handoff-timeout", "t1", 100.0)
+    await store.schedule("handoff-timeout", "t3", 300.0)
+    await store.schedule("other-queue", "t0", 50.0)
+
+    assert await store.due("handoff-timeout", 99.0) == []
+    assert await store.due("handoff-timeout", 200.0) == ["t1", "t2"]
+    assert await store.due("handoff-timeout", 1e12, limit=1) == ["t1"]
+
+    await store.schedule("handoff-timeout", "t1", 400.0)  # re-scheduling moves it
+    assert await store.due("handoff-timeout", 350.0) == ["t2", "t3"]
+    assert await store.unschedule("handoff-timeout", "t2") is True
+    assert await store.unschedule("handoff-timeout", "t2") is False  # only one caller claims it
+    assert await store.due("handoff-timeout", 1e12) == ["t3", "t1"]
+    assert await store.due("other-queue", 1e12) == ["t0"]
+
+
+async def test_concurrent_unschedule_claims_once(store: SessionStore) -> None:
+    await store.schedule("handoff-timeout", "t1", 1.0)
+    results = await asyncio.gather(*(store.unschedule("handoff-timeout", "t1") for _ in range(8)))
+    assert sorted(results) == [False] * 7 + [True]
+
+
 # --- Redis only: what the raw server holds -----------------------------------
 
 
@@ -251,11 +275,12 @@ async def test_every_redis_key_has_a_ttl(
     await redis_store.put_record("handoff", "h1", {"a": 1}, user=(Platform.TELEGRAM, "u1"))
     await redis_store.put_record("payload", "p1", {"a": 1}, ttl_s=30)
     await redis_store.first_delivery("telegram:shop_assistant", "upd-1")
+    await redis_store.schedule("handoff-timeout", "t1", 1.0)
     async with redis_store.lock(conv()):
         names = await _keys_under(raw_redis, redis_store.keys)
         ttls = {name: await raw_redis.pttl(name) for name in names}
 
-    assert len(names) == 6  # state, lock, user index, two records, dedup mark
+    assert len(names) == 7  # state, lock, user index, two records, dedup mark, schedule
     assert all(ttl > 0 for ttl in ttls.values()), ttls
     index = redis_store.keys.user_index(Platform.TELEGRAM, "u1").encode()
     assert ttls[index] > 29 * 24 * 3600 * 1000  # the index outlives its longest member
