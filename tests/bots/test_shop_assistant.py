@@ -149,3 +149,12 @@ async def test_return_form_keeps_no_email_in_the_stored_state(manager: DialogueM
     state = await store.load(message().conversation)
     assert state is not None and state.form == "return"
     assert "ava.cohen" not in state.model_dump_json()
+
+
+async def test_order_and_email_in_one_message_store_no_email(manager: DialogueManager,
+                                                             store: MemorySessionStore) -> None:
+    replies = await manager.handle(message("return from order #1001, email ava.cohen@example.com"))
+    assert any(b.payload.startswith("form:value:") for b in replies[-1].buttons)
+    state = await store.load(message().conversation)
+    assert state is not None and state.form_slots == {"number": "#1001", "identity": "verified"}
+    assert "ava.cohen" not in state.model_dump_json()
