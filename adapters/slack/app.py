@@ -115,14 +115,13 @@ class SlackAdapter:
         return AsyncSocketModeHandler(self.app, str(token))
 
     # --- middleware and listeners -------------------------------------------
-    async def _drop_redeliveries(self, body: dict[str, Any], next: Any) -> BoltResponse | None:  # noqa: A002
+    async def _drop_redeliveries(self, body: dict[str, Any], next: Any) -> BoltResponse | None:
         delivery = extract.dedup_id(body)
-        if self._store is not None and delivery:
-            if not await self._store.first_delivery(DEDUP_SCOPE, delivery):
-                logger.info("slack: dropping redelivery %s", delivery)
-                if self._metrics is not None:
-                    self._metrics.duplicates.labels(platform="slack").inc()
-                return BoltResponse(status=200, body="")
+        if self._store is not None and delivery and not await self._store.first_delivery(DEDUP_SCOPE, delivery):
+            logger.info("slack: dropping redelivery %s", delivery)
+            if self._metrics is not None:
+                self._metrics.duplicates.labels(platform="slack").inc()
+            return BoltResponse(status=200, body="")
         return await next()
 
     async def _on_message(self, event: dict[str, Any], body: dict[str, Any], context: Any) -> None:

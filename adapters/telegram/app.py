@@ -29,9 +29,11 @@ from telegram.ext import (
     CallbackQueryHandler,
     CommandHandler,
     ContextTypes,
-    MessageHandler as PTBMessageHandler,
     TypeHandler,
     filters,
+)
+from telegram.ext import (
+    MessageHandler as PTBMessageHandler,
 )
 
 from adapters.metrics import AdapterMetrics

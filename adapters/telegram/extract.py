@@ -12,7 +12,7 @@ from telegram import CallbackQuery, Message, Update
 
 from core.messages import Attachment, Contact, ConversationKey, IncomingMessage, Platform
 
-_COMMAND = re.compile(r"^/(?P<name>[A-Za-z0-9_]{1,32})(?:@(?P<target>[A-Za-z0-9_]{3,64}))?(?P<rest>(?:\s.*)?)$", re.S)
+_COMMAND = re.compile(r"^/(?P<name>[A-Za-z0-9_]{1,32})(?:@(?P<target>[A-Za-z0-9_]{3,64}))?(?P<rest>(?:\s.*)?)$", re.DOTALL)
 
 
 def delivery_id(bot: str, update_id: int) -> str:

@@ -24,7 +24,7 @@ logger = logging.getLogger(__name__)
 err = Console(stderr=True)
 
 
-def _opener(settings: Settings):  # noqa: ANN202 - returns adapters.types.RuntimeOpener
+def _opener(settings: Settings):
     async def open_runtime(bots: Sequence[str]) -> ServingRuntime:
         from bots.runtime import build_runtimes
 

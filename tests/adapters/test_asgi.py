@@ -11,7 +11,14 @@ from core.errors import ConfigError
 from core.messages import Platform
 from core.sessions import MemorySessionStore
 from core.settings import Settings
-from tests.adapters.conftest import ScriptedHandler, ScriptedRuntime, Served, serve, tg_headers, tg_message
+from tests.adapters.conftest import (
+    ScriptedHandler,
+    ScriptedRuntime,
+    Served,
+    serve,
+    tg_headers,
+    tg_message,
+)
 
 
 def bare(**values: object) -> Settings:

@@ -20,7 +20,15 @@ from bots.runtime import Runtime, build_runtime
 from core.keys import KeyBuilder
 from core.sessions import MemorySessionStore, RedisSessionStore
 from core.settings import Settings
-from tests.adapters.conftest import Served, event_body, dm_event, serve, slack_headers, tg_callback, tg_headers, tg_message
+from tests.adapters.conftest import (
+    dm_event,
+    event_body,
+    serve,
+    slack_headers,
+    tg_callback,
+    tg_headers,
+    tg_message,
+)
 from tests.adapters.standins import Call, SlackApiStandin, TelegramApiStandin
 
 
@@ -85,7 +93,7 @@ async def test_shopping_over_telegram(
     real_settings: Settings, memory_runtime: Runtime, telegram_api: TelegramApiStandin
 ) -> None:
     rec = telegram_api.recorder
-    sent = lambda: [c for c in rec.calls if c.method in ("sendMessage", "sendPhoto")]  # noqa: E731
+    sent = lambda: [c for c in rec.calls if c.method in ("sendMessage", "sendPhoto")]
     async for served in serve(real_settings, memory_runtime):
         adapter = served.app.state.serving.telegram
 

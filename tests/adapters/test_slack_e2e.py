@@ -7,8 +7,8 @@ import time
 
 from tests.adapters.conftest import (
     SIGNING_SECRET,
-    Served,
     ScriptedHandler,
+    Served,
     action_body,
     command_body,
     dm_event,

@@ -14,7 +14,7 @@ def card(i: int, **extra: object) -> ProductCard:
 
 
 def test_card_has_image_price_struck_compare_at_and_fields() -> None:
-    reply = Reply(cards=(card(1, compare_at_price=Decimal("20"), image_url="https://img/x.jpg",
+    reply = Reply(cards=(card(1, compare_at_price=Decimal(20), image_url="https://img/x.jpg",
                               variant_title="Red / S", stock=StockState.LOW_STOCK),))
     rendered = render_reply(reply)
     section = rendered["blocks"][0]
