@@ -100,6 +100,11 @@ _ZH_MIN_RE = re.compile(rf"(?:{_NUM}{_UNIT}?\s*以上|(?:高于|超过|多于)\s
 _ZH_AROUND_RE = re.compile(rf"{_NUM}{_UNIT}?\s*(?:左右|上下)")
 _BARE_PRICE_RE = re.compile(rf"{_CUR}\s*{_NUM}|\b{_NUM}\s*(?:dollars?|bucks|美元|元)", re.IGNORECASE)
 
+# Ordinary shop words one edit away from a product type ("stock" ~ "sock"):
+# never read them as a misspelt type.
+_REAL_WORDS = frozenset({"stock", "stocks", "stocked", "store", "stores", "shop", "shops", "shoot", "boats",
+                         "beats", "hats", "cups", "caps", "bag", "bags", "bars", "shirts", "skirts", "tops"})
+
 _NUMWORD = "|".join(sorted(map(re.escape, _NUMBER_WORDS), key=len, reverse=True))
 _QTY_RES = (
     re.compile(r"(?<![\w$])[x×]\s?(\d{1,3})\b", re.IGNORECASE),
@@ -118,7 +123,7 @@ _INDEX_RES = (
 )
 _ORD_WORD = "|".join(_ORDINALS)
 _ORDINAL_RES = (
-    re.compile(rf"\bthe\s+({_ORD_WORD})\b", re.IGNORECASE),
+    re.compile(rf"\bthe\s+({_ORD_WORD})(?:\s+(?:one|item|option|product|choice|result))?\b", re.IGNORECASE),
     re.compile(rf"\b({_ORD_WORD})\s+(?:one|item|option|product|choice|result)\b", re.IGNORECASE),
 )
 _ZH_INDEX_RE = re.compile(r"第\s*(\d{1,2}|[一二两三四五六七八九十])\s*(?:个|件|款|条|双)?")
@@ -327,7 +332,7 @@ class EntityExtractor:
         if not types:  # typo tolerance: "snekers", "jaket", "hoodys"
             for token in re.findall(r"[a-z]+", work.value.lower()):
                 budget = typo_budget(token)
-                if not budget:
+                if not budget or token in _REAL_WORDS:
                     continue
                 for form, t in self._types:
                     if form.isascii() and " " not in form and len(form) > 3 and \

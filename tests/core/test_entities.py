@@ -167,3 +167,15 @@ def test_vocabulary_limits_what_is_returned() -> None:
 def test_never_raises(text: str) -> None:
     e = EntityExtractor(demo_catalog().vocabulary()).extract(text)
     assert e.price_min is None or e.price_min >= 0
+
+
+@pytest.mark.parametrize("text", ["any in stock?", "is it in stock in size M", "which store has it"])
+def test_ordinary_words_are_not_misspelt_types(ex: EntityExtractor, text: str) -> None:
+    assert ex.extract(text).product_types == ()
+
+
+@pytest.mark.parametrize("text", ["the second one", "the 2nd one", "add the first one"])
+def test_an_ordinal_pick_is_not_a_quantity(ex: EntityExtractor, text: str) -> None:
+    found = ex.extract(text)
+    assert found.list_index in (1, 2)
+    assert found.quantity is None
