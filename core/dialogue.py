@@ -19,7 +19,7 @@ import re
 import traceback
 from collections.abc import Mapping
 from datetime import datetime, timezone
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from core import commands, forms
 from core.actions import ActionContext, Understanding
@@ -30,6 +30,9 @@ from core.privacy import mask_pii
 from core.protocols import IntentClassifier, SessionStore
 from core.settings import Settings
 from core.state import ConversationState, Decision, Turn
+
+if TYPE_CHECKING:
+    from core.handoff import ConversationInterceptor
 
 logger = logging.getLogger(__name__)
 
@@ -48,6 +51,9 @@ class DialogueManager:
         classifier: the bot's intent classifier.
         settings: application settings.
         services: what the bot's ``setup`` returned (catalogue, search...).
+        interceptor: consulted inside the lock before and after dispatch
+            (e.g. a live human handoff keeps the bot silent); see
+            :class:`core.handoff.ConversationInterceptor`.
     """
 
     def __init__(
@@ -58,7 +64,9 @@ class DialogueManager:
         classifier: IntentClassifier,
         settings: Settings,
         services: Any = None,
+        interceptor: ConversationInterceptor | None = None,
     ) -> None:
+        self.interceptor = interceptor
         self.bot = bot
         self.store = store
         self.classifier = classifier
@@ -88,6 +96,12 @@ class DialogueManager:
         state = loaded or ConversationState(user_id=message.user_id, lang=self.bot.default_lang)
         if not state.lang_locked:
             state.lang = self._guess_lang(message, state)
+        if self.interceptor is not None:
+            intercepted = await self.interceptor.intercept(message, state)
+            if intercepted is not None:
+                self._record_intercepted(state, message, intercepted)
+                await self.store.save(message.conversation, state)
+                return intercepted
         working = state.model_copy(deep=True)
         ctx = ActionContext(
             message=message,
@@ -114,6 +128,12 @@ class DialogueManager:
         if ctx.discard_state:
             return replies
         self._record(final, ctx, replies, is_command=is_command)
+        if self.interceptor is not None:
+            extra = await self.interceptor.after(message, final)
+            for reply in extra:
+                if reply.text:
+                    final.add_turn(Turn(role="bot", text=mask_pii(reply.text)))
+            replies = [*replies, *extra]
         await self.store.save(message.conversation, final)
         return replies
 
@@ -304,6 +324,15 @@ class DialogueManager:
                 action=ctx.action,
                 sources=list(ctx.sources),
             )
+        state.updated_at = datetime.now(timezone.utc)
+
+    @staticmethod
+    def _record_intercepted(state: ConversationState, message: IncomingMessage, replies: list[Reply]) -> None:
+        user_text = mask_pii(message.text) if message.text else f"[button] {message.button_payload or ''}".strip()
+        state.add_turn(Turn(role="user", text=user_text))
+        for reply in replies:
+            if reply.text:
+                state.add_turn(Turn(role="bot", text=mask_pii(reply.text)))
         state.updated_at = datetime.now(timezone.utc)
 
     def _log_failure(self, ctx: ActionContext, error: BaseException) -> None:

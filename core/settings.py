@@ -72,6 +72,19 @@ class Settings(BaseSettings):
     telegram_webhook_url: str | None = None  # when set, `serve` registers it with setWebhook at start-up
     telegram_callback_ttl_s: int = 7 * 24 * 3600  # long button payloads kept server-side this long
 
+    # --- staff helpdesk and human handoff (staff helper) ---------------------
+    staff_bot: str = "staff_helpdesk"
+    staff_command: str = "/staff"
+    # Comma-separated Slack channel ids (C…) whose messages go to the staff bot.
+    staff_channels: str = ""
+    # Who may look up any customer's order: comma-separated team (T…), channel (C…) and user (U…) ids.
+    staff_allowlist: str = ""
+    # Where handoff cards are posted: "T…/C…" or a bare channel id. Empty: no live handoff.
+    handoff_channel: str = ""
+    handoff_timeout_s: int = 300  # unclaimed this long: the shopper is offered an e-mail follow-up
+    handoff_sweep_every_s: float = 15.0  # how often the server looks for unclaimed tickets
+    handoff_upset_confidence: float = 0.8  # a complaint at least this confident opens a ticket
+
     def require(self, field: str) -> object:
         """Return a setting's value or raise :class:`ConfigError` naming its variable."""
         value = getattr(self, field)
