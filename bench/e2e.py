@@ -1,0 +1,312 @@
+"""End-to-end load: concurrent simulated shoppers through the real dialogue manager.
+
+    python -m bench.e2e                      # 100 conversations, batching on and off
+    python -m bench.e2e --conversations 20 --messages 400 --profile
+
+Each simulated conversation walks a realistic shopping script (search, refine,
+details, add to cart, view cart, policy questions, store hours, order status)
+against the REAL runtime (ONNX encoder, intent head, shop actions) on the REAL
+:class:`~core.sessions.RedisSessionStore`. Conversations run concurrently in
+one event loop, each sending its next message when the previous one was
+answered (a closed loop, as a chat user does). The run is repeated with the
+micro-batcher on (``batch_max_size`` from the settings) and off
+(``batch_max_size=1``) so the two are compared on the same machine, same run.
+
+:func:`run_load` is the reusable part: the soak tests drive it too.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import cProfile
+import io
+import itertools
+import json
+import logging
+import os
+import pstats
+import time
+import uuid
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from core.messages import ConversationKey, IncomingMessage, Platform, Reply
+
+RESULTS_DIR = Path(__file__).resolve().parent / "results"
+TARGET_MESSAGES_PER_S = 500.0
+TARGET_P99_MS = 50.0
+console = Console()
+logger = logging.getLogger(__name__)
+
+# One shopper's visit; "{add}" becomes an add-to-cart button payload for a real variant.
+SHOPPING_SCRIPT: tuple[str, ...] = (
+    "hi there",
+    "show me a hoodie",
+    "something cheaper",
+    "do you have it in black?",
+    "tell me more about the first one",
+    "{add}",
+    "add a pair of jeans to my cart",
+    "what's in my cart?",
+    "what is your return policy?",
+    "when are you open on sunday?",
+    "where is my order #1001?",
+    "do you ship internationally?",
+    "looking for a rain jacket under $100",
+    "thanks, bye",
+)
+
+Handle = Callable[[IncomingMessage], Awaitable[list[Reply]]]
+
+
+@dataclass
+class LoadResult:
+    """What one load run measured (latencies in milliseconds)."""
+
+    label: str
+    conversations: int
+    messages: int
+    seconds: float
+    messages_per_s: float
+    p50_ms: float
+    p95_ms: float
+    p99_ms: float
+    max_ms: float
+    replies: int
+    empty_replies: int
+    errors: int
+    rss_mb: float
+    peak_rss_mb: float
+    batch_max_size: int = 0
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+def percentile(values: Sequence[float], q: float) -> float:
+    """Nearest-rank percentile (``q`` in 0..100) of ``values``; 0.0 when empty."""
+    if not values:
+        return 0.0
+    ordered = sorted(values)
+    rank = min(len(ordered) - 1, max(0, round(q / 100 * (len(ordered) - 1))))
+    return ordered[rank]
+
+
+def rss_mb(pid: int | str = "self") -> tuple[float, float]:
+    """(current RSS, peak RSS) of a process in MiB, from ``/proc/<pid>/status``."""
+    values = {"VmRSS": 0.0, "VmHWM": 0.0}
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            name, _, rest = line.partition(":")
+            if name in values:
+                values[name] = float(rest.split()[0]) / 1024
+    except OSError:
+        pass
+    return values["VmRSS"], values["VmHWM"]
+
+
+def shopper_messages(conversation: int, *, bot: str, add_payloads: Sequence[str],
+                     platform: Platform = Platform.CONSOLE, run_id: str = "") -> itertools.cycle[IncomingMessage]:
+    """An endless cycle of one shopper's script as typed messages (text or button)."""
+    key = ConversationKey(platform=platform, bot=bot, chat=f"bench-{run_id}-{conversation}")
+    messages = []
+    for step, text in enumerate(SHOPPING_SCRIPT):
+        if text == "{add}":
+            payload = add_payloads[(conversation + step) % len(add_payloads)] if add_payloads else None
+            messages.append(IncomingMessage(conversation=key, user_id=f"u{conversation}", button_payload=payload,
+                                            text="" if payload else "add it to my cart"))
+        else:
+            messages.append(IncomingMessage(conversation=key, user_id=f"u{conversation}", text=text))
+    return itertools.cycle(messages)
+
+
+def add_payloads_from(manager: Any, limit: int = 40) -> list[str]:
+    """``add:<sku>`` payloads for buyable variants of the bot's catalogue (empty when it has none)."""
+    catalog = getattr(getattr(manager, "services", None), "catalog", None)
+    if catalog is None:
+        return []
+    payloads = [f"add:{v.sku}" for p in catalog.offered() for v in p.variants if v.buyable and v.sku]
+    return payloads[:limit]
+
+
+async def run_load(handle: Handle, *, conversations: int, messages: int, bot: str = "shop_assistant",
+                   add_payloads: Sequence[str] = (), label: str = "load",
+                   on_reply: Callable[[IncomingMessage, list[Reply] | BaseException], None] | None = None,
+                   message_timeout_s: float = 30.0) -> LoadResult:
+    """Drive ``messages`` messages spread over ``conversations`` concurrent closed-loop shoppers.
+
+    Args:
+        handle: ``DialogueManager.handle`` or anything with its signature.
+        conversations: concurrent conversations.
+        messages: total messages (each conversation sends its share in order).
+        bot: the bot name put in each conversation key.
+        add_payloads: button payloads used for the "{add}" step.
+        label: names the result.
+        on_reply: called with each message and its replies (or the exception it raised).
+        message_timeout_s: one message may take at most this long before it counts as an error.
+
+    Returns:
+        The measured :class:`LoadResult`; exceptions are counted, never raised.
+    """
+    run_id = uuid.uuid4().hex[:8]
+    share = [messages // conversations + (1 if i < messages % conversations else 0) for i in range(conversations)]
+    latencies: list[float] = []
+    counts = {"replies": 0, "empty": 0, "errors": 0}
+
+    async def shopper(index: int) -> None:
+        script = shopper_messages(index, bot=bot, add_payloads=add_payloads, run_id=run_id)
+        for _ in range(share[index]):
+            message = next(script).model_copy(update={"delivery_id": uuid.uuid4().hex})
+            t0 = time.perf_counter()
+            try:
+                replies = await asyncio.wait_for(handle(message), message_timeout_s)
+            except (Exception, asyncio.TimeoutError) as error:  # noqa: BLE001 - counted and reported
+                counts["errors"] += 1
+                logger.warning("message failed: %r", error)
+                if on_reply is not None:
+                    on_reply(message, error)
+                continue
+            latencies.append(time.perf_counter() - t0)
+            counts["replies"] += len(replies)
+            counts["empty"] += not replies
+            if on_reply is not None:
+                on_reply(message, replies)
+
+    started = time.perf_counter()
+    await asyncio.gather(*(shopper(i) for i in range(conversations)))
+    seconds = time.perf_counter() - started
+    ms = [s * 1000 for s in latencies]
+    rss, peak = rss_mb()
+    return LoadResult(
+        label=label, conversations=conversations, messages=len(latencies) + counts["errors"], seconds=seconds,
+        messages_per_s=len(latencies) / seconds if seconds else 0.0,
+        p50_ms=percentile(ms, 50), p95_ms=percentile(ms, 95), p99_ms=percentile(ms, 99), max_ms=max(ms, default=0.0),
+        replies=counts["replies"], empty_replies=counts["empty"], errors=counts["errors"], rss_mb=rss, peak_rss_mb=peak,
+    )
+
+
+async def measure_e2e(*, conversations: int = 100, messages: int = 3000, warmup: int = 200,
+                      redis_url: str | None = None, artifacts_dir: Path | None = None,
+                      batch_sizes: Sequence[int] | None = None, profile: bool = False) -> dict[str, Any]:
+    """Run the load once per batch size (the settings' own first, then 1) and return a JSON-able dict.
+
+    Each run gets a fresh runtime on a fresh key prefix of the real Redis, a
+    warm-up pass that is not measured, then the measured pass.
+    """
+    from bots.runtime import build_runtime
+    from core.keys import KeyBuilder
+    from core.sessions import RedisSessionStore
+    from core.settings import Settings
+
+    base = Settings()
+    url = redis_url or base.redis_url or "redis://127.0.0.1:6379/0"
+    update: dict[str, Any] = {"redis_url": url}
+    if artifacts_dir is not None:
+        update["artifacts_dir"] = artifacts_dir
+    base = base.model_copy(update=update)
+    sizes = list(batch_sizes) if batch_sizes else [base.batch_max_size, 1]
+    results: list[LoadResult] = []
+    profile_text = ""
+    for size in sizes:
+        settings = base.model_copy(update={"batch_max_size": size})
+        prefix = f"bench-e2e-{uuid.uuid4().hex[:8]}"
+        store = RedisSessionStore.from_url(url, keys=KeyBuilder(prefix=prefix))
+        runtime = await build_runtime(settings, store=store)
+        try:
+            manager = runtime.manager
+            payloads = add_payloads_from(manager)
+            await run_load(manager.handle, conversations=min(conversations, warmup), messages=warmup,
+                           add_payloads=payloads, label="warm-up")
+            profiler = cProfile.Profile() if profile and size == sizes[0] else None
+            if profiler is not None:
+                profiler.enable()
+            result = await run_load(manager.handle, conversations=conversations, messages=messages,
+                                    add_payloads=payloads, label=f"batch_max_size={size}")
+            if profiler is not None:
+                profiler.disable()
+                profile_text = _profile_summary(profiler)
+            result.batch_max_size = size
+            results.append(result)
+        finally:
+            await runtime.aclose()
+            await _delete_prefix(url, prefix)
+    baseline = results[-1]
+    for r in results:
+        r.extra["throughput_vs_unbatched"] = r.messages_per_s / baseline.messages_per_s if baseline.messages_per_s else None
+    best = max(results, key=lambda r: r.messages_per_s)
+    return {
+        "conversations": conversations, "messages": messages, "warmup": warmup,
+        "script": list(SHOPPING_SCRIPT), "store": "RedisSessionStore", "redis_url": url,
+        "intra_op_threads": base.intra_op_threads, "batch_max_wait_ms": base.batch_max_wait_ms,
+        "target": {"messages_per_s": TARGET_MESSAGES_PER_S, "p99_ms": TARGET_P99_MS},
+        "met": best.messages_per_s >= TARGET_MESSAGES_PER_S and best.p99_ms <= TARGET_P99_MS,
+        "results": [asdict(r) for r in results],
+        "profile_top": profile_text,
+    }
+
+
+def _profile_summary(profiler: cProfile.Profile, top: int = 25) -> str:
+    buffer = io.StringIO()
+    stats = pstats.Stats(profiler, stream=buffer)
+    stats.sort_stats("tottime").print_stats(top)
+    lines = [ln for ln in buffer.getvalue().splitlines() if ln.strip()]
+    return "\n".join(lines[:top + 8])
+
+
+async def _delete_prefix(url: str, prefix: str) -> None:
+    import redis.asyncio as aioredis
+
+    client = aioredis.Redis.from_url(url)
+    try:
+        batch: list[bytes] = []
+        async for key in client.scan_iter(match=f"{prefix}*", count=500):
+            batch.append(key)
+            if len(batch) >= 500:
+                await client.unlink(*batch)
+                batch.clear()
+        if batch:
+            await client.unlink(*batch)
+    finally:
+        await client.aclose()
+
+
+def print_table(results: Sequence[dict[str, Any]], title: str) -> None:
+    table = Table(title=title)
+    for column in ("run", "conv", "msgs", "msg/s", "p50 ms", "p95 ms", "p99 ms", "errors", "RSS MiB", "× unbatched"):
+        table.add_column(column, justify="left" if column == "run" else "right")
+    for r in results:
+        ratio = r.get("extra", {}).get("throughput_vs_unbatched")
+        table.add_row(r["label"], str(r["conversations"]), str(r["messages"]), f"{r['messages_per_s']:.0f}",
+                      f"{r['p50_ms']:.1f}", f"{r['p95_ms']:.1f}", f"{r['p99_ms']:.1f}", str(r["errors"]),
+                      f"{r['peak_rss_mb']:.0f}", "" if ratio is None else f"{ratio:.2f}")
+    console.print(table)
+
+
+def run(
+    conversations: Annotated[int, typer.Option(help="Concurrent simulated conversations.")] = 100,
+    messages: Annotated[int, typer.Option(help="Messages measured per run.")] = 3000,
+    profile: Annotated[bool, typer.Option("--profile", help="cProfile the batched run; print the top functions.")] = False,
+    out: Annotated[Path, typer.Option(help="JSON output.")] = RESULTS_DIR / "e2e.json",
+) -> None:
+    """Messages/s and latency through the dialogue manager on Redis, batching on and off."""
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    payload = asyncio.run(measure_e2e(conversations=conversations, messages=messages, profile=profile))
+    print_table(payload["results"], f"end to end, {conversations} conversations")
+    if payload["profile_top"]:
+        console.print(payload["profile_top"], markup=False)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(payload, indent=2) + "\n", encoding="utf-8")
+    console.print(f"wrote {out}")
+
+
+def main() -> None:
+    typer.run(run)
+
+
+if __name__ == "__main__":
+    main()
