@@ -307,6 +307,8 @@ async def follow_up(ctx: ActionContext) -> str | None:
         return "product_details"  # "2": the second item of the list just shown
     if "search" not in ctx.state.data or _ent(ctx, "product_types"):
         return None
+    if _ent(ctx, "list_index") and not u.out_of_scope:
+        return None  # "is the first one in stock in M?": about a shown item, not a new search
     if _ent(ctx, "sort") == "cheaper" and (u.out_of_scope or u.ambiguous or u.intent == "product_search"):
         return "refine_cheaper"
     if not _has_filters(ctx):
