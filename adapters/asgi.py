@@ -17,6 +17,8 @@ telegram-poll``. Slack uses Socket Mode too when ``SLACK_APP_TOKEN`` is set.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import hmac
 import json
 import logging
@@ -90,6 +92,19 @@ class _Serving:
     ready: bool = False
 
 
+async def _sweep_forever(handoff: Any, every_s: float) -> None:
+    """Expire unclaimed handoff tickets every ``every_s`` seconds until cancelled."""
+    while True:
+        await asyncio.sleep(every_s)
+        try:
+            expired = await handoff.sweep()
+        except StorageError as error:  # the store is down: try again next round
+            logger.warning("handoff sweep failed: %s", error)
+            continue
+        if expired:
+            logger.info("handoff sweep: %d ticket(s) expired", expired)
+
+
 def _error(status: int, message: str) -> JSONResponse:
     return JSONResponse({"ok": False, "error": message}, status_code=status)
 
@@ -115,8 +130,11 @@ def create_app(
     telegram_webhook = Platform.TELEGRAM in platforms and settings.telegram_mode == "webhook"
     check_settings(settings, platforms, telegram_webhook=telegram_webhook)
     serve_slack = Platform.SLACK in platforms
+    # The staff helpdesk rides on the Slack app when staff channels or a handoff channel are set.
+    serve_staff = serve_slack and bool(settings.staff_channels or settings.handoff_channel)
     bots = list(dict.fromkeys(
-        [settings.slack_bot] * serve_slack + [settings.telegram_bot] * telegram_webhook
+        [settings.slack_bot] * serve_slack + [settings.staff_bot] * serve_staff
+        + [settings.telegram_bot] * telegram_webhook
     ))
     metrics = metrics if metrics is not None else AdapterMetrics()
     serving = _Serving()
@@ -127,16 +145,25 @@ def create_app(
         opened: ServingRuntime = await runtime(bots) if callable(runtime) else runtime
         serving.runtime = opened
         socket = None
+        sweeper: asyncio.Task[None] | None = None
+        # A runtime with a handoff service has an outbox router the adapters register into.
+        outbox = getattr(opened, "outbox", None)
         try:
             if serve_slack:
                 bot = settings.slack_bot
+                staff = opened.managers.get(settings.staff_bot) if serve_staff else None
                 serving.slack = SlackAdapter(
                     settings=settings,
                     handler=metrics.instrument(opened.managers[bot].handle, platform="slack", bot=bot),
                     bot=bot,
                     store=opened.store,
                     metrics=metrics,
+                    staff_handler=None if staff is None else metrics.instrument(
+                        staff.handle, platform="slack", bot=settings.staff_bot
+                    ),
                 )
+                if outbox is not None:
+                    outbox.register(Platform.SLACK, serving.slack)
                 if settings.slack_app_token:
                     socket = serving.slack.socket_mode_handler()
                     await socket.connect_async()
@@ -150,11 +177,23 @@ def create_app(
                     metrics=metrics,
                 )
                 await serving.telegram.start()
+                if outbox is not None:
+                    outbox.register(Platform.TELEGRAM, serving.telegram)
+            handoff = getattr(opened, "handoff", None)
+            if handoff is not None:
+                sweeper = asyncio.create_task(_sweep_forever(handoff, settings.handoff_sweep_every_s))
             serving.ready = True
             logger.info("serving platforms=%s bots=%s", [p.value for p in platforms], bots)
             yield
         finally:
             serving.ready = False
+            if sweeper is not None:
+                sweeper.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await sweeper
+            if outbox is not None:
+                for platform in SERVABLE:
+                    outbox.unregister(platform)
             if socket is not None:
                 await socket.close_async()
             if serving.telegram is not None:

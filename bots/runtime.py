@@ -20,6 +20,8 @@ from pathlib import Path
 from core.actions import SetupContext
 from core.bot import Bot
 from core.dialogue import DialogueManager
+from core.handoff import HandoffService
+from core.outbox import OutboxRouter
 from core.protocols import IntentClassifier, SessionStore, TextEncoder
 from core.settings import Settings
 
@@ -34,6 +36,9 @@ class Runtime:
 
     Attributes:
         managers: one dialogue manager per bot name, in start-up order.
+        outbox: where the platform adapters register their outboxes as they start.
+        handoff: the live handoff service (every manager's interceptor), when
+            ``handoff_channel`` is set.
     """
 
     settings: Settings
@@ -41,6 +46,8 @@ class Runtime:
     encoder: TextEncoder
     managers: dict[str, DialogueManager] = field(default_factory=dict)
     classifiers: dict[str, IntentClassifier] = field(default_factory=dict)
+    outbox: OutboxRouter = field(default_factory=OutboxRouter)
+    handoff: HandoffService | None = None
 
     @property
     def manager(self) -> DialogueManager:
@@ -145,6 +152,10 @@ async def build_runtimes(
     except BaseException:
         await runtime.aclose()
         raise
+    if settings.handoff_channel:
+        runtime.handoff = HandoffService.from_settings(settings, store=store, outbox=runtime.outbox)
+        for manager in runtime.managers.values():
+            manager.interceptor = runtime.handoff
     logger.info("runtime ready: bots=%s", ", ".join(runtime.managers))
     return runtime
 

@@ -173,7 +173,8 @@ def parse_channel(value: str, *, platform: Platform = Platform.SLACK, bot: str) 
 
 
 def thread_id(key: ConversationKey) -> str:
-    return f"{key.workspace}:{key.chat}:{key.thread}"
+    """Channel and thread: the workspace is left out, a bare ``handoff_channel`` id has none."""
+    return f"{key.chat}:{key.thread}"
 
 
 def _now() -> datetime:

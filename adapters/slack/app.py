@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import re
+from collections.abc import Sequence
 from typing import Any
 
 from slack_bolt import BoltResponse
@@ -31,7 +32,9 @@ from adapters.metrics import AdapterMetrics
 from adapters.slack import extract
 from adapters.slack.render import ACTION_ID_PREFIX, render_reply
 from adapters.types import MessageHandler
-from core.messages import IncomingMessage, Reply
+from core.handoff import parse_channel
+from core.messages import ConversationKey, IncomingMessage, Reply
+from core.outbox import OutboxError
 from core.protocols import SessionStore
 from core.settings import Settings
 
@@ -58,7 +61,12 @@ def build_web_client(settings: Settings) -> AsyncWebClient:
 
 
 class SlackAdapter:
-    """Slack ↔ Shopkeep for one bot.
+    """Slack ↔ Shopkeep for one bot, plus the staff bot when one is given.
+
+    Routing: messages in ``staff_channels``, the ``staff_command`` and button
+    presses or mentions in the handoff channel go to the staff bot; a channel
+    thread goes to the bot that posted its first message; the rest to ``bot``.
+    In a staff channel the staff bot answers every message, as in a DM.
 
     Args:
         settings: Tokens, signing secret and the Web API base URL.
@@ -68,6 +76,7 @@ class SlackAdapter:
             remembering which channel threads the bot takes part in.
         client: A Web API client; built from ``settings`` when omitted.
         metrics: Where dropped duplicates and errors are counted.
+        staff_handler: The staff bot's handler (``settings.staff_bot``); None: no staff routing.
     """
 
     def __init__(
@@ -79,9 +88,19 @@ class SlackAdapter:
         store: SessionStore | None = None,
         client: AsyncWebClient | None = None,
         metrics: AdapterMetrics | None = None,
+        staff_handler: MessageHandler | None = None,
     ) -> None:
         self._handler = handler
         self._bot = bot
+        self._handlers: dict[str, MessageHandler] = {bot: handler}
+        self._staff_bot = settings.staff_bot
+        self._staff_channels: frozenset[str] = frozenset()
+        self._handoff_channel = ""
+        if staff_handler is not None:
+            self._handlers[self._staff_bot] = staff_handler
+            self._staff_channels = frozenset(c.strip() for c in settings.staff_channels.split(",") if c.strip())
+            handoff = parse_channel(settings.handoff_channel, bot=self._staff_bot)
+            self._handoff_channel = handoff.chat if handoff is not None else ""
         self._store = store
         self._metrics = metrics
         self._settings = settings
@@ -100,6 +119,8 @@ class SlackAdapter:
         self.app.event("message")(self._on_message)
         self.app.event("app_mention")(self._on_mention)
         self.app.command(settings.slack_command)(self._on_command)
+        if staff_handler is not None and settings.staff_command != settings.slack_command:
+            self.app.command(settings.staff_command)(self._on_staff_command)
         self.app.action(re.compile(rf"^{re.escape(ACTION_ID_PREFIX)}"))(self._on_action)
         self.app.error(self._on_error)
         self._http = AsyncSlackRequestHandler(self.app)
@@ -126,23 +147,36 @@ class SlackAdapter:
 
     async def _on_message(self, event: dict[str, Any], body: dict[str, Any], context: Any) -> None:
         own = getattr(context, "bot_user_id", None)
-        if event.get("channel_type") not in ("im", "mpim"):
+        bot = self._bot
+        text = str(event.get("text") or "")
+        if event.get("channel") in self._staff_channels:
+            if extract.mentions_user(text, own):
+                return  # arrives as app_mention too
+            bot = self._staff_bot
+        elif event.get("channel_type") not in ("im", "mpim"):
             # In channels the bot answers only inside threads it already takes
             # part in; a message mentioning it arrives as app_mention instead.
             thread = extract.thread_of(event)
-            text = str(event.get("text") or "")
-            if not thread or extract.mentions_user(text, own) or not await self._follows(body, event):
+            if not thread or extract.mentions_user(text, own):
                 return
+            followed = await self._follows(body, event)
+            if followed is None:
+                return
+            bot = followed
         message = extract.incoming_from_event(
-            event, bot=self._bot, team_id=self._team(body), event_id=body.get("event_id"), own_user_id=own
+            event, bot=bot, team_id=self._team(body), event_id=body.get("event_id"), own_user_id=own
         )
         if message is not None:
             await self._converse(message)
 
+    def _bot_for_channel(self, channel: object) -> str:
+        staff = channel in self._staff_channels or (self._handoff_channel and channel == self._handoff_channel)
+        return self._staff_bot if staff and self._staff_bot in self._handlers else self._bot
+
     async def _on_mention(self, event: dict[str, Any], body: dict[str, Any], context: Any) -> None:
         message = extract.incoming_from_event(
             event,
-            bot=self._bot,
+            bot=self._bot_for_channel(event.get("channel")),
             team_id=self._team(body),
             event_id=body.get("event_id"),
             own_user_id=getattr(context, "bot_user_id", None),
@@ -159,9 +193,16 @@ class SlackAdapter:
         if message is not None:
             await self._converse(message, response_url=body.get("response_url"))
 
+    async def _on_staff_command(self, ack: Any, body: dict[str, Any]) -> None:
+        await ack()
+        message = extract.incoming_from_command(body, bot=self._staff_bot)
+        if message is not None:
+            await self._converse(message, response_url=body.get("response_url"))
+
     async def _on_action(self, ack: Any, body: dict[str, Any]) -> None:
         await ack()
-        message = extract.incoming_from_action(body, bot=self._bot)
+        channel = (body.get("channel") or {}).get("id") or (body.get("container") or {}).get("channel_id")
+        message = extract.incoming_from_action(body, bot=self._bot_for_channel(channel))
         if message is not None:
             await self._converse(message, response_url=body.get("response_url"))
 
@@ -170,8 +211,9 @@ class SlackAdapter:
 
     # --- the work, after the acknowledgement --------------------------------
     async def _converse(self, message: IncomingMessage, *, response_url: str | None = None) -> None:
+        handler = self._handlers.get(message.conversation.bot, self._handler)
         try:
-            replies = await self._handler(message)
+            replies = await handler(message)
         except Exception:  # the edge: log once, answer politely
             logger.exception("slack: dialogue failed for %s", message.delivery_id)
             replies = [Reply(text=APOLOGY)]
@@ -193,6 +235,31 @@ class SlackAdapter:
             if self._metrics is not None:
                 self._metrics.observe_error("slack", self._bot, error)
 
+    # --- the outbox (core.outbox.Outbox) ------------------------------------------
+    async def send(self, conversation: ConversationKey, replies: Sequence[Reply]) -> list[str]:
+        """Post ``replies`` into a channel, DM or thread; returns their ``ts``.
+
+        A top-level post in a channel starts a thread the posting bot takes part in.
+
+        Raises:
+            OutboxError: Slack refused a message.
+        """
+        sent: list[str] = []
+        for reply in replies:
+            try:
+                response = await self.client.chat_postMessage(
+                    channel=conversation.chat, thread_ts=conversation.thread or None, **render_reply(reply)
+                )
+            except SlackApiError as error:
+                code = error.response.get("error") if error.response is not None else None
+                raise OutboxError(conversation.platform, str(code or error)) from error
+            ts = str(response.get("ts") or "")
+            sent.append(ts)
+            if ts and not conversation.thread and not conversation.chat.startswith("D") and self._store is not None:
+                key = f"{conversation.workspace}:{conversation.chat}:{ts}"
+                await self._store.put_record(THREAD_NAMESPACE, key, {"bot": conversation.bot}, self._thread_ttl_s)
+        return sent
+
     # --- channel threads the bot takes part in -------------------------------
     @staticmethod
     def _team(body: dict[str, Any]) -> str:
@@ -201,10 +268,19 @@ class SlackAdapter:
     async def _follow(self, message: IncomingMessage) -> None:
         if self._store is not None:
             key = f"{message.conversation.workspace}:{message.conversation.chat}:{message.conversation.thread}"
-            await self._store.put_record(THREAD_NAMESPACE, key, {"bot": self._bot}, self._thread_ttl_s)
+            await self._store.put_record(
+                THREAD_NAMESPACE, key, {"bot": message.conversation.bot}, self._thread_ttl_s
+            )
 
-    async def _follows(self, body: dict[str, Any], event: dict[str, Any]) -> bool:
+    async def _follows(self, body: dict[str, Any], event: dict[str, Any]) -> str | None:
+        """The bot taking part in the event's thread, or None."""
         if self._store is None:
-            return False
-        key = f"{self._team(body)}:{event.get('channel')}:{extract.thread_of(event)}"
-        return await self._store.get_record(THREAD_NAMESPACE, key) is not None
+            return None
+        key = f"{event.get('channel')}:{extract.thread_of(event)}"
+        # Threads started through the outbox of a bare channel id carry no team.
+        record = await self._store.get_record(THREAD_NAMESPACE, f"{self._team(body)}:{key}")
+        record = record or await self._store.get_record(THREAD_NAMESPACE, f":{key}")
+        if record is None:
+            return None
+        bot = str(record.get("bot") or self._bot)
+        return bot if bot in self._handlers else self._bot

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Sequence
 from typing import Any
 
 from telegram import (
@@ -41,7 +42,8 @@ from adapters.telegram import extract
 from adapters.telegram.callbacks import CallbackCodec, CallbackExpired
 from adapters.telegram.render import CONTACT_BUTTON_LABEL, OutgoingPart, keyboard_rows, plan_reply
 from adapters.types import MessageHandler
-from core.messages import IncomingMessage, Reply
+from core.messages import ConversationKey, IncomingMessage, Reply
+from core.outbox import OutboxError
 from core.protocols import SessionStore
 from core.settings import Settings
 
@@ -238,22 +240,45 @@ class TelegramAdapter:
                 rows.append(cells)
         return InlineKeyboardMarkup(rows) if rows else None
 
-    async def _send_part(self, chat_id: str | int, part: OutgoingPart) -> None:
+    async def _send_part(self, chat_id: str | int, part: OutgoingPart, *, strict: bool = False) -> str | None:
+        """Send one part; returns its message id. ``strict`` re-raises a failure (the outbox)."""
         markup = await self._markup(part)
         try:
             if part.photo is not None:
                 try:
-                    await self.bot.send_photo(
+                    sent = await self.bot.send_photo(
                         chat_id, part.photo, caption=part.text, parse_mode=part.parse_mode, reply_markup=markup
                     )
-                    return
+                    return str(sent.message_id)
                 except BadRequest as error:  # e.g. Telegram could not fetch the image
                     logger.warning("telegram: sendPhoto failed (%s); sending the card as text", error.message)
-            await self.bot.send_message(chat_id, part.text, parse_mode=part.parse_mode, reply_markup=markup)
+            sent = await self.bot.send_message(chat_id, part.text, parse_mode=part.parse_mode, reply_markup=markup)
+            return str(sent.message_id)
         except TelegramError as error:
             logger.error("telegram: sending to %s failed: %s", chat_id, error)
             if self._metrics is not None:
                 self._metrics.observe_error("telegram", self._bot, error)
+            if strict:
+                raise
+            return None
+
+    # --- the outbox (core.outbox.Outbox) ------------------------------------------
+    async def send(self, conversation: ConversationKey, replies: Sequence[Reply]) -> list[str]:
+        """Send ``replies`` to a chat nobody is waiting on; returns the message ids.
+
+        Raises:
+            OutboxError: Telegram refused a message.
+        """
+        ids: list[str] = []
+        for reply in replies:
+            for part in plan_reply(reply):
+                try:
+                    sent = await self._send_part(conversation.chat, part, strict=True)
+                except TelegramError as error:
+                    raise OutboxError(conversation.platform, str(error)) from error
+                if sent is not None:
+                    ids.append(sent)
+        return ids
 
 
 __all__ = ["COMMANDS", "TelegramAdapter"]
