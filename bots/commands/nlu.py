@@ -172,4 +172,5 @@ def _print_table(reports: list) -> None:
             r.dataset, r.mode, fmt(r.accuracy), fmt(r.macro_f1), fmt(r.in_scope_accuracy),
             fmt(r.in_scope_accuracy_at_threshold), fmt(r.oos_recall), r.published, r.floor, met,
         )
-    console.print(table)
+    # Wide enough for the published figures even when stderr is not a terminal.
+    Console(stderr=True, width=max(console.width, 180)).print(table)
