@@ -15,11 +15,11 @@ import pytest
 import pytest_asyncio
 
 from bench.soak import fuzz, in_process_app
-from tests.adapters.conftest import slack_headers
 from bots.runtime import Runtime, build_runtime
 from core.keys import KeyBuilder
 from core.sessions import RedisSessionStore
 from core.settings import Settings
+from tests.adapters.conftest import slack_headers
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 

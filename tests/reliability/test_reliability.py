@@ -11,7 +11,14 @@ import shutil
 import pytest
 
 from bench.e2e import add_payloads_from
-from bench.soak import cart_race, in_process_app, in_process_poster, redis_outage, retry_storm, scale_out
+from bench.soak import (
+    cart_race,
+    in_process_app,
+    in_process_poster,
+    redis_outage,
+    retry_storm,
+    scale_out,
+)
 from bots.runtime import Runtime
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
