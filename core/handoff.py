@@ -307,10 +307,10 @@ class HandoffService:
         orders = state.data.get("verified_orders") or []
         order = orders[-1] if orders else state.slots.get("order_number") or state.form_slots.get("order_number")
         lines = [
-            f"Handoff {ticket.id}: {ticket.user_name or 'shopper'} ({_contact(ticket, state)}) "
-            f"on {ticket.shopper.platform.value}, reason: {ticket.reason.replace('_', ' ')}",
-            f"Summary: last intents {', '.join(recent) or '-'}; cart {items} item(s); order {order or '-'}; "
-            f"language {ticket.lang}",
+            (f"Handoff {ticket.id}: {ticket.user_name or 'shopper'} ({_contact(ticket, state)}) "
+            f"on {ticket.shopper.platform.value}, reason: {ticket.reason.replace('_', ' ')}"),
+            (f"Summary: last intents {', '.join(recent) or '-'}; cart {items} item(s); order {order or '-'}; "
+            f"language {ticket.lang}"),
             "Last turns:",
         ]
         for turn in state.history[-CARD_TURNS:]:

@@ -24,6 +24,7 @@ from core.inventory import Inventory, InventoryItem, load_inventory
 from core.privacy import mask_pii
 from core.retrieval import PassageHit, PassageIndex, confident
 from core.search import ProductSearch
+from core.settings import Settings
 from core.shopdata import (
     OrderBook,
     Procedure,
@@ -34,7 +35,6 @@ from core.shopdata import (
     normalize_order_number,
     procedure_passages,
 )
-from core.settings import Settings
 
 MAX_ROWS = 24
 _ORDER_NO = re.compile(r"(?:#|\bsk-?|\border\s+(?:no\.?\s*|number\s*)?)(\d{3,8})\b|\b(\d{4,6})\b", re.IGNORECASE)

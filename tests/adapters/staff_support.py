@@ -19,7 +19,14 @@ from core.handoff import HandoffService
 from core.keys import KeyBuilder
 from core.sessions import MemorySessionStore, RedisSessionStore
 from core.settings import Settings
-from tests.adapters.conftest import Served, event_body, slack_headers, tg_callback, tg_headers, tg_message
+from tests.adapters.conftest import (
+    Served,
+    event_body,
+    slack_headers,
+    tg_callback,
+    tg_headers,
+    tg_message,
+)
 from tests.adapters.standins import Call, SlackApiStandin, TelegramApiStandin
 
 HANDOFF_CHANNEL = "C0HANDOFF"

@@ -10,7 +10,15 @@ import redis.asyncio as aioredis
 
 from core.settings import Settings
 from tests.adapters.conftest import serve
-from tests.adapters.staff_support import LEAD, STAFF_CHANNEL, Drive, new_prefix, open_runtime, staff_settings, text_of
+from tests.adapters.staff_support import (
+    LEAD,
+    STAFF_CHANNEL,
+    Drive,
+    new_prefix,
+    open_runtime,
+    staff_settings,
+    text_of,
+)
 from tests.adapters.standins import SlackApiStandin, TelegramApiStandin
 
 
