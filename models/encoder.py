@@ -18,11 +18,12 @@ from pathlib import Path
 import numpy as np
 import onnxruntime as ort
 from tokenizers import Tokenizer
+from typing_extensions import Self
 
 from core.errors import ModelNotBuilt
 from models.batcher import MicroBatcher
 from models.manifest import TOKENIZER_NAME, EncoderManifest, read_manifest
-from models.providers import CPU, plan_providers
+from models.providers import plan_providers
 
 logger = logging.getLogger(__name__)
 
@@ -211,7 +212,7 @@ class OnnxEncoder:
         if batcher is not None:
             await batcher.aclose()
 
-    async def __aenter__(self) -> OnnxEncoder:
+    async def __aenter__(self) -> Self:
         return self
 
     async def __aexit__(self, *exc: object) -> None:
@@ -256,4 +257,4 @@ def default_threads() -> int:
         return os.cpu_count() or 1
 
 
-__all__ = ["OnnxEncoder", "default_threads", "CPU"]
+__all__ = ["OnnxEncoder", "default_threads"]

@@ -85,6 +85,7 @@ class EncoderManifest(_Frozen):
     built_at: str
     build_seconds: float
     versions: dict[str, str]
+    stage_seconds: dict[str, float] = {}
 
     def graph_path(self, encoder_dir: Path, variant: str) -> Path:
         """Path of ``variant``'s graph inside ``encoder_dir``.

@@ -1,9 +1,184 @@
-"""`shopkeep` commands for models (placeholder: filled by its owner)."""
+"""`shopkeep models build | info`: the ONNX encoder's artifacts.
+
+Heavy imports (torch, onnxruntime) happen inside the commands so
+``shopkeep --help`` stays instant.
+"""
 
 from __future__ import annotations
 
+import json
+import os
+from pathlib import Path
+from typing import Annotated
+
 import typer
+from rich.console import Console
+from rich.table import Table
+
+from core.errors import ShopkeepError
+
+models_app = typer.Typer(
+    name="models",
+    help="Build and inspect the ONNX sentence encoder.",
+    no_args_is_help=True,
+)
+console = Console(stderr=True, soft_wrap=True)
+
+
+def _artifacts_dir(explicit: Path | None) -> Path:
+    if explicit is not None:
+        return explicit
+    from core.settings import Settings
+
+    return Settings().artifacts_dir
+
+
+def _datasets_dir(explicit: Path | None) -> Path:
+    if explicit is not None:
+        return explicit
+    from core.settings import Settings
+
+    return Settings().datasets_dir
+
+
+def _fail(message: str) -> typer.Exit:
+    console.print(f"[bold red]error:[/] {message}")
+    return typer.Exit(code=1)
+
+
+ModelDirOption = Annotated[
+    Path | None,
+    typer.Option("--model-dir", help="Hugging Face encoder folder (default: the bundled all-MiniLM-L6-v2)."),
+]
+ArtifactsOption = Annotated[
+    Path | None,
+    typer.Option("--artifacts-dir", help="Artifacts root (default: settings.artifacts_dir); uses <dir>/encoder."),
+]
+DatasetsOption = Annotated[
+    Path | None,
+    typer.Option("--datasets-dir", help="Public datasets (default: settings.datasets_dir)."),
+]
+
+
+@models_app.command("build")
+def build(
+    model_dir: ModelDirOption = None,
+    artifacts_dir: ArtifactsOption = None,
+    datasets_dir: DatasetsOption = None,
+    force: Annotated[bool, typer.Option("--force", help="Rebuild even when up to date.")] = False,
+    no_int8: Annotated[bool, typer.Option("--no-int8", help="Skip the int8 variant and its gate.")] = False,
+) -> None:
+    """Export the encoder to ONNX, check parity, gate int8; skipped when up to date."""
+    from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    from models.export import build_encoder
+
+    artifacts = _artifacts_dir(artifacts_dir)
+    total = 6 + (0 if no_int8 else 6)
+    with Progress(
+        SpinnerColumn(), TextColumn("{task.description}"), BarColumn(), TimeElapsedColumn(),
+        console=console, transient=True,
+    ) as progress:
+        task = progress.add_task("encoder", total=total)
+        started = [False]
+
+        def step(description: str) -> None:
+            if started[0]:
+                progress.advance(task)
+            started[0] = True
+            progress.update(task, description=f"encoder: {description}")
+
+        try:
+            result = build_encoder(
+                artifacts_dir=artifacts,
+                model_dir=model_dir,
+                datasets_dir=_datasets_dir(datasets_dir),
+                force=force,
+                int8=not no_int8,
+                step=step,
+            )
+        except ShopkeepError as e:
+            raise _fail(str(e)) from e
+        progress.update(task, completed=total)
+
+    m = result.manifest
+    if not result.rebuilt:
+        console.print(f"encoder is up to date ({result.encoder_dir}, serving {m.selected_variant}); "
+                      "use --force to rebuild")
+        return
+    gate = m.int8_gate
+    if gate is None:
+        int8_note = "int8 skipped (--no-int8)"
+    elif gate.selected_scheme:
+        int8_note = f"int8 passed with {gate.selected_scheme}"
+    else:
+        int8_note = f"int8 did not pass its gate ({gate.skipped_reason or 'see models info'}); serving fp32"
+    console.print(
+        f"[green]built[/] {result.encoder_dir} in {m.build_seconds:.0f}s: fp32 parity min cosine "
+        f"{m.parity.min_cosine:.6f} over {m.parity.n_sentences} sentences; {int8_note}; "
+        f"serving [bold]{m.selected_variant}[/]"
+    )
+
+
+@models_app.command("info")
+def info(
+    artifacts_dir: ArtifactsOption = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the raw manifest as JSON.")] = False,
+) -> None:
+    """Show the encoder build manifest."""
+    from models.manifest import read_manifest
+
+    encoder_dir = _artifacts_dir(artifacts_dir) / "encoder"
+    try:
+        manifest = read_manifest(encoder_dir)
+    except ShopkeepError as e:
+        raise _fail(str(e)) from e
+    if as_json:
+        typer.echo(json.dumps(manifest.model_dump(mode="json"), indent=2))
+        return
+    out = Console()
+    table = Table(title=f"encoder ({encoder_dir})", show_header=False)
+    table.add_column("field", style="bold")
+    table.add_column("value")
+    rows = [
+        ("source", f"{manifest.source_model_name} ({manifest.model_type}, dim {manifest.hidden_dim})"),
+        ("source dir", manifest.source_model_dir),
+        ("source sha256", f"{manifest.source_sha256[:16]}…"),
+        ("serving", manifest.selected_variant),
+        ("graphs", ", ".join(
+            f"{k}: {g.file} {g.size_bytes / 1e6:.1f} MB sha256 {g.sha256[:12]}…" for k, g in manifest.graphs.items()
+        )),
+        ("opset / max_seq_len", f"{manifest.opset} / {manifest.max_seq_len}"),
+        ("optimiser", manifest.graph_optimizer),
+        ("fp32 parity", (
+            f"min {manifest.parity.min_cosine:.6f}, mean {manifest.parity.mean_cosine:.6f}, "
+            f"{manifest.parity.n_sentences} sentences, batches {list(manifest.parity.batch_sizes)}"
+        )),
+    ]
+    gate = manifest.int8_gate
+    if gate is None:
+        rows.append(("int8 gate", "not run (--no-int8)"))
+    else:
+        if gate.skipped_reason:
+            rows.append(("int8 gate", f"skipped: {gate.skipped_reason}"))
+        if gate.accuracy_fp32 is not None:
+            rows.append(("fp32 accuracy", f"{gate.accuracy_fp32:.4f} on {gate.accuracy_dataset}"))
+        for attempt in gate.attempts:
+            verdict = "[green]pass[/]" if attempt.passed else "[red]fail[/]"
+            figures = f"min cos {attempt.min_cosine:.4f}, mean {attempt.mean_cosine:.4f}; {attempt.reason}"
+            rows.append((f"int8 {attempt.scheme}", f"{verdict} {figures}"))
+    rows += [
+        ("built", f"{manifest.built_at} in {manifest.build_seconds:.0f}s"),
+        ("versions", ", ".join(f"{k} {v}" for k, v in manifest.versions.items())),
+    ]
+    for name, value in rows:
+        table.add_row(name, value)
+    out.print(table)
 
 
 def register(app: typer.Typer) -> None:
-    """Add this module's commands to the root app."""
+    """Add the ``models`` command group to the root app."""
+    app.add_typer(models_app, name="models")

@@ -114,7 +114,7 @@ def test_serving_path_never_imports_torch(encoder_dir: Path) -> None:
         "assert 'transformers' not in sys.modules, 'transformers was imported'\n"
         "print('ok')\n"
     )
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120,
+    done = subprocess.run([sys.executable, "-c", code], check=False, capture_output=True, text=True, timeout=120,
                           cwd=Path(__file__).resolve().parents[2])
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "ok"
