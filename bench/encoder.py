@@ -246,7 +246,7 @@ def run(
         "model": manifest.source_model_name,
         "served_variant": manifest.selected_variant,
         "machine": {"platform": platform.platform(), "processor": platform.processor(),
-                    "cpu_count": os.cpu_count()},
+                    "cpu_count": os.cpu_count(), "load_average_at_end": list(os.getloadavg())},
         "versions": manifest.versions,
         "results": [asdict(m) for m in results],
     }

@@ -109,7 +109,7 @@ class OnnxEncoder:
         self._batcher_wait_ms = batch_max_wait_ms
         self._batcher_lock = threading.Lock()
         threads = intra_op_threads if intra_op_threads > 0 else "auto"
-        logger.info("encoder: %s (%s, %s threads)", self.provider, variant, threads)
+        logger.info("encoder: %s (%s, threads=%s)", self.provider, variant, threads)
 
     @classmethod
     def from_artifacts(

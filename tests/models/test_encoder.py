@@ -83,7 +83,7 @@ def test_logs_one_line_naming_the_provider(encoder_dir: Path, caplog: pytest.Log
     with caplog.at_level(logging.INFO):
         OnnxEncoder.from_artifacts(encoder_dir, variant="fp32", intra_op_threads=1)
     lines = [r.getMessage() for r in caplog.records if r.name.startswith("models")]
-    assert lines == ["encoder: CPUExecutionProvider (fp32, 1 threads)"]
+    assert lines == ["encoder: CPUExecutionProvider (fp32, threads=1)"]
 
 
 def test_missing_artifacts_raise_model_not_built(tmp_path: Path, encoder_dir: Path) -> None:
