@@ -26,7 +26,7 @@ from slack_sdk.http_retry.builtin_async_handlers import (
 from slack_sdk.web.async_client import AsyncWebClient
 from slack_sdk.webhook.async_client import AsyncWebhookClient
 from starlette.requests import Request
-from starlette.responses import Response
+from starlette.responses import JSONResponse, Response
 
 from adapters.metrics import AdapterMetrics
 from adapters.slack import extract
@@ -127,8 +127,17 @@ class SlackAdapter:
 
     # --- transports --------------------------------------------------------
     async def handle_http(self, request: Request) -> Response:
-        """Events, slash commands and interactivity, all on one URL (as Bolt does)."""
-        return await self._http.handle(request)
+        """Events, slash commands and interactivity, all on one URL (as Bolt does).
+
+        Bolt parses the body before it checks the signature, so a body that is
+        not JSON (or a form whose ``payload`` is not JSON) raises inside it: that
+        is the sender's fault, answered 400 without detail.
+        """
+        try:
+            return await self._http.handle(request)
+        except ValueError as e:  # json.JSONDecodeError and friends
+            logger.info("slack: malformed request body refused (%s)", type(e).__name__)
+            return JSONResponse({"ok": False, "error": "malformed_body"}, status_code=400)
 
     def socket_mode_handler(self) -> AsyncSocketModeHandler:
         """A Socket Mode connection (``SLACK_APP_TOKEN``); call ``connect_async()`` on it."""

@@ -45,7 +45,6 @@ async def test_fuzzed_inbound_requests_never_5xx_or_raise(real_runtime: Runtime)
     assert result["unhandled_exceptions"] == 0, result["exception_samples"]
 
 
-@pytest.mark.xfail(strict=True, reason="adapters/slack/app.py handle_http lets Bolt's JSONDecodeError escape (500)")
 async def test_malformed_slack_body_is_a_client_error(real_runtime: Runtime) -> None:
     async with in_process_app(real_runtime.settings, real_runtime) as served:
         body = "{not json"
