@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 import sys
 from collections.abc import Awaitable, Callable, Sequence
 from itertools import count
@@ -22,6 +23,10 @@ from rich.markup import escape
 from core.messages import Button, ConversationKey, IncomingMessage, Platform, ProductCard, Reply
 
 Handler = Callable[[IncomingMessage], Awaitable[list[Reply]]]
+
+# ASCII digits only: str.isdigit() also accepts "²" and "①", which int() refuses,
+# and a few digits are plenty (int() refuses more than 4,300 anyway).
+_BUTTON_NUMBER = re.compile(r"[0-9]{1,6}")
 
 
 def reply_to_json(reply: Reply) -> dict[str, Any]:
@@ -98,7 +103,7 @@ class ConsoleChat:
         if not text:
             return None
         payload = None
-        if text.isdigit() and 1 <= int(text) <= len(self._buttons):
+        if _BUTTON_NUMBER.fullmatch(text) and 1 <= int(text) <= len(self._buttons):
             payload = self._buttons[int(text) - 1].payload
             text = ""
         return IncomingMessage(
