@@ -104,11 +104,16 @@ def _ent(ctx: ActionContext, name: str) -> Any:
     return getattr(ctx.entities, name, None) if ctx.entities is not None else None
 
 
+#: A bare position typed as a reply ("2"). ASCII digits only: str.isdigit() also
+#: accepts "²" or "¹9", which int() refuses.
+_POSITION = re.compile(r"[0-9]{1,3}")
+
+
 def _pick(ctx: ActionContext, items: Sequence[Any]) -> Any | None:
     """The item the user pointed at ("the second one", "2", "the last one")."""
     value = _ent(ctx, "list_index")
     text = ctx.message.text.strip()
-    if value is None and text.isdigit():
+    if value is None and _POSITION.fullmatch(text):
         value = int(text)
     if not isinstance(value, int) or not items:
         return None
@@ -303,7 +308,7 @@ _REFINABLE = frozenset({"product_search", "recommend", "stock_check", "size_help
 async def follow_up(ctx: ActionContext) -> str | None:
     """Entities-only follow-ups ("in blue", "size M", "under $40") refine the last search."""
     u = ctx.understanding
-    if ctx.message.text.strip().isdigit() and ctx.state.data.get("shown"):
+    if _POSITION.fullmatch(ctx.message.text.strip()) and ctx.state.data.get("shown"):
         return "product_details"  # "2": the second item of the list just shown
     if "search" not in ctx.state.data or _ent(ctx, "product_types"):
         return None

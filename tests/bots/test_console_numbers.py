@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import io
+import logging
+from pathlib import Path
 
 import pytest
 from rich.console import Console
 
 from adapters.console import ConsoleChat
 from core.messages import Button, IncomingMessage, Reply
+from core.sessions import MemorySessionStore
+from tests.bots.shop_support import shop_parts
 
 SHOWN = Reply(text="pick one", buttons=tuple(Button(label=f"b{i}", payload=f"press:{i}") for i in range(1, 4)))
 
@@ -50,3 +54,17 @@ async def test_other_digits_are_text(chat_and_echo: tuple[ConsoleChat, Echo], li
     assert replies == [SHOWN]
     sent = echo.messages[-1]
     assert sent.button_payload is None and sent.text == line.strip()
+
+
+@pytest.mark.parametrize("line", ["³", "¹9", "²"])
+async def test_shop_assistant_takes_odd_digits_after_a_list_without_failing(
+    artifacts_dir: Path, caplog: pytest.LogCaptureFixture, line: str
+) -> None:
+    manager = shop_parts(artifacts_dir).manager(MemorySessionStore())
+    chat = ConsoleChat(handle=manager.handle, bot="shop_assistant", console=Console(file=io.StringIO()))
+    assert (await chat.send("show me jeans"))[0].cards  # a list is shown: a bare number would pick from it
+    error_reply = manager.bot.responses.render("error", "en")
+    with caplog.at_level(logging.ERROR):
+        replies = await chat.send(line)
+    assert replies and all(r.text != error_reply for r in replies)
+    assert not [r for r in caplog.records if r.levelno >= logging.ERROR]
