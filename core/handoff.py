@@ -356,7 +356,8 @@ class HandoffService:
         return []
 
     async def _rate(self, state: ConversationState, handoff: dict | None, value: str) -> list[Reply]:
-        if not value.isdigit() or not 1 <= int(value) <= 5 or handoff is None or not handoff.get("ticket"):
+        # A literal set, not isdigit(): a pressed "rate:²" passes isdigit() and int() refuses it.
+        if value not in ("1", "2", "3", "4", "5") or handoff is None or not handoff.get("ticket"):
             return [Reply(text=_shopper(state.lang, "rated"))] if handoff else []
         rating = int(value)
         handoff.update(rating=rating, awaiting=None)
