@@ -3,6 +3,13 @@
 Values are JSON, every key written has a TTL, and every key comes from
 :class:`~core.keys.KeyBuilder`. Nothing here sends a command touching keys of
 two different hash tags in one MULTI, so the store also works on Redis Cluster.
+
+Conversation locks are short leases (``lock_heartbeat_ms``) that a watchdog
+renews while the holder works, up to ``lock_ttl_ms`` in all: a process that
+dies loses its locks within a heartbeat, a slow action keeps its lock. A
+release that fails because Redis is unreachable is remembered and retried
+until Redis answers again, so a lock left behind by an outage clears as soon
+as Redis is back instead of when its lease ends.
 """
 
 from __future__ import annotations
@@ -14,6 +21,7 @@ import random
 import secrets
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager, contextmanager
+from dataclasses import dataclass
 from typing import Any
 
 import redis.asyncio as aioredis
@@ -34,8 +42,24 @@ log = logging.getLogger(__name__)
 _RELEASE_LUA = (
     "if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) end return 0"
 )
+# Extend the lease only while it still holds our token, for the same reason.
+_RENEW_LUA = (
+    "if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('pexpire', KEYS[1], ARGV[2]) end return 0"
+)
 _BACKOFF_FIRST_S = 0.005
 _BACKOFF_MAX_S = 0.05
+_RENEWALS_PER_HEARTBEAT = 3  # a renewal may be late twice before the lease lapses
+_RELEASE_RETRY_S = 0.1  # how often releases that failed are retried while Redis is away
+
+
+@dataclass
+class _Lease:
+    """A lock this process holds: its key, its token and when its total hold must end."""
+
+    name: str
+    token: str
+    hold_until: float  # event-loop time
+    stop: asyncio.Event
 
 
 class RedisSessionStore:
@@ -48,8 +72,12 @@ class RedisSessionStore:
         state_ttl_s: Lifetime of a conversation state, refreshed on each save;
             also the default lifetime of a record.
         dedup_ttl_s: How long a delivery id is remembered.
-        lock_ttl_ms: Lease of a conversation lock; a crashed holder loses it then.
+        lock_ttl_ms: The longest a holder keeps a conversation lock; after that
+            the watchdog stops renewing and the lease lapses even if the holder
+            is still working (a wedged holder cannot block a conversation forever).
         lock_wait_s: How long ``lock()`` retries before raising :class:`LockTimeout`.
+        lock_heartbeat_ms: Lease of one renewal (capped at ``lock_ttl_ms``): a
+            holder whose process died loses the lock within this time.
     """
 
     def __init__(
@@ -61,14 +89,23 @@ class RedisSessionStore:
         dedup_ttl_s: int = 3600,
         lock_ttl_ms: int = 15_000,
         lock_wait_s: float = 10.0,
+        lock_heartbeat_ms: int = 3_000,
     ) -> None:
+        if lock_ttl_ms <= 0 or lock_heartbeat_ms <= 0:
+            raise ValueError("lock_ttl_ms and lock_heartbeat_ms must be positive")
         self.redis = redis
         self.keys = keys or KeyBuilder()
         self.state_ttl_s = state_ttl_s
         self.dedup_ttl_s = dedup_ttl_s
         self.lock_ttl_ms = lock_ttl_ms
         self.lock_wait_s = lock_wait_s
+        self.lock_heartbeat_ms = lock_heartbeat_ms
         self._release_script = redis.register_script(_RELEASE_LUA)
+        self._renew_script = redis.register_script(_RENEW_LUA)
+        # (lock name, token) -> loop time its lease lapses anyway: releases Redis missed.
+        self._unreleased: dict[tuple[str, str], float] = {}
+        self._background: set[asyncio.Task[None]] = set()
+        self._retrier: asyncio.Task[None] | None = None
         self._owns_client = False
 
     @classmethod
@@ -119,39 +156,115 @@ class RedisSessionStore:
     async def lock(self, key: ConversationKey) -> AsyncIterator[None]:
         """Hold the conversation's lock for the body of an ``async with``.
 
+        The lease is renewed every ``lock_heartbeat_ms / 3`` while the body
+        runs, for at most ``lock_ttl_ms`` in all.
+
         Raises:
             LockTimeout: If another holder keeps it longer than ``lock_wait_s``.
             StorageError: If Redis cannot be reached.
         """
+        loop = asyncio.get_running_loop()
         name = self.keys.lock(key)
         token = secrets.token_hex(16)
         await self._acquire(name, token, key)
+        lease = _Lease(name, token, loop.time() + self.lock_ttl_ms / 1000, asyncio.Event())
+        watchdog = loop.create_task(self._renew(lease), name=f"renew {name}")
+        self._background.add(watchdog)
+        watchdog.add_done_callback(self._background.discard)
         try:
             yield
         finally:
+            # Stopped, not cancelled: a renewal in flight completes (a no-op once
+            # the key is gone) instead of tearing down its connection.
+            lease.stop.set()
             await self._release(name, token)
+
+    def _lease_ms(self, hold_left_s: float) -> int:
+        """PX for the next (re)newal: one heartbeat, never past the end of the hold."""
+        return max(1, min(self.lock_heartbeat_ms, int(hold_left_s * 1000)))
 
     async def _acquire(self, name: str, token: str, key: ConversationKey) -> None:
         loop = asyncio.get_running_loop()
         started = loop.time()
         delay = _BACKOFF_FIRST_S
+        px = self._lease_ms(self.lock_ttl_ms / 1000)
         while True:
-            with self._errors("take lock"):
-                if await self.redis.set(name, token, nx=True, px=self.lock_ttl_ms):
+            if any(pending == name for pending, _ in self._unreleased):
+                await self._release_pending(name)  # our own lock, left behind while Redis was away
+            try:
+                if await self.redis.set(name, token, nx=True, px=px):
                     return
+            except RedisError as e:
+                # The SET may have been applied with its reply lost: release our
+                # token once Redis answers (a no-op if it was never written).
+                self._remember_release(name, token, loop.time() + px / 1000)
+                raise StorageError(f"redis failed to take lock: {e}") from e
             waited = loop.time() - started
             if waited >= self.lock_wait_s:
                 raise LockTimeout(self.keys.conversation_tag(key), waited)
             await asyncio.sleep(min(delay * random.uniform(0.5, 1.0), self.lock_wait_s - waited))
             delay = min(delay * 2, _BACKOFF_MAX_S)
 
+    async def _renew(self, lease: _Lease) -> None:
+        """The watchdog: extend the lease every third of a heartbeat until stopped or the hold ends."""
+        loop = asyncio.get_running_loop()
+        every_s = self.lock_heartbeat_ms / 1000 / _RENEWALS_PER_HEARTBEAT
+        while True:
+            try:
+                async with asyncio.timeout(every_s):
+                    await lease.stop.wait()
+                return
+            except TimeoutError:
+                pass
+            hold_left = lease.hold_until - loop.time()
+            if hold_left <= 0:
+                log.warning("lock %s held for %d ms; letting its lease lapse", lease.name, self.lock_ttl_ms)
+                return
+            try:
+                renewed = await self._renew_script(keys=[lease.name], args=[lease.token, self._lease_ms(hold_left)])
+            except RedisError as e:
+                # Keep trying: the holder's own commands fail too, and the
+                # lease lapses by itself if Redis stays away.
+                log.warning("could not renew %s: %s", lease.name, e)
+                continue
+            if not renewed and not lease.stop.is_set():
+                log.warning("lock %s was lost while held (its lease lapsed before a renewal)", lease.name)
+                return
+
     async def _release(self, name: str, token: str) -> None:
         try:
             await self._release_script(keys=[name], args=[token])
         except RedisError as e:
-            # Not raised: the body's own outcome matters more, and the lease
-            # frees the lock by itself after lock_ttl_ms.
-            log.warning("could not release %s (expires in %d ms): %s", name, self.lock_ttl_ms, e)
+            # Not raised: the body's own outcome matters more. Retried until
+            # Redis answers; the lease lapses by itself within a heartbeat anyway.
+            log.warning("could not release %s (will retry): %s", name, e)
+            self._remember_release(name, token, asyncio.get_running_loop().time() + self.lock_heartbeat_ms / 1000)
+
+    def _remember_release(self, name: str, token: str, lapses_at: float) -> None:
+        self._unreleased[(name, token)] = lapses_at
+        if self._retrier is None or self._retrier.done():
+            self._retrier = asyncio.get_running_loop().create_task(self._retry_releases(), name="retry lock releases")
+
+    async def _release_pending(self, only: str | None = None) -> bool:
+        """Retry remembered releases (of lock ``only``, or all); False while Redis is unreachable."""
+        now = asyncio.get_running_loop().time()
+        for (name, token), lapses_at in list(self._unreleased.items()):
+            if only is not None and name != only:
+                continue
+            if lapses_at > now:  # else the lease is gone already: nothing to release
+                try:
+                    await self._release_script(keys=[name], args=[token])
+                except RedisError:
+                    return False
+                log.info("released %s after Redis came back", name)
+            self._unreleased.pop((name, token), None)
+        return True
+
+    async def _retry_releases(self) -> None:
+        """Retry every remembered release until all are done or their leases lapsed."""
+        while self._unreleased:
+            if not await self._release_pending():
+                await asyncio.sleep(_RELEASE_RETRY_S)
 
     async def first_delivery(self, scope: str, delivery_id: str) -> bool:
         name = self.keys.dedup(scope, delivery_id)
@@ -244,6 +357,12 @@ class RedisSessionStore:
             return False
 
     async def aclose(self) -> None:
+        """Stop the lock watchdogs and release retries, then close the client if the store made it."""
+        tasks = [*self._background, *([self._retrier] if self._retrier else [])]
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        self._unreleased.clear()
         if self._owns_client:
             with self._errors("close"):
                 await self.redis.aclose()

@@ -8,12 +8,14 @@ from __future__ import annotations
 
 import asyncio
 import json
+from collections.abc import AsyncIterator
 
 import pytest
 import redis.asyncio as aioredis
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 
+from bench.coldstart import RedisServer
 from core.errors import LockTimeout, StorageError
 from core.keys import KeyBuilder
 from core.messages import ConversationKey, Platform
@@ -373,3 +375,94 @@ async def test_memory_ttls_follow_its_clock(key_builder: KeyBuilder) -> None:
     await store.aclose()
     with pytest.raises(StorageError, match="closed"):
         await store.load(conv())
+
+
+# --- redis only: the lease watchdog and releases retried after an outage -------
+
+
+@pytest.fixture
+async def private_redis() -> AsyncIterator[RedisServer]:
+    """A redis-server of this test's own (AOF on), so it can be stopped; never the shared one."""
+    server = RedisServer()
+    await asyncio.to_thread(server.start)
+    yield server
+    await asyncio.to_thread(server.cleanup)
+
+
+async def test_redis_lock_held_across_a_long_action_is_not_stolen(
+    key_builder: KeyBuilder, redis_url: str, raw_redis: aioredis.Redis
+) -> None:
+    # The action lasts many heartbeats: only the watchdog's renewals keep the lock.
+    store = RedisSessionStore.from_url(redis_url, keys=key_builder, lock_heartbeat_ms=150, lock_wait_s=0.2)
+    rival = RedisSessionStore.from_url(redis_url, keys=key_builder, lock_wait_s=0.2)  # another process
+    try:
+        async with store.lock(conv()):
+            for _ in range(5):  # 5 x >= 0.2 s waiting: >= 1 s, about 7 heartbeats
+                with pytest.raises(LockTimeout):
+                    async with rival.lock(conv()):
+                        pytest.fail("took a lock whose holder is still working")
+            assert 0 < await raw_redis.pttl(store.keys.lock(conv())) <= 150
+        async with rival.lock(conv()):  # released on exit
+            pass
+    finally:
+        await store.aclose()
+        await rival.aclose()
+
+
+async def test_redis_renewals_stop_at_lock_ttl(
+    key_builder: KeyBuilder, redis_url: str, raw_redis: aioredis.Redis
+) -> None:
+    store = RedisSessionStore.from_url(
+        redis_url, keys=key_builder, lock_ttl_ms=500, lock_heartbeat_ms=100, lock_wait_s=5.0
+    )
+    try:
+        wedged = store.lock(conv())
+        await wedged.__aenter__()  # a holder that never finishes loses the lock after lock_ttl_ms
+        async with store.lock(conv()):
+            pass
+        await wedged.__aexit__(None, None, None)
+    finally:
+        await store.aclose()
+
+
+async def test_release_that_failed_during_an_outage_is_retried_when_redis_returns(
+    private_redis: RedisServer,
+) -> None:
+    # Leases far longer than the test: only the retried release can free the lock.
+    store = RedisSessionStore.from_url(
+        private_redis.url, lock_ttl_ms=120_000, lock_heartbeat_ms=60_000, lock_wait_s=0.5
+    )
+    raw = aioredis.Redis.from_url(private_redis.url)
+    name = store.keys.lock(conv())
+    try:
+        async with store.lock(conv()):
+            await asyncio.to_thread(private_redis.stop)
+        # The release failed quietly (the body's outcome stands); AOF kept the lock.
+        await asyncio.to_thread(private_redis.start)
+        for _ in range(100):  # up to 10 s, against a 60 s lease
+            if not await raw.exists(name):
+                break
+            await asyncio.sleep(0.1)
+        assert not await raw.exists(name)
+        async with store.lock(conv()):
+            pass
+    finally:
+        await store.aclose()
+        await raw.aclose()
+
+
+async def test_next_message_is_not_locked_out_after_an_outage(private_redis: RedisServer) -> None:
+    store = RedisSessionStore.from_url(
+        private_redis.url, lock_ttl_ms=120_000, lock_heartbeat_ms=60_000, lock_wait_s=2.0
+    )
+    try:
+        async with store.lock(conv()):
+            await asyncio.to_thread(private_redis.stop)
+        with pytest.raises(StorageError):  # while Redis is away: a storage error, not a hang
+            async with store.lock(conv()):
+                pytest.fail("locked without Redis")
+        await asyncio.to_thread(private_redis.start)
+        async with store.lock(conv()):  # within lock_wait_s, not after the 60 s lease
+            pass
+    finally:
+        await store.aclose()
