@@ -3,7 +3,8 @@
 Per message: drop a repeated delivery, take the conversation lock, load the
 state inside it, understand the message (one classifier call whose embedding
 the actions reuse), run a command, a button handler, the active form or the
-intent's action on a *copy* of the state, render the replies, save, unlock.
+intent's action on the state (its JSON kept to restore it on failure),
+render the replies, save, unlock.
 
 A failing action never reaches the user as a traceback: it becomes the
 ``error`` template, is logged once with masked personal data, and the stored
@@ -102,7 +103,12 @@ class DialogueManager:
                 self._record_intercepted(state, message, intercepted)
                 await self.store.save(message.conversation, state)
                 return intercepted
-        working = state.model_copy(deep=True)
+        # Copy-on-error: the action works on the loaded state itself; the
+        # pre-action state is kept as its JSON (one fast Rust call) and only
+        # rebuilt when the action fails. A deep copy per message cost more
+        # than all the rest of the dispatch (the state grows every turn).
+        snapshot = state.model_dump_json()
+        working = state
         ctx = ActionContext(
             message=message,
             state=working,
@@ -120,8 +126,8 @@ class DialogueManager:
             raise
         except Exception as e:  # noqa: BLE001 - the edge: logged once, answered politely
             self._log_failure(ctx, e)
-            final = state
-            replies = [Reply(text=self.bot.responses.render("error", state.lang, turn=ctx.turn))]
+            final = ConversationState.model_validate_json(snapshot)
+            replies = [Reply(text=self.bot.responses.render("error", final.lang, turn=ctx.turn))]
         else:
             final = working
             replies = ctx.replies

@@ -11,7 +11,10 @@ a list index and "under 40" never also a quantity or a waist size.
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator, Sequence
 from decimal import Decimal
+from functools import lru_cache
+from itertools import combinations
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict
@@ -135,6 +138,51 @@ _PRICIER_RE = re.compile(r"\b(?:pricier|more\s+expensive|most\s+expensive|higher
 _SIZE_KEY_RE = re.compile(r"\b(?:size|sz|waist|us\s+size|shoe\s+size)\s*:?\s*([0-9]{1,2}(?:\.5)?|[a-z0-9-]{1,4})\b"
                           r"|尺码\s*([0-9a-zA-Z]{1,4})", re.IGNORECASE)
 _UPPER_SIZE_RE = re.compile(r"(?<![\w'])(XXS|XS|S|M|L|XL|XXL|XXXL|2XL|3XL)(?![\w'])")
+_WORD_RE = re.compile(r"[a-z]+")
+
+# Characters that re.IGNORECASE matches to an ASCII letter but str.lower() does
+# not turn into it (checked over all of Unicode); see :func:`_fold`.
+_ASCII_FOLD = str.maketrans({"\u0130": "i", "\u0131": "i", "\u017f": "s", "\u212a": "k"})
+#: Most misspelt product-type words remembered (per extractor) with their verdict.
+TYPO_CACHE_SIZE = 4096
+
+
+def _fold(text: str) -> str:
+    """Lower-case such that every text an ASCII ``re.IGNORECASE`` pattern matches contains its needle."""
+    return text.translate(_ASCII_FOLD).lower()
+
+
+class _Word:
+    """One vocabulary word and the pattern that finds it, with a cheap substring pre-check.
+
+    A pattern can only match where its word occurs, so ``might_match`` (a C
+    substring search) skips most of the regular-expression searches; it never
+    skips a word the pattern would have found.
+    """
+
+    __slots__ = ("folded", "needle", "pattern", "value")
+
+    def __init__(self, word: str, pattern: re.Pattern[str], value: str) -> None:
+        self.folded = word.isascii()
+        self.needle = _fold(word) if self.folded else word
+        self.pattern = pattern
+        self.value = value
+
+    def might_match(self, text: str, folded: str) -> bool:
+        return self.needle in (folded if self.folded else text)
+
+
+def _deletions(word: str, limit: int) -> Iterator[str]:
+    """``word`` with every choice of up to ``limit`` characters deleted (duplicates possible)."""
+    for n in range(min(limit, len(word)) + 1):
+        for gone in combinations(range(len(word)), n):
+            yield "".join(c for i, c in enumerate(word) if i not in gone)
+
+
+_SIZE_WORD_RES = tuple(
+    _Word(w, re.compile(rf"\b{re.escape(w)}\b", re.IGNORECASE) if w.isascii() else re.compile(w), w)
+    for w in sorted(_SIZE_WORDS, key=len, reverse=True)
+)
 
 
 class Entities(BaseModel):
@@ -224,8 +272,18 @@ class EntityExtractor:
         self.default_country = default_country
         self._colors = self._color_patterns(vocabulary)
         self._types = self._type_forms(vocabulary)
-        self._type_res = [(re.compile(rf"(?<![\w-]){re.escape(f)}(?![\w-])", re.IGNORECASE) if f.isascii()
-                           else re.compile(re.escape(f)), t) for f, t in self._types]
+        self._type_res = [_Word(f, re.compile(rf"(?<![\w-]){re.escape(f)}(?![\w-])", re.IGNORECASE)
+                                if f.isascii() else re.compile(re.escape(f)), t) for f, t in self._types]
+        # Typo tolerance: forms a misspelt word may stand for, found through a
+        # deletion neighbourhood (two words within k edits share a string left
+        # after at most k deletions from each) instead of an edit distance to
+        # every form; each word's verdict is cached.
+        self._typo_forms = [(f, t) for f, t in self._types if f.isascii() and " " not in f and len(f) > 3]
+        self._typo_index: dict[str, set[int]] = {}
+        for i, (form, _) in enumerate(self._typo_forms):
+            for variant in _deletions(form, 2):
+                self._typo_index.setdefault(variant, set()).add(i)
+        self._typo_type = lru_cache(maxsize=TYPO_CACHE_SIZE)(self._typo_type_uncached)
         self._sizes = {s.lower(): s for s in vocabulary.sizes}
         ascii_forms = "|".join(re.escape(f) for f, _ in self._types if f.isascii())
         # "3 hoodies", "two red mugs": a count right before a product word.
@@ -233,15 +291,15 @@ class EntityExtractor:
             rf"\b(\d{{1,3}}|{_NUMWORD})\s+(?:[a-z]+\s+){{0,2}}(?:{ascii_forms or 'x^'})\b", re.IGNORECASE)
 
     @staticmethod
-    def _color_patterns(vocabulary: Vocabulary) -> list[tuple[re.Pattern[str], str]]:
+    def _color_patterns(vocabulary: Vocabulary) -> list[_Word]:
         known = {c.lower(): c for c in vocabulary.colors}
         words: dict[str, str] = dict(known)
         for word, target in COLOR_SYNONYMS.items():
             if target.lower() in known:
                 words[word.lower()] = known[target.lower()]
         ordered = sorted(words, key=len, reverse=True)  # "navy blue" before "blue"
-        return [(re.compile(rf"\b{re.escape(w)}\b", re.IGNORECASE) if w.isascii() else re.compile(re.escape(w)), words[w])
-                for w in ordered]
+        return [_Word(w, re.compile(rf"\b{re.escape(w)}\b", re.IGNORECASE) if w.isascii()
+                      else re.compile(re.escape(w)), words[w]) for w in ordered]
 
     @staticmethod
     def _type_forms(vocabulary: Vocabulary) -> list[tuple[str, str]]:
@@ -273,7 +331,8 @@ class EntityExtractor:
             found["quantity"] = _number(m.group(1))
         found["sizes"] = self._sizes_in(work, text)
         found["product_types"] = self._types_in(work)
-        found["colors"] = tuple(dict.fromkeys(c for p, c in self._colors if work.take(p)))
+        found["colors"] = tuple(dict.fromkeys(w.value for w in self._present(self._colors, work)
+                                              if work.take(w.pattern)))
         found["list_index"] = self._list_index(work)
         found["quantity"] = found.get("quantity") or self._quantity(work) or self._bare_count(work)
         found["in_stock"] = bool(_IN_STOCK_RE.search(work.value))
@@ -314,10 +373,9 @@ class EntityExtractor:
             if values:
                 sizes.extend(values)
                 work.blank(m.span())
-        for word in sorted(_SIZE_WORDS, key=len, reverse=True):
-            pattern = re.compile(rf"\b{re.escape(word)}\b", re.IGNORECASE) if word.isascii() else re.compile(word)
-            if work.take(pattern):
-                sizes.extend(s for s in _SIZE_WORDS[word] if s.lower() in self._sizes)
+        for word in self._present(_SIZE_WORD_RES, work):
+            if work.take(word.pattern):
+                sizes.extend(s for s in _SIZE_WORDS[word.value] if s.lower() in self._sizes)
         while m := work.take(_UPPER_SIZE_RE):
             sizes.extend(self._size_values(m.group(1).lower()))
         return tuple(dict.fromkeys(sizes))
@@ -327,19 +385,40 @@ class EntityExtractor:
             return [self._sizes[raw]]
         return [s for s in _SIZE_WORDS.get(raw, ()) if s.lower() in self._sizes]
 
+    @staticmethod
+    def _present(words: Sequence[_Word], work: _Text) -> list[_Word]:
+        """The words (in their order) that occur in the text; the only ones worth a regex search.
+
+        Checked once per rule: blanking a longer word's span never creates a
+        shorter word that was not there (it only ever adds runs of spaces as
+        long as the blanked word, and words are tried longest first).
+        """
+        text = work.value
+        folded = _fold(text)
+        return [w for w in words if w.might_match(text, folded)]
+
     def _types_in(self, work: _Text) -> tuple[str, ...]:
-        types = [t for pattern, t in self._type_res if work.take(pattern)]
+        types = [w.value for w in self._present(self._type_res, work) if work.take(w.pattern)]
         if not types:  # typo tolerance: "snekers", "jaket", "hoodys"
-            for token in re.findall(r"[a-z]+", work.value.lower()):
-                budget = typo_budget(token)
-                if not budget or token in _REAL_WORDS:
-                    continue
-                for form, t in self._types:
-                    if form.isascii() and " " not in form and len(form) > 3 and \
-                            edit_distance(stem(token), form, budget) <= budget:
-                        types.append(t)
-                        break
+            for token in _WORD_RE.findall(work.value.lower()):
+                if (t := self._typo_type(token)) is not None:
+                    types.append(t)
         return tuple(dict.fromkeys(types))
+
+    def _typo_type_uncached(self, token: str) -> str | None:
+        """The type of the first form (longest first) within the token's typo budget, if any."""
+        budget = typo_budget(token)
+        if not budget or token in _REAL_WORDS:
+            return None
+        stemmed = stem(token)
+        candidates: set[int] = set()
+        for variant in _deletions(stemmed, budget):
+            candidates.update(self._typo_index.get(variant, ()))
+        for i in sorted(candidates):
+            form, t = self._typo_forms[i]
+            if edit_distance(stemmed, form, budget) <= budget:
+                return t
+        return None
 
     def _quantity(self, work: _Text) -> int | None:
         for pattern in (*_QTY_RES, _ZH_QTY_RE):
