@@ -34,7 +34,7 @@ from models.text import normalize_text
 logger = logging.getLogger(__name__)
 
 #: Bump when training code changes in a way that should retrain bot heads.
-TRAINING_VERSION = "1"
+TRAINING_VERSION = "3"  # 2-3: character head for CJK, CLINC150-calibrated out-of-scope
 
 Embedder = Callable[[Sequence[str]], np.ndarray]
 
@@ -462,10 +462,15 @@ def load_bot_intents(path: Path) -> Split:
     return Split(texts=tuple(texts), labels=tuple(labels))
 
 
-def bot_fingerprint(intents_path: Path, encoder_manifest: Path) -> str:
-    """Hash of what a bot head depends on: its intents, the encoder, the training code."""
+def bot_fingerprint(intents_path: Path, encoder_manifest: Path, *extra: Path | None) -> str:
+    """Hash of what a bot head depends on: its intents, the encoder, the training code.
+
+    ``extra`` files (out-of-scope sources) count too; a missing one counts as absent.
+    """
     h = hashlib.sha256()
-    for part in (file_sha256(intents_path), file_sha256(encoder_manifest), TRAINING_VERSION):
+    parts = [file_sha256(intents_path), file_sha256(encoder_manifest), TRAINING_VERSION]
+    parts += [file_sha256(p) if p is not None and p.is_file() else "-" for p in extra]
+    for part in parts:
         h.update(part.encode() + b"\x00")
     return h.hexdigest()
 
@@ -480,27 +485,287 @@ def head_is_current(out_dir: Path, fingerprint: str) -> bool:
         return False
 
 
+#: CLINC150 intents unrelated to a clothing shop or its staff (banking, travel, kitchen, auto,
+#: utilities, small talk): their queries are out-of-scope examples for the bots. Left out on
+#: purpose: greetings, thanks, yes/no, cancel, orders, shopping lists, payments, rewards,
+#: directions, time off and anything else a shop or helpdesk user could mean in scope.
+CLINC_UNRELATED_INTENTS = (
+    "account_blocked", "apr", "balance", "bill_balance", "credit_limit", "credit_limit_change",
+    "credit_score", "direct_deposit", "freeze_account", "improve_credit_score", "interest_rate",
+    "new_card", "pin_change", "report_fraud", "report_lost_card", "routing", "spending_history",
+    "transactions", "transfer", "order_checks", "income", "taxes", "w2", "rollover_401k",
+    "book_flight", "book_hotel", "car_rental", "flight_status", "international_visa", "lost_luggage",
+    "plug_type", "travel_alert", "travel_notification", "travel_suggestion", "vaccines", "timezone",
+    "translate", "calories", "cook_time", "food_last", "ingredient_substitution", "ingredients_list",
+    "meal_suggestion", "nutrition_info", "recipe", "restaurant_reservation", "restaurant_reviews",
+    "restaurant_suggestion", "confirm_reservation", "cancel_reservation", "accept_reservations",
+    "gas", "gas_type", "jump_start", "last_maintenance", "mpg", "oil_change_how", "oil_change_when",
+    "schedule_maintenance", "tire_change", "tire_pressure", "traffic", "uber", "alarm", "calculator",
+    "calendar", "definition", "flip_coin", "fun_fact", "meaning_of_life", "measurement_conversion",
+    "roll_dice", "spelling", "tell_joke", "weather", "timer", "play_music", "next_song", "smart_home",
+    "make_call", "text", "reminder", "todo_list", "what_are_your_hobbies", "how_old_are_you",
+    "do_you_have_pets", "where_are_you_from", "next_holiday", "find_phone", "share_location",
+    "insurance",
+)  # fmt: skip
+
+#: Off-topic Chinese messages for the character head's out-of-scope class.
+ZH_NEGATIVES_FILE = Path(__file__).resolve().parent / "data" / "out_of_scope_zh.txt"
+
+
+def load_clinc_negatives(data_full: Path, *, split: str, per_intent: int, seed: int = 13) -> list[str]:
+    """Out-of-scope texts for a bot from CLINC150 (Larson et al., 2019; CC BY 3.0).
+
+    ``split="train"``: ``oos_train`` plus ``per_intent`` train queries of each
+    :data:`CLINC_UNRELATED_INTENTS` intent (for fitting and calibrating);
+    ``split="val"``: ``oos_val`` plus as many val queries (held out, for
+    reporting). The test splits are never read.
+
+    Raises:
+        BotDefinitionError: the file is missing or is not CLINC150's ``data_full.json``.
+    """
+    if split not in ("train", "val"):
+        raise ValueError(f"split must be 'train' or 'val', not {split!r}")
+    try:
+        data = json.loads(data_full.read_text(encoding="utf-8"))
+        rows, oos = data[split], data[f"oos_{split}"]
+    except (OSError, json.JSONDecodeError, KeyError, TypeError) as e:
+        raise BotDefinitionError(f"{data_full}: not a readable CLINC150 data_full.json: {e}") from e
+    wanted = set(CLINC_UNRELATED_INTENTS)
+    by_intent: dict[str, list[str]] = {}
+    for text, label in rows:
+        if label in wanted:
+            by_intent.setdefault(label, []).append(text)
+    rng = np.random.default_rng(seed)
+    out = [text for text, _ in oos]
+    for label in sorted(by_intent):
+        texts = by_intent[label]
+        out += [texts[i] for i in sorted(rng.permutation(len(texts))[:per_intent])]
+    return out
+
+
+def load_zh_negatives(path: Path = ZH_NEGATIVES_FILE) -> list[str]:
+    """One off-topic Chinese message a line; ``#`` lines are comments."""
+    lines = path.read_text(encoding="utf-8").splitlines()
+    return [ln.strip() for ln in lines if ln.strip() and not ln.lstrip().startswith("#")]
+
+
+@dataclass(frozen=True)
+class BotHeadConfig:
+    """What :func:`train_bot_head` does beyond the head's own hyper-parameters.
+
+    The encoder head rejects out-of-scope text by a threshold chosen on
+    CLINC150 negatives (an explicit out-of-scope class was not tried for it);
+    the character head has an explicit ``out_of_scope`` class learnt from
+    hand-written Chinese negatives, plus its own threshold and margin.
+    """
+
+    head: HeadConfig = HeadConfig(max_in_scope_drop=0.01, ambiguity_keep=0.99)
+    char: Any = None  # models.multilingual.CharHeadConfig; None = its defaults
+    folds: int = 5
+
+
+@dataclass
+class BotHead:
+    """Everything ``artifacts/intents/<bot>/`` holds.
+
+    ``char_head`` and ``router`` are None when the bot has no text the
+    encoder cannot read (or the encoder reads CJK itself).
+    """
+
+    head: TrainedHead
+    router: Any = None  # models.multilingual.ScriptRouter
+    char_head: Any = None  # models.multilingual.CharNgramHead
+    figures: dict[str, Any] = field(default_factory=dict)
+
+    # The encoder head's fields, so a BotHead works wherever a TrainedHead did (e.g. save_head).
+    @property
+    def weights(self) -> HeadWeights:
+        return self.head.weights
+
+    @property
+    def calibration(self) -> Calibration:
+        return self.head.calibration
+
+    @property
+    def config(self) -> HeadConfig:
+        return self.head.config
+
+    @property
+    def best_epoch(self) -> int:
+        return self.head.best_epoch
+
+    @property
+    def history(self) -> list[dict[str, float]]:
+        return self.head.history
+
+
+def _oof_encoder_probs(
+    x: np.ndarray, y: Sequence[str], *, epochs: int, config: HeadConfig, folds: int
+) -> tuple[tuple[str, ...], np.ndarray, list[HeadWeights]]:
+    from models.multilingual import stratified_folds
+
+    labels = tuple(sorted(set(y)))
+    fold = stratified_folds(y, folds, seed=config.seed)
+    y_arr = np.array(y)
+    probs = np.zeros((len(x), len(labels)), dtype=np.float32)
+    models = []
+    fixed = HeadConfig(**{**asdict(config), "max_epochs": epochs})
+    for f in range(folds):
+        tr, te = fold != f, fold == f
+        w, _, _ = train_head(
+            x[tr], y_arr[tr].tolist(), x[te], y_arr[te].tolist(), config=fixed, labels=labels, restore_best=False
+        )
+        probs[te] = w.probs(x[te])
+        models.append(w)
+    return labels, probs, models
+
+
 def train_bot_head(
     examples: Split,
     embed: Embedder,
     *,
-    config: HeadConfig = HeadConfig(),
-) -> TrainedHead:
-    """Train a frozen-encoder head for a bot from its examples.
+    config: HeadConfig | BotHeadConfig = BotHeadConfig(),
+    negatives: Sequence[str] = (),
+    held_out_negatives: Sequence[str] = (),
+    unknown_chars: str | None = None,
+    zh_negatives: Sequence[str] = (),
+) -> BotHead:
+    """Train a bot's understanding: the encoder head and, if needed, the character head.
 
-    A stratified validation share is carved for early stopping and
-    calibration; the head is then refit on every example for the epoch count
-    early stopping found, keeping the validation calibration.
+    1. Examples the encoder cannot read (by ``unknown_chars``, the CJK
+       characters its tokenizer maps to ``[UNK]``) go to a character n-gram
+       head with an ``out_of_scope`` class learnt from ``zh_negatives``;
+       the rest train the encoder head.
+    2. The encoder head's epoch count comes from early stopping on a
+       stratified 20% share; then ``folds``-fold cross-validation gives
+       out-of-fold probabilities for every example and for ``negatives``
+       (each negative scored by one fold model), on which the out-of-scope
+       threshold (most negatives rejected losing <= ``max_in_scope_drop``
+       of in-scope accuracy) and the ambiguity margin (flags
+       ``1 - ambiguity_keep`` of correct predictions) are chosen.
+    3. Both heads are refit on everything; ``held_out_negatives`` (never
+       used to fit or calibrate) measure out-of-scope recall.
+
+    ``figures`` in the result holds the cross-validated numbers.
     """
-    x_all = np.asarray(embed([normalize_text(t) for t in examples.texts]), dtype=np.float32)
-    rest, carved = stratified_indices(examples.labels, fraction=max(config.val_fraction, 0.2), seed=config.seed)
-    y_all = np.array(examples.labels)
-    first = fit_and_calibrate(x_all[rest], y_all[rest].tolist(), x_all[carved], y_all[carved].tolist(), config=config)
-    refit = HeadConfig(**{**asdict(config), "max_epochs": max(first.best_epoch, 1)})
+    from models.multilingual import CharHeadConfig as _CharCfg
+    from models.multilingual import (
+        ScriptRouter,
+        cross_validate_char_head,
+        train_char_head,
+    )
+
+    cfg = config if isinstance(config, BotHeadConfig) else BotHeadConfig(head=config)
+    hc = cfg.head
+    router = ScriptRouter(unknown=frozenset(unknown_chars)) if unknown_chars else None
+    to_char = [bool(router and router.use_char_head(normalize_text(t))) for t in examples.texts]
+    enc_texts = [t for t, c in zip(examples.texts, to_char) if not c]
+    enc_labels = [lab for lab, c in zip(examples.labels, to_char) if not c]
+    figures: dict[str, Any] = {"encoder_examples": len(enc_texts), "char_examples": sum(to_char)}
+
+    # --- encoder head
+    x_all = np.asarray(embed([normalize_text(t) for t in enc_texts]), dtype=np.float32)
+    rest, carved = stratified_indices(enc_labels, fraction=max(hc.val_fraction, 0.2), seed=hc.seed)
+    y_all = np.array(enc_labels)
+    first = fit_and_calibrate(x_all[rest], y_all[rest].tolist(), x_all[carved], y_all[carved].tolist(), config=hc)
+    epochs = max(first.best_epoch, 1)
+    labels, oof, fold_models = _oof_encoder_probs(x_all, enc_labels, epochs=epochs, config=hc, folds=cfg.folds)
+    correct = np.array(labels)[oof.argmax(1)] == y_all
+    probs_neg = None
+    if negatives:
+        x_neg = np.asarray(embed([normalize_text(t) for t in negatives]), dtype=np.float32)
+        probs_neg = np.zeros((len(x_neg), len(labels)), dtype=np.float32)
+        for f, model in enumerate(fold_models):  # each negative scored by one fold's model
+            probs_neg[f :: cfg.folds] = model.probs(x_neg[f :: cfg.folds])
+    cal = calibrate(oof, correct, probs_oos=probs_neg, config=hc)
+    _, p1, margin = top2(oof)
+    accepted = p1 >= cal.oos_threshold
+    figures.update(
+        cv_accuracy=float(correct.mean()),
+        cv_accuracy_at_threshold=float(np.mean(correct & accepted)),
+        cv_ambiguous_rate=float(np.mean(accepted & (margin < cal.ambiguity_margin))),
+        cv_correct_flagged_ambiguous=float(np.mean(margin[correct] < cal.ambiguity_margin)),
+        calibration_oos_recall=cal.oos_recall,
+    )
+    refit = HeadConfig(**{**asdict(hc), "max_epochs": epochs})
     weights, _, _ = train_head(
-        x_all, examples.labels, x_all[carved], y_all[carved].tolist(),
-        config=refit, labels=first.weights.labels, restore_best=False,
+        x_all, enc_labels, x_all[carved], y_all[carved].tolist(), config=refit, labels=labels, restore_best=False
     )
-    return TrainedHead(
-        weights=weights, calibration=first.calibration, history=first.history, best_epoch=first.best_epoch, config=config
-    )
+    head = TrainedHead(weights=weights, calibration=cal, history=first.history, best_epoch=epochs, config=hc)
+    if held_out_negatives:
+        x_ho = np.asarray(embed([normalize_text(t) for t in held_out_negatives]), dtype=np.float32)
+        _, h1, _ = top2(weights.probs(x_ho))
+        figures["held_out_oos_recall"] = float(np.mean(h1 < cal.oos_threshold))
+        figures["held_out_oos_size"] = len(held_out_negatives)
+
+    # --- character head
+    char_head = None
+    zh_texts = [t for t, c in zip(examples.texts, to_char) if c]
+    if router is not None and zh_texts:
+        zh_labels = [lab for lab, c in zip(examples.labels, to_char) if c]
+        ccfg = cfg.char or _CharCfg()
+        classes, pin, pneg = cross_validate_char_head(
+            zh_texts, zh_labels, negatives=zh_negatives, k=cfg.folds, config=ccfg
+        )
+        in_cols = [i for i, c in enumerate(classes) if c != OUT_OF_SCOPE_LABEL]
+        pin_s, pneg_s = pin[:, in_cols], pneg[:, in_cols]
+        in_classes = np.array([classes[i] for i in in_cols])
+        rejected_in = pin.argmax(1) != np.array(in_cols)[pin_s.argmax(1)]
+        z_correct = (in_classes[pin_s.argmax(1)] == np.array(zh_labels)) & ~rejected_in
+        rejected_neg = pneg.argmax(1) != np.array(in_cols)[pneg_s.argmax(1)] if len(pneg) else np.zeros(0, bool)
+        zcal = _char_calibration(pin_s, z_correct, pneg_s, rejected_neg, hc)
+        char_head = train_char_head(zh_texts, zh_labels, negatives=zh_negatives, config=ccfg)
+        char_head.oos_threshold, char_head.ambiguity_margin = zcal
+        _, z1, zm = top2(pin_s)
+        z_acc = z_correct & (z1 >= zcal[0])
+        figures.update(
+            zh_cv_accuracy=float(np.mean(in_classes[pin_s.argmax(1)] == np.array(zh_labels))),
+            zh_cv_accuracy_at_threshold=float(np.mean(z_acc)),
+            zh_cv_oos_recall=float(np.mean(rejected_neg | (top2(pneg_s)[1] < zcal[0]))) if len(pneg) else None,
+            zh_cv_correct_flagged_ambiguous=float(np.mean(zm[z_acc] < zcal[1])) if z_acc.any() else 0.0,
+        )
+    logger.info("bot head figures: %s", figures)
+    return BotHead(head=head, router=router, char_head=char_head, figures=figures)
+
+
+OUT_OF_SCOPE_LABEL = "out_of_scope"
+
+
+def _char_calibration(
+    probs_in: np.ndarray, correct_in: np.ndarray, probs_neg: np.ndarray, rejected_neg: np.ndarray, config: HeadConfig
+) -> tuple[float, float]:
+    """Threshold and margin for the character head, on out-of-fold probabilities.
+
+    Its explicit ``out_of_scope`` class already rejects most negatives, so
+    the threshold only adds what it can for at most ``max_in_scope_drop``
+    of in-scope accuracy.
+    """
+    _, p1, margin = top2(probs_in)
+    floor = float(np.mean(correct_in)) - config.max_in_scope_drop
+    threshold = 0.0
+    if len(probs_neg):
+        for t in np.unique(np.concatenate([p1, top2(probs_neg)[1]])):
+            if float(np.mean(correct_in & (p1 >= t))) >= floor:
+                threshold = float(t)
+    kept = correct_in & (p1 >= threshold)
+    amb = float(np.quantile(margin[kept], 1.0 - config.ambiguity_keep)) if kept.any() else 0.0
+    return threshold, amb
+
+
+def save_bot_head(out_dir: Path, bot_head: BotHead, *, manifest: dict[str, Any]) -> None:
+    """Write the encoder head (:func:`save_head`) plus ``router.json`` and the character head.
+
+    The character files go first and the manifest last, so a folder with a
+    manifest is complete; stale character files are removed when the bot
+    no longer needs them.
+    """
+    from models.multilingual import CHAR_HEAD_META, CHAR_HEAD_WEIGHTS, ROUTER_FILE
+
+    out_dir.mkdir(parents=True, exist_ok=True)
+    (out_dir / "manifest.json").unlink(missing_ok=True)
+    for name in (ROUTER_FILE, CHAR_HEAD_META, CHAR_HEAD_WEIGHTS):
+        (out_dir / name).unlink(missing_ok=True)
+    if bot_head.router is not None and bot_head.char_head is not None:
+        bot_head.char_head.save(out_dir)
+        (out_dir / ROUTER_FILE).write_text(json.dumps(bot_head.router.to_json(), ensure_ascii=False))
+    save_head(out_dir, bot_head.head, manifest={**manifest, "figures": bot_head.figures})

@@ -4,6 +4,11 @@ No torch here: the head is an ONNX graph run by onnxruntime on the CPU, and
 the embedding comes from the shared :class:`core.protocols.TextEncoder`.
 One encoder call per text serves both the intent and retrieval, since the
 embedding travels inside the :class:`IntentPrediction`.
+
+Text the encoder cannot read (mostly ``[UNK]`` tokens, e.g. Chinese for an
+English-only encoder; see :mod:`models.multilingual`) is classified by the
+bot's character n-gram head instead, when the bot has one; its embedding is
+still computed, so retrieval keeps working the same way.
 """
 
 from __future__ import annotations
@@ -19,6 +24,7 @@ import onnxruntime as ort
 
 from core.errors import ModelNotBuilt, ShopkeepError
 from core.protocols import IntentPrediction, TextEncoder
+from models.multilingual import CHAR_HEAD_META, ROUTER_FILE, CharNgramHead, ScriptRouter
 from models.text import normalize_text
 
 logger = logging.getLogger(__name__)
@@ -56,7 +62,13 @@ class OnnxIntentClassifier:
         thresholds: Thresholds,
         encoder: TextEncoder,
         top_k: int = 5,
+        router: ScriptRouter | None = None,
+        char_head: CharNgramHead | None = None,
     ) -> None:
+        if (router is None) != (char_head is None):
+            raise HeadMismatch("a character head needs a router and vice versa")
+        self._router = router
+        self._char_head = char_head
         self._session = session
         self.labels: tuple[str, ...] = tuple(labels)
         self.thresholds = thresholds
@@ -94,18 +106,33 @@ class OnnxIntentClassifier:
         opts = ort.SessionOptions()
         opts.intra_op_num_threads = intra_op_threads
         opts.inter_op_num_threads = 1
+        router, char_head = None, None
+        if (head_dir / ROUTER_FILE).is_file() and (head_dir / CHAR_HEAD_META).is_file():
+            try:
+                router = ScriptRouter.from_json(json.loads((head_dir / ROUTER_FILE).read_text(encoding="utf-8")))
+                char_head = CharNgramHead.load(head_dir)
+            except (json.JSONDecodeError, KeyError, TypeError, ValueError) as e:
+                raise HeadMismatch(f"{head_dir}: malformed character head or router: {e}") from e
         session = ort.InferenceSession(
             str(head_dir / "head.onnx"), sess_options=opts, providers=["CPUExecutionProvider"]
         )
-        return cls(session=session, labels=labels, thresholds=thresholds, encoder=encoder)
+        return cls(
+            session=session, labels=labels, thresholds=thresholds, encoder=encoder, router=router, char_head=char_head
+        )
+
+    def uses_char_head(self, text: str) -> bool:
+        """True when ``text`` (normalised) goes to the character head rather than the encoder head."""
+        return self._router is not None and self._router.use_char_head(text)
 
     async def predict(self, text: str) -> IntentPrediction:
         """Classify one text; empty or whitespace-only text is ``out_of_scope``."""
         norm = normalize_text(text)
         if not norm:
             return self._empty()
-        embedding = await self._encoder.embed([norm])
-        return self._decide(np.asarray(embedding, dtype=np.float32))[0]
+        embedding = np.asarray(await self._encoder.embed([norm]), dtype=np.float32)
+        if self.uses_char_head(norm):
+            return self._decide_chars([norm], embedding)[0]
+        return self._decide(embedding)[0]
 
     def predict_batch_sync(self, texts: Sequence[str]) -> list[IntentPrediction]:
         """Classify many texts with one encoder call (blocking: CLIs and evaluation)."""
@@ -114,7 +141,16 @@ class OnnxIntentClassifier:
         results: list[IntentPrediction] = [self._empty() for _ in norms]
         if present:
             emb = np.asarray(self._encoder.embed_sync([norms[i] for i in present]), dtype=np.float32)
-            for i, pred in zip(present, self._decide(emb)):
+            chars = np.array([self.uses_char_head(norms[i]) for i in present], dtype=bool)
+            decided = [None] * len(present)
+            if (~chars).any():
+                for j, pred in zip(np.flatnonzero(~chars), self._decide(emb[~chars])):
+                    decided[j] = pred
+            if chars.any():
+                texts = [norms[present[j]] for j in np.flatnonzero(chars)]
+                for j, pred in zip(np.flatnonzero(chars), self._decide_chars(texts, emb[chars])):
+                    decided[j] = pred
+            for i, pred in zip(present, decided):
                 results[i] = pred
         return results
 
@@ -123,26 +159,13 @@ class OnnxIntentClassifier:
         return self._session.run(None, {self._input: np.ascontiguousarray(embeddings, dtype=np.float32)})[0]
 
     def _decide(self, embeddings: np.ndarray) -> list[IntentPrediction]:
-        probs = self.probs(embeddings)
-        out = []
-        k = min(self._top_k, len(self.labels))
-        for row, emb in zip(probs, embeddings):
-            order = np.argsort(-row)[:k]
-            ranking = tuple((self.labels[j], float(row[j])) for j in order)
-            top = ranking[0][1]
-            second = ranking[1][1] if len(ranking) > 1 else 0.0
-            oos = top < self.thresholds.oos_threshold
-            out.append(
-                IntentPrediction(
-                    label=OUT_OF_SCOPE if oos else ranking[0][0],
-                    confidence=top,
-                    ranking=ranking,
-                    out_of_scope=oos,
-                    ambiguous=(not oos) and (top - second) < self.thresholds.ambiguity_margin,
-                    embedding=emb,
-                )
-            )
-        return out
+        return _decide_rows(self.labels, self.probs(embeddings), embeddings, self.thresholds, self._top_k)
+
+    def _decide_chars(self, texts: Sequence[str], embeddings: np.ndarray) -> list[IntentPrediction]:
+        assert self._char_head is not None
+        head = self._char_head
+        thresholds = Thresholds(oos_threshold=head.oos_threshold, ambiguity_margin=head.ambiguity_margin)
+        return _decide_rows(head.labels, head.probs(texts), embeddings, thresholds, self._top_k)
 
     def _empty(self) -> IntentPrediction:
         return IntentPrediction(
@@ -153,3 +176,33 @@ class OnnxIntentClassifier:
             ambiguous=False,
             embedding=np.zeros(self._encoder.dim, dtype=np.float32),
         )
+
+
+def _decide_rows(
+    labels: Sequence[str], probs: np.ndarray, embeddings: np.ndarray, thresholds: Thresholds, top_k: int
+) -> list[IntentPrediction]:
+    """Turn head probabilities into predictions.
+
+    A head may have an explicit ``out_of_scope`` class: when it wins, the text
+    is out of scope; it never appears in the ranking (which lists intents the
+    bot can act on, e.g. as clarification buttons).
+    """
+    oos_col = labels.index(OUT_OF_SCOPE) if OUT_OF_SCOPE in labels else -1
+    out = []
+    for row, emb in zip(probs, embeddings):
+        order = [j for j in np.argsort(-row) if j != oos_col][:top_k]
+        ranking = tuple((labels[j], float(row[j])) for j in order)
+        top = ranking[0][1]
+        second = ranking[1][1] if len(ranking) > 1 else 0.0
+        oos = top < thresholds.oos_threshold or (oos_col >= 0 and row[oos_col] > top)
+        out.append(
+            IntentPrediction(
+                label=OUT_OF_SCOPE if oos else ranking[0][0],
+                confidence=top,
+                ranking=ranking,
+                out_of_scope=oos,
+                ambiguous=(not oos) and (top - second) < thresholds.ambiguity_margin,
+                embedding=emb,
+            )
+        )
+    return out

@@ -42,19 +42,32 @@ def train(
     intents: Annotated[Path | None, typer.Option(help="Intents file to use instead of the bot's.")] = None,
     force: Annotated[bool, typer.Option(help="Retrain even when nothing changed.")] = False,
     if_present: Annotated[bool, typer.Option(help="Warn and exit 0 when the intents file is missing.")] = False,
+    datasets_dir: Annotated[Path | None, typer.Option(help="Holds clinc150/ (default: settings).")] = None,
 ) -> None:
-    """Train the bot's intent head on the frozen encoder; writes artifacts/intents/<bot>/."""
+    """Train the bot's intent heads (encoder + Chinese characters); writes artifacts/intents/<bot>/.
+
+    Out-of-scope examples come from CLINC150 (train/val splits only, CC BY 3.0)
+    when the datasets folder has it; otherwise the threshold keeps 98.5% of
+    in-scope validation examples.
+    """
     from core.errors import BotDefinitionError
     from core.settings import Settings
     from models.intent import (
+        ZH_NEGATIVES_FILE,
         bot_fingerprint,
+        cached_embeddings,
+        file_sha256,
         head_is_current,
         load_bot_intents,
-        save_head,
+        load_clinc_negatives,
+        load_zh_negatives,
+        save_bot_head,
         train_bot_head,
     )
+    from models.multilingual import unknown_cjk_chars
 
-    artifacts = artifacts_dir or Settings().artifacts_dir
+    settings = Settings()
+    artifacts = artifacts_dir or settings.artifacts_dir
     intents_path = intents or bots_dir / bot / "intents.yaml"
     if not intents_path.is_file():
         if if_present:
@@ -66,31 +79,65 @@ def train(
     if not encoder_manifest.is_file():
         console.print(f"[red]error:[/red] encoder not built at {encoder_manifest.parent}; run `shopkeep models build`")
         raise typer.Exit(1)
+    clinc = (datasets_dir or settings.datasets_dir) / "clinc150" / "data_full.json"
     out_dir = artifacts / "intents" / bot
-    fingerprint = bot_fingerprint(intents_path, encoder_manifest)
+    fingerprint = bot_fingerprint(intents_path, encoder_manifest, clinc, ZH_NEGATIVES_FILE)
     if not force and head_is_current(out_dir, fingerprint):
         console.print(f"intent head for {bot!r} is up to date ({out_dir})")
         return
     try:
         examples = load_bot_intents(intents_path)
+        negatives = load_clinc_negatives(clinc, split="train", per_intent=15) if clinc.is_file() else []
+        held_out = load_clinc_negatives(clinc, split="val", per_intent=5) if clinc.is_file() else []
     except BotDefinitionError as e:
         console.print(f"[red]error:[/red] {e}")
         raise typer.Exit(1) from e
+    if not negatives:
+        console.print(f"[yellow]warning:[/yellow] {clinc} not found: out-of-scope threshold from in-scope data only")
+    tokenizer = encoder_manifest.parent / "tokenizer.json"
+    unknown = unknown_cjk_chars(tokenizer) if tokenizer.is_file() else None
     encoder = _load_encoder(artifacts)
+    key = f"{file_sha256(encoder_manifest)}:{encoder.variant}"
+
+    def embed(texts):  # cached: the CLINC negatives are the same for every bot
+        return cached_embeddings(texts, encoder.embed_sync, cache_dir=artifacts / "cache" / "embeddings", key=key)
+
     try:
-        head = train_bot_head(examples, encoder.embed_sync)
+        result = train_bot_head(
+            examples,
+            embed,
+            negatives=negatives,
+            held_out_negatives=held_out,
+            unknown_chars=unknown,
+            zh_negatives=load_zh_negatives(),
+        )
     finally:
         encoder.close()
-    save_head(
+    save_bot_head(
         out_dir,
-        head,
+        result,
         manifest={"bot": bot, "intents_file": str(intents_path), "fingerprint": fingerprint, "examples": len(examples)},
     )
-    cal = head.calibration
+    cal, fig = result.head.calibration, result.figures
+
+    def pct(name: str) -> str:
+        value = fig.get(name)
+        return "-" if value is None else f"{100 * value:.1f}%"
+
     console.print(
-        f"trained {bot!r}: {len(head.weights.labels)} intents, {len(examples)} examples, best epoch {head.best_epoch}, "
-        f"oos threshold {cal.oos_threshold:.3f}, ambiguity margin {cal.ambiguity_margin:.3f} -> {out_dir}"
+        f"trained {bot!r}: {len(result.head.weights.labels)} intents, {len(examples)} examples, "
+        f"best epoch {result.head.best_epoch}, oos threshold {cal.oos_threshold:.3f}, "
+        f"ambiguity margin {cal.ambiguity_margin:.3f} -> {out_dir}\n"
+        f"  encoder head ({fig['encoder_examples']} examples): CV accuracy {pct('cv_accuracy')}, "
+        f"at threshold {pct('cv_accuracy_at_threshold')}, ambiguous {pct('cv_ambiguous_rate')}, "
+        f"held-out OOS recall {pct('held_out_oos_recall')} (n={fig.get('held_out_oos_size', 0)})"
     )
+    if result.char_head is not None:
+        console.print(
+            f"  character head ({fig['char_examples']} examples): CV accuracy {pct('zh_cv_accuracy')}, "
+            f"at threshold {pct('zh_cv_accuracy_at_threshold')}, OOS recall {pct('zh_cv_oos_recall')}, "
+            f"threshold {result.char_head.oos_threshold:.3f}, margin {result.char_head.ambiguity_margin:.3f}"
+        )
 
 
 @nlu_app.command("evaluate")
@@ -102,14 +149,17 @@ def evaluate(
     json_stdout: Annotated[bool, typer.Option("--json", help="Print the results as JSON on stdout.")] = False,
     json_out: Annotated[Path | None, typer.Option(help="Write the results as JSON to this file.")] = None,
     report: Annotated[Path | None, typer.Option(help="Write a Markdown report to this file.")] = None,
-    finetune_layers: Annotated[int, typer.Option(min=0, max=6, help="Fine-tune this many upper encoder layers.")] = 0,
+    finetune_layers: Annotated[
+        int | None,
+        typer.Option(min=0, max=6, help="Fine-tune this many upper encoder layers (0: frozen). Default: each dataset's recipe."),
+    ] = None,
     limit_train: Annotated[int | None, typer.Option(min=10, help="Cap the training examples (stratified).")] = None,
     hidden: Annotated[int, typer.Option(min=0, help="Hidden units of the head; 0 = linear.")] = 0,
 ) -> None:
     """Train on each dataset's train split and report test figures beside published ones."""
     from core.settings import Settings
     from models.datasets import DATASET_NAMES, DatasetError, load_dataset
-    from models.evaluate import evaluate_dataset, markdown_report
+    from models.evaluate import RECIPES, Recipe, evaluate_dataset, markdown_report
     from models.intent import HeadConfig, file_sha256
 
     settings = Settings()
@@ -130,7 +180,11 @@ def evaluate(
             except DatasetError as e:
                 console.print(f"[red]error:[/red] {e}")
                 raise typer.Exit(1) from e
-            console.print(f"[bold]{name}[/bold]: training on {len(ds.train)} examples...")
+            recipe = RECIPES.get(name, Recipe())
+            if finetune_layers is not None and finetune_layers != recipe.finetune_layers:
+                recipe = Recipe(finetune_layers=finetune_layers, reason="set on the command line")
+            how = f"fine-tuning the top {recipe.finetune_layers} layers" if recipe.finetune_layers else "frozen encoder"
+            console.print(f"[bold]{name}[/bold]: training on {len(ds.train)} examples ({how})...")
             reports.append(
                 evaluate_dataset(
                     ds,
@@ -139,9 +193,9 @@ def evaluate(
                     cache_dir=artifacts / "cache" / "embeddings",
                     out_dir=out_dir,
                     config=config,
-                    finetune_layers=finetune_layers,
+                    recipe=recipe,
                     limit_train=limit_train,
-                    export_dir=artifacts / "finetuned" / name if finetune_layers else None,
+                    export_dir=artifacts / "finetuned" / name if recipe.finetune_layers else None,
                 )
             )
     finally:
