@@ -21,6 +21,7 @@ import string
 from collections.abc import Sequence
 from dataclasses import dataclass
 from decimal import Decimal
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -369,12 +370,18 @@ def _words(text: str) -> set[str]:
     return {w for w in tokenize(text) if len(w) > 2 and not w.isdigit()}
 
 
+@lru_cache(maxsize=8192)
+def _title_words(title: str) -> tuple[str, ...]:
+    """A title's content words, tokenised once (matching a text scans the whole catalogue)."""
+    return tuple(sorted(_words(title)))
+
+
 def _title_match(text: str, products: Sequence[Product]) -> Product | None:
     """The product whose title the text mentions (all title words, or most of them)."""
     words = _words(text)
     best, best_share = None, 0.0
     for p in products:
-        title = sorted(_words(p.title))
+        title = _title_words(p.title)
         if not title:
             continue
         share = sum(w in words for w in title) / len(title)
