@@ -11,16 +11,15 @@ a list index and "under 40" never also a quantity or a waist size.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from decimal import Decimal
 from functools import lru_cache
-from itertools import combinations
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict
 
 from core.catalog import Vocabulary
-from core.retrieval import edit_distance, stem, typo_budget
+from core.retrieval import deletions, edit_distance, stem, typo_budget
 
 _NUMBER_WORDS = {
     "one": 1, "two": 2, "three": 3, "four": 4, "five": 5, "six": 6, "seven": 7, "eight": 8,
@@ -172,13 +171,6 @@ class _Word:
         return self.needle in (folded if self.folded else text)
 
 
-def _deletions(word: str, limit: int) -> Iterator[str]:
-    """``word`` with every choice of up to ``limit`` characters deleted (duplicates possible)."""
-    for n in range(min(limit, len(word)) + 1):
-        for gone in combinations(range(len(word)), n):
-            yield "".join(c for i, c in enumerate(word) if i not in gone)
-
-
 _SIZE_WORD_RES = tuple(
     _Word(w, re.compile(rf"\b{re.escape(w)}\b", re.IGNORECASE) if w.isascii() else re.compile(w), w)
     for w in sorted(_SIZE_WORDS, key=len, reverse=True)
@@ -279,9 +271,10 @@ class EntityExtractor:
         # after at most k deletions from each) instead of an edit distance to
         # every form; each word's verdict is cached.
         self._typo_forms = [(f, t) for f, t in self._types if f.isascii() and " " not in f and len(f) > 3]
+        self._typo_longest = max((len(f) for f, _ in self._typo_forms), default=0)
         self._typo_index: dict[str, set[int]] = {}
         for i, (form, _) in enumerate(self._typo_forms):
-            for variant in _deletions(form, 2):
+            for variant in set(deletions(form, 2)):
                 self._typo_index.setdefault(variant, set()).add(i)
         self._typo_type = lru_cache(maxsize=TYPO_CACHE_SIZE)(self._typo_type_uncached)
         self._sizes = {s.lower(): s for s in vocabulary.sizes}
@@ -411,8 +404,10 @@ class EntityExtractor:
         if not budget or token in _REAL_WORDS:
             return None
         stemmed = stem(token)
+        if len(stemmed) - budget > self._typo_longest:  # no form within reach (and a long word is costly)
+            return None
         candidates: set[int] = set()
-        for variant in _deletions(stemmed, budget):
+        for variant in deletions(stemmed, budget):
             candidates.update(self._typo_index.get(variant, ()))
         for i in sorted(candidates):
             form, t = self._typo_forms[i]

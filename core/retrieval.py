@@ -43,8 +43,9 @@ from __future__ import annotations
 import math
 import re
 from collections import Counter
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
+from itertools import combinations
 
 import numpy as np
 
@@ -57,6 +58,8 @@ CONFIDENT_FLOOR = 0.45
 STOPWORDS = frozenset(
     ["a", "an", "and", "are", "as", "at", "be", "but", "by", "can", "could", "do", "does", "did", "for", "from", "have", "has", "how", "i", "i'm", "if", "in", "into", "is", "it", "its", "me", "my", "of", "on", "or", "our", "please", "should", "so", "some", "that", "the", "their", "them", "then", "there", "these", "they", "this", "to", "us", "was", "we", "what", "when", "where", "which", "who", "why", "will", "with", "would", "you", "your", "yours", "am", "any", "just", "want", "need", "looking", "look", "get", "got", "find", "show", "tell", "know", "like", "im", "id", "ive", "hi", "hello", "hey", "thanks", "thank"]
 )
+#: The most edits :func:`typo_budget` ever allows.
+_MAX_TYPOS = 2
 _TOKEN_RE = re.compile(r"[a-z0-9]+|[\u4e00-\u9fff]")
 
 
@@ -96,6 +99,20 @@ def edit_distance(a: str, b: str, limit: int = 2) -> int:
     return prev[-1]
 
 
+def deletions(word: str, limit: int) -> Iterator[str]:
+    """``word`` with every choice of up to ``limit`` characters deleted (repeats possible).
+
+    Two words within ``limit`` edits of each other (insertions, deletions,
+    substitutions, adjacent transpositions) always share one of these strings,
+    so an index of them finds every typo candidate without comparing a word
+    against the whole vocabulary. Quadratic in ``len(word)`` for ``limit=2``:
+    callers skip words too long to be within reach of any indexed word.
+    """
+    for n in range(min(limit, len(word)) + 1):
+        for gone in combinations(range(len(word)), n):
+            yield "".join(c for i, c in enumerate(word) if i not in gone)
+
+
 def typo_budget(token: str) -> int:
     """Edits tolerated for a token of this length: none for short words."""
     if len(token) <= 3 or token.isdigit():
@@ -112,6 +129,8 @@ class KeywordIndex:
     """
 
     FUZZY_DISCOUNT = 0.8
+    #: Most unknown query words remembered with their typo expansion (oldest forgotten first).
+    CACHE_SIZE = 4096
 
     def __init__(self, *, documents: Sequence[Sequence[str]], k1: float = 1.2, b: float = 0.75) -> None:
         self._docs = [Counter(d) for d in documents]
@@ -124,6 +143,23 @@ class KeywordIndex:
         self._idf = {t: math.log(1 + (n - f + 0.5) / (f + 0.5)) for t, f in df.items()}
         self._k1, self._b = k1, b
         self._cache: dict[str, list[tuple[str, float]]] = {}
+        # Per word, the documents holding it and how often: a query touches
+        # only those instead of looking the word up in every document.
+        postings: dict[str, tuple[list[int], list[int]]] = {}
+        for i, d in enumerate(self._docs):
+            for word, count in d.items():
+                rows, counts = postings.setdefault(word, ([], []))
+                rows.append(i)
+                counts.append(count)
+        self._postings = {w: (np.array(r, dtype=np.int64), np.array(c, dtype=np.float32))
+                          for w, (r, c) in postings.items()}
+        self._norm = (k1 * (1 - b + b * self._lengths / self._avg)).astype(np.float32)
+        self._words = list(self._idf)
+        self._longest = max(map(len, self._words), default=0)
+        self._neighbours: dict[str, list[int]] = {}
+        for i, word in enumerate(self._words):
+            for variant in set(deletions(word, _MAX_TYPOS)):
+                self._neighbours.setdefault(variant, []).append(i)
 
     @property
     def vocabulary(self) -> Iterable[str]:
@@ -133,16 +169,28 @@ class KeywordIndex:
         """Vocabulary words standing for ``token``, with a weight (1.0 exact, less for typos)."""
         if token in self._idf:
             return [(token, 1.0)]
-        if token not in self._cache:
-            budget = typo_budget(token)
-            found = []
-            if budget:
-                for word in self._idf:
-                    d = edit_distance(token, word, budget)
-                    if d <= budget:
-                        found.append((word, self.FUZZY_DISCOUNT ** d))
-            self._cache[token] = found
-        return self._cache[token]
+        found = self._cache.get(token)
+        if found is None:
+            found = self._cache[token] = self._fuzzy(token)
+            if len(self._cache) > self.CACHE_SIZE:
+                del self._cache[next(iter(self._cache))]
+        return found
+
+    def _fuzzy(self, token: str) -> list[tuple[str, float]]:
+        """Vocabulary words within the token's typo budget, in vocabulary order."""
+        budget = typo_budget(token)
+        if not budget or len(token) - budget > self._longest:
+            return []
+        candidates: set[int] = set()
+        for variant in deletions(token, budget):
+            candidates.update(self._neighbours.get(variant, ()))
+        found = []
+        for i in sorted(candidates):
+            word = self._words[i]
+            d = edit_distance(token, word, budget)
+            if d <= budget:
+                found.append((word, self.FUZZY_DISCOUNT ** d))
+        return found
 
     def scores(self, query_tokens: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
         """Per document: (BM25 score, share of query words matched in [0, 1])."""
@@ -152,13 +200,13 @@ class KeywordIndex:
         unique = list(dict.fromkeys(query_tokens))
         if not unique or not n:
             return bm25, coverage
-        norm = self._k1 * (1 - self._b + self._b * self._lengths / self._avg)
+        norm = self._norm
         for token in unique:
-            best = np.zeros(n, dtype=np.float32)
+            best = np.zeros(n, dtype=np.float64)
             for word, weight in self.expand(token):
-                tf = np.array([d.get(word, 0) for d in self._docs], dtype=np.float32)
-                bm25 += weight * self._idf[word] * tf * (self._k1 + 1) / (tf + norm)
-                best = np.maximum(best, weight * (tf > 0))
+                rows, tf = self._postings[word]
+                bm25[rows] += weight * self._idf[word] * tf * (self._k1 + 1) / (tf + norm[rows])
+                best[rows] = np.maximum(best[rows], weight)
             coverage += best
         return bm25, coverage / len(unique)
 

@@ -15,6 +15,7 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from decimal import Decimal
+from functools import cached_property
 from typing import Literal
 
 import numpy as np
@@ -64,11 +65,24 @@ class SearchFilters:
                    sizes=entities.sizes, product_types=entities.product_types, in_stock=entities.in_stock,
                    sort=sort)  # type: ignore[arg-type]
 
+    # Lower-cased once per filter: a search tests every product and variant against them.
+    @cached_property
+    def _colors(self) -> frozenset[str]:
+        return frozenset(c.lower() for c in self.colors)
+
+    @cached_property
+    def _sizes(self) -> frozenset[str]:
+        return frozenset(s.lower() for s in self.sizes)
+
+    @cached_property
+    def _types(self) -> frozenset[str]:
+        return frozenset(t.lower() for t in self.product_types)
+
     def variant_fits(self, variant: Variant) -> bool:
         """Whether one variant meets the colour, size, price and stock constraints."""
-        if self.colors and (variant.color or "").lower() not in {c.lower() for c in self.colors}:
+        if self.colors and (variant.color or "").lower() not in self._colors:
             return False
-        if self.sizes and (variant.size or "").lower() not in {s.lower() for s in self.sizes}:
+        if self.sizes and (variant.size or "").lower() not in self._sizes:
             return False
         if self.price_min is not None and variant.price < self.price_min:
             return False
@@ -78,12 +92,16 @@ class SearchFilters:
 
     def match(self, product: Product) -> Variant | None:
         """The best-fitting variant (buyable first), or None when the product does not fit."""
-        if self.product_types and product.product_type.lower() not in {t.lower() for t in self.product_types}:
+        if self.product_types and product.product_type.lower() not in self._types:
             return None
-        fitting = [v for v in product.variants if self.variant_fits(v)]
-        if not fitting:
-            return None
-        return next((v for v in fitting if v.buyable), fitting[0])
+        first = None
+        for v in product.variants:
+            if self.variant_fits(v):
+                if v.buyable:
+                    return v
+                if first is None:
+                    first = v
+        return first
 
 
 @dataclass(frozen=True)
@@ -173,7 +191,12 @@ class ProductSearch:
         w = self.semantic_weight
         score = w * semantic + (1 - w) * keyword
         hits = []
+        # Ranked by relevance, the page is complete once it is full; a price
+        # order needs every fitting product first.
+        wanted = offset + max(k, 0) if filters.sort == "relevance" else n
         for i in np.argsort(-score, kind="stable"):
+            if len(hits) >= wanted:
+                break
             variant = filters.match(self.products[i])
             if variant is not None:
                 hits.append(SearchHit(product=self.products[i], score=float(score[i]),
