@@ -18,6 +18,7 @@ from slack_bolt import BoltResponse
 from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
 from slack_bolt.adapter.starlette.async_handler import AsyncSlackRequestHandler
 from slack_bolt.async_app import AsyncApp
+from slack_bolt.request.internals import parse_body
 from slack_sdk.errors import SlackApiError
 from slack_sdk.http_retry.builtin_async_handlers import (
     AsyncConnectionErrorRetryHandler,
@@ -58,6 +59,11 @@ def build_web_client(settings: Settings) -> AsyncWebClient:
             AsyncRateLimitErrorRetryHandler(max_retry_count=3),
         ],
     )
+
+
+def _malformed(what: str) -> Response:
+    logger.info("slack: malformed request body refused (%s)", what)
+    return JSONResponse({"ok": False, "error": "malformed_body"}, status_code=400)
 
 
 class SlackAdapter:
@@ -130,14 +136,19 @@ class SlackAdapter:
         """Events, slash commands and interactivity, all on one URL (as Bolt does).
 
         Bolt parses the body before it checks the signature, so a body that is
-        not JSON (or a form whose ``payload`` is not JSON) raises inside it: that
-        is the sender's fault, answered 400 without detail.
+        not JSON (or a form whose ``payload`` is not JSON) raises inside it, and
+        JSON that is not an object (``1``, ``true``, ``payload=[]``) breaks its
+        field extraction: that is the sender's fault, answered 400 without detail.
         """
         try:
-            return await self._http.handle(request)
-        except ValueError as e:  # json.JSONDecodeError and friends
-            logger.info("slack: malformed request body refused (%s)", type(e).__name__)
-            return JSONResponse({"ok": False, "error": "malformed_body"}, status_code=400)
+            raw = (await request.body()).decode("utf-8")  # Starlette caches it for Bolt
+            content_type = request.headers.get("content-type", "").split(";")[0] or None
+            parsed = parse_body(raw, content_type)
+        except ValueError as e:  # json.JSONDecodeError, UnicodeDecodeError and friends
+            return _malformed(type(e).__name__)
+        if not isinstance(parsed, dict):
+            return _malformed(type(parsed).__name__)
+        return await self._http.handle(request)
 
     def socket_mode_handler(self) -> AsyncSocketModeHandler:
         """A Socket Mode connection (``SLACK_APP_TOKEN``); call ``connect_async()`` on it."""
