@@ -154,9 +154,10 @@ def _fold(text: str) -> str:
 class _Word:
     """One vocabulary word and the pattern that finds it, with a cheap substring pre-check.
 
-    A pattern can only match where its word occurs, so ``might_match`` (a C
-    substring search) skips most of the regular-expression searches; it never
-    skips a word the pattern would have found.
+    A pattern can only match where its word occurs, so a substring search
+    for ``needle`` (in the :func:`_fold`-ed text when ``folded``) skips most
+    of the regular-expression searches; it never skips a word the pattern
+    would have found.
     """
 
     __slots__ = ("folded", "needle", "pattern", "value")
@@ -166,9 +167,6 @@ class _Word:
         self.needle = _fold(word) if self.folded else word
         self.pattern = pattern
         self.value = value
-
-    def might_match(self, text: str, folded: str) -> bool:
-        return self.needle in (folded if self.folded else text)
 
 
 _SIZE_WORD_RES = tuple(
@@ -388,7 +386,7 @@ class EntityExtractor:
         """
         text = work.value
         folded = _fold(text)
-        return [w for w in words if w.might_match(text, folded)]
+        return [w for w in words if w.needle in (folded if w.folded else text)]
 
     def _types_in(self, work: _Text) -> tuple[str, ...]:
         types = [w.value for w in self._present(self._type_res, work) if work.take(w.pattern)]
