@@ -10,6 +10,7 @@ ONNX (same inputs/outputs as the shipped encoder graph) with
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -18,7 +19,8 @@ from typing import Any
 import numpy as np
 
 from models.datasets import Split
-from models.intent import Embedder, HeadConfig, train_head
+from models.intent import Embedder, HeadConfig
+from models.intent_linear import fit_linear_lbfgs
 from models.text import normalize_text
 
 logger = logging.getLogger(__name__)
@@ -35,6 +37,8 @@ class FinetuneConfig:
     batch_size: int = 32
     max_len: int = 128
     threads: int = 0  # 0: torch's default
+    warm_start_c: float = 10.0
+    max_seconds: float = 600.0  # stop starting new epochs past this wall-clock budget
 
 
 @dataclass
@@ -109,8 +113,12 @@ def finetune(
             for start in range(0, len(todo), 64):
                 chunk = todo[start : start + 64]
                 enc = tokenizer(chunk, padding=True, truncation=True, max_length=ft.max_len, return_tensors="pt")
-                out = bert(**enc, output_hidden_states=True)
-                hidden = out.hidden_states[split_at]
+                # Only the frozen blocks run here: the top ones run per epoch in ``upper``.
+                hidden = bert.embeddings(input_ids=enc["input_ids"], token_type_ids=enc.get("token_type_ids"))
+                additive = (1.0 - enc["attention_mask"][:, None, None, :].to(hidden.dtype)) * torch.finfo(hidden.dtype).min
+                for block in bert.encoder.layer[:split_at]:
+                    out = block(hidden, attention_mask=additive)
+                    hidden = out[0] if isinstance(out, tuple) else out
                 for i, text in enumerate(chunk):
                     n = int(enc["attention_mask"][i].sum())
                     lower_cache[text] = (hidden[i, :n].clone(), n)
@@ -145,21 +153,22 @@ def finetune(
                 out[ids] = upper(*collate([texts[i] for i in ids])).numpy()
         return out
 
+    started = time.perf_counter()
     tr_texts = [normalize_text(t) for t in train.texts]
     va_texts = [normalize_text(t) for t in val.texts]
     logger.info("fine-tune: caching the lower %d layers for %d texts", split_at, len(tr_texts) + len(va_texts))
-    # Warm start: a head trained on the untouched encoder's embeddings.
-    head_w, _, _ = train_head(embed_cached(tr_texts), train.labels, embed_cached(va_texts), val.labels, config=config)
+    # Warm start: a converged linear head on the untouched encoder's embeddings, so the first
+    # gradients move the encoder towards the task instead of fighting a random head.
+    head_w = fit_linear_lbfgs(embed_cached(tr_texts), train.labels, c=ft.warm_start_c)
     labels = head_w.labels
     pos = {lab: i for i, lab in enumerate(labels)}
-    w, b = head_w.layers[-1] if len(head_w.layers) == 1 else (None, None)
+    w, b = head_w.layers[0]
     head = nn.Linear(bert.config.hidden_size, len(labels))
-    if w is not None:
-        with torch.no_grad():
-            head.weight.copy_(torch.from_numpy(w.T.copy()))
-            head.bias.copy_(torch.from_numpy(b))
-    # The warm-start weight already folds in the input scale, so the head takes raw embeddings.
-    scale = 1.0 if w is not None else config.input_scale
+    with torch.no_grad():
+        head.weight.copy_(torch.from_numpy(w.T.copy()))
+        head.bias.copy_(torch.from_numpy(b))
+    scale = 1.0
+    embed_cached(va_texts)
     y_tr = torch.tensor([pos[x] for x in train.labels])
     y_va = torch.tensor([pos[x] for x in val.labels])
     opt = torch.optim.AdamW(
@@ -178,6 +187,7 @@ def finetune(
             logits = head(emb * scale)
             return float(loss_fn(logits, y_va)), float((logits.argmax(1) == y_va).float().mean())
 
+    lengths = [lower_cache[t][1] for t in tr_texts]
     history: list[dict[str, float]] = []
     best, start_acc = val_loss()
     best_epoch, best_state, waited = 0, None, 0
@@ -185,10 +195,8 @@ def finetune(
     for epoch in range(1, ft.max_epochs + 1):
         top.train()
         head.train()
-        perm = torch.randperm(len(tr_texts), generator=gen).tolist()
         total = 0.0
-        for start in range(0, len(perm), ft.batch_size):
-            idx = perm[start : start + ft.batch_size]
+        for idx in _length_batches(lengths, ft.batch_size, gen):
             h, mask = collate([tr_texts[i] for i in idx])
             opt.zero_grad()
             loss = loss_fn(head(upper(h, mask) * scale), y_tr[idx])
@@ -205,11 +213,33 @@ def finetune(
             waited += 1
             if waited > ft.patience:
                 break
+        elapsed = time.perf_counter() - started
+        if elapsed * (epoch + 1) / epoch > ft.max_seconds:
+            logger.info("fine-tune: time budget %.0fs reached after epoch %d (%.0fs)", ft.max_seconds, epoch, elapsed)
+            break
     if best_state is not None:
         top.load_state_dict(best_state)
     top.eval()
     logger.info("fine-tune: best epoch %d of %d", best_epoch, len(history) - 1)
     return FinetuneResult(embed=embed_cached, model=bert, history=history, best_epoch=best_epoch)
+
+
+def _length_batches(lengths: Sequence[int], batch_size: int, gen: Any) -> list[list[int]]:
+    """Batches of similar token length (little padding), in a random order each epoch.
+
+    Examples are shuffled, then sorted by length within windows of 50 batches,
+    so batches stay varied across epochs while padding stays small.
+    """
+    import torch
+
+    perm = torch.randperm(len(lengths), generator=gen).tolist()
+    window = batch_size * 50
+    ordered: list[int] = []
+    for start in range(0, len(perm), window):
+        ordered += sorted(perm[start : start + window], key=lambda i: lengths[i])
+    batches = [ordered[s : s + batch_size] for s in range(0, len(ordered), batch_size)]
+    order = torch.randperm(len(batches), generator=gen).tolist()
+    return [batches[i] for i in order]
 
 
 def export_finetuned_encoder(result: FinetuneResult, out_path: Path) -> None:
