@@ -12,7 +12,7 @@ from datetime import datetime, timezone
 from decimal import Decimal
 from enum import Enum
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 
 class Platform(str, Enum):
@@ -60,6 +60,26 @@ class Attachment(_Frozen):
     name: str | None = None
 
 
+#: The longest text the core reads. Telegram caps messages at 4096 characters;
+#: Slack allows 40,000, and reading that much would hold the event loop for
+#: over a second (a cheap denial of service), so the rest is cut.
+MAX_TEXT_CHARS = 4096
+
+
+def clean_text(value: str) -> str:
+    """Replace lone surrogates (valid JSON escapes, invalid Unicode) and cap the length."""
+    value = value[:MAX_TEXT_CHARS]
+    return value.encode("utf-8", "replace").decode("utf-8") if _has_surrogate(value) else value
+
+
+def _has_surrogate(value: str) -> bool:
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return True
+    return False
+
+
 class IncomingMessage(_Frozen):
     conversation: ConversationKey
     user_id: str
@@ -71,6 +91,11 @@ class IncomingMessage(_Frozen):
     button_payload: str | None = None
     contact: Contact | None = None
     attachments: tuple[Attachment, ...] = ()
+
+    @field_validator("text", "user_name", "button_payload", mode="before")
+    @classmethod
+    def _clean(cls, value: object) -> object:
+        return clean_text(value) if isinstance(value, str) else value
 
 
 class Button(_Frozen):
