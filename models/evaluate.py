@@ -84,7 +84,14 @@ _NOT_VALIDATED = (
 )
 RECIPES: dict[str, Recipe] = {
     "bitext": Recipe(reason="frozen: 99.85 validation accuracy already; fine-tuning has nothing to gain"),
-    "banking77": Recipe(reason=_NOT_VALIDATED),
+    "banking77": Recipe(
+        finetune_layers=2,
+        max_epochs=1,
+        reason=(
+            "top 2 layers fine-tuned 1 epoch: validation accuracy 92.62 vs 91.82 frozen; one epoch fits the "
+            "budget (the 2nd did not on the shared 2-core machine)"
+        ),
+    ),
     "clinc150": Recipe(reason=_NOT_VALIDATED),
     "hwu64": Recipe(reason=_NOT_VALIDATED),
 }
