@@ -1,0 +1,54 @@
+"""`shopkeep nlu evaluate` on a small Bitext sample: recipe, JSON and Markdown outputs, clear errors."""
+
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from bots.cli import app
+from models.datasets import load_bitext, stratified_indices
+
+
+@pytest.fixture
+def small_datasets(tmp_path: Path, datasets_dir: Path) -> Path:
+    """A datasets root whose Bitext holds ~8% of the real train and test splits."""
+    full = load_bitext(datasets_dir)
+    folder = tmp_path / "datasets" / "bitext_customer_service"
+    folder.mkdir(parents=True)
+    for name, split in (("train", full.train), ("test", full.test)):
+        _, keep = stratified_indices(split.labels, fraction=0.08, seed=7)
+        with (folder / f"{name}.csv").open("w", newline="", encoding="utf-8") as fh:
+            writer = csv.writer(fh)
+            writer.writerow(["text", "category", "intent"])
+            writer.writerows([split.texts[i], "", split.labels[i]] for i in keep)
+    return tmp_path / "datasets"
+
+
+def test_evaluate_writes_json_and_report(small_datasets: Path, artifacts_dir: Path, tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    artifacts = tmp_path / "artifacts"  # the real encoder, but the embedding cache stays in tmp
+    artifacts.mkdir()
+    (artifacts / "encoder").symlink_to((artifacts_dir / "encoder").resolve())
+    args = [
+        "nlu", "evaluate", "--dataset", "bitext", "--datasets-dir", str(small_datasets),
+        "--artifacts-dir", str(artifacts), "--out-dir", str(out / "plots"),
+        "--json-out", str(out / "nlu.json"), "--report", str(out / "nlu.md"),
+    ]
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 0, result.output
+    [row] = json.loads((out / "nlu.json").read_text())["results"]
+    assert row["dataset"] == "bitext" and row["mode"] == "frozen encoder + linear head (L-BFGS)"
+    assert row["accuracy"] > 90.0 and row["head_c"] in (3.0, 10.0, 30.0)
+    assert "99.85 validation accuracy" in row["recipe_reason"]
+    assert "| bitext |" in (out / "nlu.md").read_text()
+    assert (out / "plots" / "bitext_loss.png").stat().st_size > 0
+    assert list((artifacts / "cache" / "embeddings").glob("*.npy"))
+
+
+def test_unknown_dataset_is_a_clear_error(artifacts_dir: Path) -> None:
+    result = CliRunner().invoke(app, ["nlu", "evaluate", "--dataset", "imdb", "--artifacts-dir", str(artifacts_dir)])
+    assert result.exit_code == 2 and "unknown dataset" in result.output and "Traceback" not in result.output
