@@ -173,7 +173,7 @@ class KeywordIndex:
         if found is None:
             found = self._cache[token] = self._fuzzy(token)
             if len(self._cache) > self.CACHE_SIZE:
-                del self._cache[next(iter(self._cache))]
+                self._cache.pop(next(iter(self._cache)), None)
         return found
 
     def _fuzzy(self, token: str) -> list[tuple[str, float]]:
