@@ -111,9 +111,15 @@ class RedisSessionStore:
         self._owns_client = False
 
     @classmethod
-    def from_url(cls, url: str, **kwargs: Any) -> RedisSessionStore:
-        """Connect to ``url`` (``redis://``, ``rediss://``, ``unix://``); ``kwargs`` go to ``__init__``."""
-        store = cls(aioredis.Redis.from_url(url), **kwargs)
+    def from_url(cls, url: str, *, max_connections: int = 64, **kwargs: Any) -> RedisSessionStore:
+        """Connect to ``url`` (``redis://``, ``rediss://``, ``unix://``); ``kwargs`` go to ``__init__``.
+
+        The pool blocks when all ``max_connections`` are busy instead of
+        failing with "Too many connections": under a burst, a message waits a
+        few milliseconds for a connection rather than getting an apology.
+        """
+        pool = aioredis.BlockingConnectionPool.from_url(url, max_connections=max_connections, timeout=5)
+        store = cls(aioredis.Redis.from_pool(pool), **kwargs)
         store._owns_client = True
         return store
 

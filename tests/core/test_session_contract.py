@@ -466,3 +466,24 @@ async def test_next_message_is_not_locked_out_after_an_outage(private_redis: Red
             pass
     finally:
         await store.aclose()
+
+
+async def test_redis_burst_beyond_the_pool_waits_instead_of_failing(
+    redis_url: str, key_builder: KeyBuilder, raw_redis: aioredis.Redis
+) -> None:
+    """More concurrent conversations than pooled connections: every one is served, none apologises."""
+    store = RedisSessionStore.from_url(redis_url, keys=key_builder, max_connections=4)
+    try:
+        keys = [ConversationKey(platform=Platform.TELEGRAM, bot="shop", chat=f"burst{i}") for i in range(200)]
+
+        async def one(key: ConversationKey) -> None:
+            async with store.lock(key):
+                state = await store.load(key) or ConversationState(user_id=key.chat)
+                state.slots["n"] = 1
+                await store.save(key, state)
+
+        await asyncio.gather(*(one(k) for k in keys))
+        loaded = await asyncio.gather(*(store.load(k) for k in keys))
+        assert all(s is not None and s.slots["n"] == 1 for s in loaded)
+    finally:
+        await store.aclose()
