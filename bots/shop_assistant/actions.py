@@ -326,6 +326,34 @@ async def follow_up(ctx: ActionContext) -> str | None:
     return None
 
 
+#: "hoodie or mug", "jeans or a dress?", "卫衣还是杯子": two kinds of product offered as alternatives.
+_ALTERNATIVES = re.compile(r"\bor\b|/|还是|或者|或", re.IGNORECASE)
+_BROWSE = "browse:"
+
+
+@registry.override
+async def choose_between_types(ctx: ActionContext) -> str | None:
+    """Two product types given as alternatives: ask which, rather than guess."""
+    types = _ent(ctx, "product_types") or ()
+    if len(types) >= 2 and _ALTERNATIVES.search(ctx.understanding.text):
+        return "choose_product_type"
+    return None
+
+
+@registry.intent("choose_product_type", templates=("clarify_type",))
+async def choose_product_type(ctx: ActionContext) -> None:
+    types = list(_ent(ctx, "product_types") or ())[:5]
+    ctx.say("clarify_type", buttons=[Button(label=t, payload=f"{_BROWSE}{t}") for t in types])
+
+
+@registry.payload(_BROWSE)
+async def browse_type(ctx: ActionContext, product_type: str) -> None:
+    """A button from :func:`choose_product_type`: search that type, keeping nothing else."""
+    filters: dict[str, Any] = {"product_types": [product_type]}
+    if not await _run_search(ctx, query=product_type, filters=filters, offset=0, use_embedding=False):
+        ctx.say("search_none")
+
+
 @registry.intent("refine_search", templates=("search_no_context",))
 async def refine_search(ctx: ActionContext) -> None:
     last = ctx.state.data.get("search")
