@@ -101,7 +101,7 @@ def select_linear_head(
     yv = np.array(y_val)
     best: LinearFit | None = None
     history: list[dict[str, float]] = []
-    for c in sorted(c_grid):
+    for c in sorted(c_grid):  # ascending, so a tie keeps the smaller C
         weights = fit_linear_lbfgs(x_train, y_train, c=c, labels=vocab)
         probs = weights.probs(x_val)
         acc = float(np.mean(np.array(vocab)[probs.argmax(1)] == yv))
@@ -115,5 +115,6 @@ def select_linear_head(
         logger.info("linear head C=%g: validation accuracy %.4f, loss %.4f", c, acc, val_loss)
         if best is None or acc > best.val_accuracy:
             best = LinearFit(weights=weights, c=c, val_accuracy=acc, history=())
-    assert best is not None
+    if best is None:  # unreachable: c_grid is not empty
+        raise ValueError("c_grid is empty")
     return LinearFit(weights=best.weights, c=best.c, val_accuracy=best.val_accuracy, history=tuple(history))
