@@ -26,7 +26,14 @@ from rich.console import Console
 
 from bench.charts import e2e_chart
 from bench.coldstart import measure_coldstart
-from bench.e2e import RESULTS_DIR, TARGET_MESSAGES_PER_S, TARGET_P99_MS, measure_e2e, print_table
+from bench.e2e import (
+    RESULTS_DIR,
+    TARGET_MESSAGES_PER_S,
+    TARGET_P99_MS,
+    measure_e2e,
+    print_open_loop,
+    print_table,
+)
 
 console = Console()
 
@@ -50,7 +57,8 @@ def run(
     quick: Annotated[bool, typer.Option("--quick", help="Short runs (< 3 min in all).")] = False,
     skip_encoder: Annotated[bool, typer.Option("--skip-encoder", help="Reuse bench/results/encoder.json.")] = False,
     conversations: Annotated[int, typer.Option(help="Concurrent simulated conversations.")] = 100,
-    profile: Annotated[bool, typer.Option("--profile/--no-profile", help="cProfile the batched e2e run.")] = True,
+    profile: Annotated[bool, typer.Option("--profile/--no-profile",
+                                          help="cProfile the batched e2e run (slows it: figures not comparable).")] = False,
     out_dir: Annotated[Path, typer.Option(help="Results folder.")] = RESULTS_DIR,
 ) -> None:
     """Encoder, end-to-end (batching on/off) and cold-start benchmarks; writes ``perf.json``."""
@@ -72,10 +80,12 @@ def run(
 
     console.rule("end to end (bench.e2e)")
     messages = 600 if quick else 3000
+    rates = (100.0, 300.0, 500.0) if quick else (100.0, 200.0, 300.0, 400.0, 500.0)
     e2e = asyncio.run(measure_e2e(conversations=conversations, messages=messages, warmup=100 if quick else 300,
-                                  profile=profile))
+                                  profile=profile, rates=rates, rate_seconds=3.0 if quick else 6.0))
     payload["e2e"] = e2e
     print_table(e2e["results"], f"end to end: {conversations} conversations, real RedisSessionStore")
+    print_open_loop(e2e["open_loop"])
     verdict = "met" if e2e["met"] else "MISSED"
     console.print(f"target ≥ {TARGET_MESSAGES_PER_S:.0f} msg/s at p99 ≤ {TARGET_P99_MS:.0f} ms: {verdict}")
     if e2e["profile_top"]:
