@@ -148,6 +148,9 @@ def create_app(
         sweeper: asyncio.Task[None] | None = None
         # A runtime with a handoff service has an outbox router the adapters register into.
         outbox = getattr(opened, "outbox", None)
+        observed = [m.decision_observers for m in opened.managers.values() if hasattr(m, "decision_observers")]
+        for observers in observed:
+            observers.append(metrics.observe_decision)
         try:
             if serve_slack:
                 bot = settings.slack_bot
@@ -187,6 +190,9 @@ def create_app(
             yield
         finally:
             serving.ready = False
+            for observers in observed:
+                with contextlib.suppress(ValueError):
+                    observers.remove(metrics.observe_decision)
             if sweeper is not None:
                 sweeper.cancel()
                 with contextlib.suppress(asyncio.CancelledError):

@@ -18,7 +18,7 @@ import dataclasses
 import logging
 import re
 import traceback
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
 
@@ -68,6 +68,8 @@ class DialogueManager:
         interceptor: ConversationInterceptor | None = None,
     ) -> None:
         self.interceptor = interceptor
+        #: Called as ``fn(bot_name, decision)`` after each understood message is saved (metrics).
+        self.decision_observers: list[Callable[[str, Decision], None]] = []
         self.bot = bot
         self.store = store
         self.classifier = classifier
@@ -141,6 +143,9 @@ class DialogueManager:
                     final.add_turn(Turn(role="bot", text=mask_pii(reply.text)))
             replies = [*replies, *extra]
         await self.store.save(message.conversation, final)
+        if not is_command and final.last_decision is not None:
+            for observe in self.decision_observers:
+                observe(self.bot.name, final.last_decision)
         return replies
 
     async def _dispatch(self, ctx: ActionContext) -> bool:

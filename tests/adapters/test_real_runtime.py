@@ -140,6 +140,10 @@ async def test_shopping_over_slack(real_settings: Settings, memory_runtime: Runt
         calls = await post(event_body(dm_event("checkout please", ts="1700000300.000100"), event_id="EvShop9"),
                            len(calls) + 1)
         assert "Check out here:" in calls[-1].params["text"]
+        # What the dialogue understood reaches /metrics (intents counted per bot).
+        metrics = (await served.client.get("/metrics")).text
+        assert 'shopkeep_intents_total{bot="shop_assistant",intent="product_search"}' in metrics
+        assert 'shopkeep_intents_total{bot="shop_assistant",intent="checkout"}' in metrics
 
 
 async def test_retry_storm_with_the_real_manager_on_redis(
