@@ -27,8 +27,9 @@ def register(app: typer.Typer) -> None:
         from rich.console import Console
 
         from core.errors import ShopkeepError
+        from core.logs import configure_logging
 
-        logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+        configure_logging(logging.WARNING)
         err = Console(stderr=True)
         try:
             asyncio.run(_chat(bot=bot, catalog=catalog, redis_url=redis_url, json_out=json_out, lang=lang, user=user))

@@ -64,14 +64,16 @@ def register(app: typer.Typer) -> None:
         """Serve Slack (HTTP and/or Socket Mode) and the Telegram webhook, plus /healthz, /readyz, /metrics."""
         import uvicorn
 
+        from core.logs import configure_logging
         from core.settings import Settings
 
-        logging.basicConfig(level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+        configure_logging(log_level.upper())
         try:
             application = build_app(Settings())
         except ShopkeepError as error:
             _fail(error)
-        uvicorn.run(application, host=host, port=port, log_level=log_level, proxy_headers=True)
+        # log_config=None: uvicorn's loggers propagate to the root handler, whose filter masks personal data.
+        uvicorn.run(application, host=host, port=port, log_level=log_level, proxy_headers=True, log_config=None)
 
     @app.command("telegram-poll")
     def telegram_poll(
@@ -81,9 +83,10 @@ def register(app: typer.Typer) -> None:
         import asyncio
 
         from core.errors import ConfigError
+        from core.logs import configure_logging
         from core.settings import Settings
 
-        logging.basicConfig(level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+        configure_logging(log_level.upper())
         settings = Settings()
         try:
             settings.require("telegram_bot_token")
