@@ -92,7 +92,11 @@ RECIPES: dict[str, Recipe] = {
             "budget (the 2nd did not on the shared 2-core machine)"
         ),
     ),
-    "clinc150": Recipe(reason=_NOT_VALIDATED),
+    "clinc150": Recipe(
+        finetune_layers=2,
+        max_epochs=1,
+        reason="top 2 layers fine-tuned 1 epoch: validation in-scope accuracy 97.40 vs 96.10 frozen",
+    ),
     "hwu64": Recipe(reason=_NOT_VALIDATED),
 }
 
