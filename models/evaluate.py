@@ -78,9 +78,9 @@ class Recipe:
 #: The recipe per dataset used when ``--finetune-layers`` is not given. Every choice below was made
 #: on validation figures; see docs/nlu.md for the runs behind them.
 _NOT_VALIDATED = (
-    "frozen: the L-BFGS head matches the logistic-regression floor on validation; fine-tuning the top layers "
-    "did not finish one full-size epoch within the per-dataset budget on the shared 2-core machine, so it "
-    "has no validation figure to be chosen on (run it with --finetune-layers 2)"
+    "frozen: the L-BFGS head matches the logistic-regression floor on validation; fine-tuning the top "
+    "layers was not run to a validation figure in the time this work had on the shared 2-core machine "
+    "(try --finetune-layers 2; switch only if validation improves)"
 )
 RECIPES: dict[str, Recipe] = {
     "bitext": Recipe(reason="frozen: 99.85 validation accuracy already; fine-tuning has nothing to gain"),
