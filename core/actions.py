@@ -18,7 +18,7 @@ raises) and queue replies with :meth:`ActionContext.say`.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Iterable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
@@ -193,6 +193,15 @@ class ActionRegistry:
 
         return decorate
 
+    def replies(self, answers: Mapping[str, str]) -> None:
+        """Intents answered by one template each and nothing else (small talk).
+
+        Args:
+            answers: intent name -> template key, e.g. ``{"greet": "greet", "cancel": "nothing_to_cancel"}``.
+        """
+        for name, template in answers.items():
+            self.intent(name, templates=(template,))(_say_template(name, template))
+
     def payload(self, prefix: str, *, templates: Iterable[str] = ()) -> Callable[[PayloadHandler], PayloadHandler]:
         """Register a handler for button payloads starting with ``prefix`` (e.g. ``"add:"``)."""
 
@@ -242,3 +251,11 @@ class ActionRegistry:
             if intent:
                 return intent
         return None
+
+
+def _say_template(intent: str, template: str) -> IntentHandler:
+    async def reply(ctx: ActionContext) -> None:
+        ctx.say(template)
+
+    reply.__name__ = intent  # shown as the action in /why
+    return reply

@@ -130,44 +130,16 @@ async def _maybe(value: Any) -> Any:
 # --------------------------------------------------------------------------- small talk
 
 
-@registry.intent("greet", templates=("greet",))
-async def greet(ctx: ActionContext) -> None:
-    ctx.say("greet")
-
-
-@registry.intent("help")
-async def help_(ctx: ActionContext) -> None:
-    ctx.say("help")
-
-
-@registry.intent("thanks", templates=("thanks",))
-async def thanks(ctx: ActionContext) -> None:
-    ctx.say("thanks")
-
-
-@registry.intent("goodbye", templates=("goodbye",))
-async def goodbye(ctx: ActionContext) -> None:
-    ctx.say("goodbye")
-
-
-@registry.intent("bot_challenge", templates=("bot_challenge",))
-async def bot_challenge(ctx: ActionContext) -> None:
-    ctx.say("bot_challenge")
-
-
-@registry.intent("affirm", templates=("affirm",))
-async def affirm(ctx: ActionContext) -> None:
-    ctx.say("affirm")
-
-
-@registry.intent("deny", templates=("deny",))
-async def deny(ctx: ActionContext) -> None:
-    ctx.say("deny")
-
-
-@registry.intent("cancel")
-async def cancel(ctx: ActionContext) -> None:
-    ctx.say("nothing_to_cancel")
+registry.replies({
+    "greet": "greet",
+    "help": "help",
+    "thanks": "thanks",
+    "goodbye": "goodbye",
+    "bot_challenge": "bot_challenge",
+    "affirm": "affirm",
+    "deny": "deny",
+    "cancel": "nothing_to_cancel",
+})
 
 
 @registry.intent("human_handoff")

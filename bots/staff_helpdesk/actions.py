@@ -104,29 +104,13 @@ def is_authorised(ctx: ActionContext) -> bool:
 # --------------------------------------------------------------------------- small talk
 
 
-@registry.intent("greet", templates=("greet",))
-async def greet(ctx: ActionContext) -> None:
-    ctx.say("greet")
-
-
-@registry.intent("help")
-async def help_(ctx: ActionContext) -> None:
-    ctx.say("help")
-
-
-@registry.intent("thanks", templates=("thanks",))
-async def thanks(ctx: ActionContext) -> None:
-    ctx.say("thanks")
-
-
-@registry.intent("goodbye", templates=("goodbye",))
-async def goodbye(ctx: ActionContext) -> None:
-    ctx.say("goodbye")
-
-
-@registry.intent("cancel")
-async def cancel(ctx: ActionContext) -> None:
-    ctx.say("nothing_to_cancel")
+registry.replies({
+    "greet": "greet",
+    "help": "help",
+    "thanks": "thanks",
+    "goodbye": "goodbye",
+    "cancel": "nothing_to_cancel",
+})
 
 
 # --------------------------------------------------------------------------- procedures
