@@ -9,10 +9,11 @@ The plain ``text`` fallback (notifications, screen readers) is always set.
 from __future__ import annotations
 
 import logging
-from decimal import Decimal
 from typing import Any
 
-from core.messages import Button, ProductCard, Reply, StockState
+from adapters import text as text_helpers
+from adapters.text import STOCK_LABELS, format_price
+from core.messages import Button, ProductCard, Reply
 
 logger = logging.getLogger(__name__)
 
@@ -25,12 +26,6 @@ MAX_BUTTON_VALUE = 2000
 MAX_FALLBACK_TEXT = 3000
 ACTION_ID_PREFIX = "shopkeep:"
 
-_CURRENCY_SYMBOLS = {"USD": "$", "EUR": "€", "GBP": "£", "JPY": "¥", "CAD": "CA$", "AUD": "A$"}
-_STOCK_LABELS = {
-    StockState.IN_STOCK: "In stock",
-    StockState.LOW_STOCK: "Low stock",
-    StockState.OUT_OF_STOCK: "Out of stock",
-}
 
 Block = dict[str, Any]
 
@@ -44,29 +39,9 @@ def truncate(text: str, limit: int, ellipsis: str = "…") -> str:
     return text if len(text) <= limit else text[: limit - len(ellipsis)].rstrip() + ellipsis
 
 
-def format_price(amount: Decimal, currency: str) -> str:
-    symbol = _CURRENCY_SYMBOLS.get(currency.upper())
-    return f"{symbol}{amount:,.2f}" if symbol else f"{amount:,.2f} {currency}"
-
-
 def split_text(text: str, limit: int = MAX_SECTION_TEXT) -> list[str]:
-    """Split at paragraph, then line, then word boundaries into chunks ≤ ``limit``."""
-    chunks: list[str] = []
-    rest = text.strip()
-    while len(rest) > limit:
-        window = rest[:limit]
-        cut = max(window.rfind("\n\n"), -1)
-        if cut <= 0:
-            cut = window.rfind("\n")
-        if cut <= 0:
-            cut = window.rfind(" ")
-        if cut <= 0:
-            cut = limit
-        chunks.append(rest[:cut].rstrip())
-        rest = rest[cut:].lstrip()
-    if rest:
-        chunks.append(rest)
-    return chunks
+    """Split at paragraph, then line, then word boundaries into chunks ≤ ``limit`` characters."""
+    return text_helpers.split_text(text, limit)
 
 
 def button_element(button: Button, index: int) -> Block | None:
@@ -105,7 +80,7 @@ def card_text(card: ProductCard) -> str:
 
 def card_blocks(card: ProductCard, *, start_index: int = 0) -> list[Block]:
     """A product card: section (title, price, fields, image accessory) + its buttons."""
-    fields = [{"type": "mrkdwn", "text": f"*Stock:* {_STOCK_LABELS[card.stock]}"}]
+    fields = [{"type": "mrkdwn", "text": f"*Stock:* {STOCK_LABELS[card.stock]}"}]
     if card.variant_title:
         fields.append({"type": "mrkdwn", "text": truncate(f"*Variant:* {escape(card.variant_title)}", MAX_FIELD_TEXT)})
     if card.sku:

@@ -11,9 +11,10 @@ from __future__ import annotations
 
 import html
 from dataclasses import dataclass
-from decimal import Decimal
 
-from core.messages import Button, ProductCard, Reply, StockState
+from adapters import text as text_helpers
+from adapters.text import STOCK_LABELS, format_price
+from core.messages import Button, ProductCard, Reply
 
 MAX_TEXT = 4096
 MAX_CAPTION = 1024
@@ -22,12 +23,6 @@ HTML = "HTML"
 BUTTONS_ONLY_TEXT = "👇"
 CONTACT_BUTTON_LABEL = "📱 Share my phone number"
 
-_CURRENCY_SYMBOLS = {"USD": "$", "EUR": "€", "GBP": "£", "JPY": "¥", "CAD": "CA$", "AUD": "A$"}
-_STOCK_LABELS = {
-    StockState.IN_STOCK: "In stock",
-    StockState.LOW_STOCK: "Low stock",
-    StockState.OUT_OF_STOCK: "Out of stock",
-}
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -52,31 +47,7 @@ def tg_len(text: str) -> int:
 
 def split_text(text: str, limit: int = MAX_TEXT) -> list[str]:
     """Split ``text`` into chunks of at most ``limit`` UTF-16 units, at natural boundaries."""
-    chunks: list[str] = []
-    rest = text.strip()
-    while tg_len(rest) > limit:
-        # Largest prefix within the limit (characters outside the BMP count twice).
-        end = min(len(rest), limit)
-        while tg_len(rest[:end]) > limit:
-            end -= 1
-        window = rest[:end]
-        cut = -1
-        for separator in ("\n\n", "\n", " "):
-            cut = window.rfind(separator)
-            if cut > 0:
-                break
-        if cut <= 0:
-            cut = end
-        chunks.append(rest[:cut].rstrip())
-        rest = rest[cut:].lstrip()
-    if rest:
-        chunks.append(rest)
-    return chunks
-
-
-def format_price(amount: Decimal, currency: str) -> str:
-    symbol = _CURRENCY_SYMBOLS.get(currency.upper())
-    return f"{symbol}{amount:,.2f}" if symbol else f"{amount:,.2f} {currency}"
+    return text_helpers.split_text(text, limit, measure=tg_len)
 
 
 def card_caption(card: ProductCard) -> tuple[str, str]:
@@ -89,7 +60,7 @@ def card_caption(card: ProductCard) -> tuple[str, str]:
     if card.compare_at_price is not None and card.compare_at_price > card.price:
         was = format_price(card.compare_at_price, card.currency)
         price_html, price_plain = f"<s>{was}</s> {price_html}", f"{was} {price}"
-    details = " · ".join(p for p in (card.variant_title, _STOCK_LABELS[card.stock]) if p)
+    details = " · ".join(p for p in (card.variant_title, STOCK_LABELS[card.stock]) if p)
     html_lines = [title_html, price_html]
     plain_lines = [card.title, price_plain]
     if card.subtitle:
