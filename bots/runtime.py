@@ -12,10 +12,11 @@ bot of the process.
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Hashable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from core.actions import SetupContext
 from core.bot import Bot
@@ -120,12 +121,17 @@ async def build_manager(
     classifier: IntentClassifier | None = None,
     catalog: Path | None = None,
     bots_dir: Path = BOTS_DIR,
+    shared: dict[Hashable, Any] | None = None,
 ) -> DialogueManager:
-    """Load one bot, run its ``setup`` and return its dialogue manager."""
+    """Load one bot, run its ``setup`` and return its dialogue manager.
+
+    ``shared`` is passed to every bot of one runtime (see ``SetupContext.share``).
+    """
     definition = Bot.load(bots_dir / bot)
     classifier = classifier or load_classifier(settings, bot, encoder)
     services = await definition.setup(
-        SetupContext(settings=settings, bot_dir=definition.root, encoder=encoder, catalog=catalog)
+        SetupContext(settings=settings, bot_dir=definition.root, encoder=encoder, catalog=catalog,
+                     shared={} if shared is None else shared)
     )
     return DialogueManager(bot=definition, store=store, classifier=classifier, settings=settings, services=services)
 
@@ -144,9 +150,11 @@ async def build_runtimes(
     store = store or make_store(settings)
     encoder = encoder or load_encoder(settings)
     runtime = Runtime(settings=settings, store=store, encoder=encoder)
+    shared: dict[Hashable, Any] = {}
     try:
         for name in bots:
-            manager = await build_manager(settings, bot=name, store=store, encoder=encoder, catalog=catalog)
+            manager = await build_manager(settings, bot=name, store=store, encoder=encoder, catalog=catalog,
+                                          shared=shared)
             runtime.managers[name] = manager
             runtime.classifiers[name] = manager.classifier
     except BaseException:

@@ -18,10 +18,11 @@ raises) and queue replies with :meth:`ActionContext.say`.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass
+import threading
+from collections.abc import Awaitable, Callable, Hashable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
 import numpy as np
 
@@ -42,6 +43,9 @@ IntentOverride = Callable[["ActionContext"], Awaitable[str | None]]
 EntityHook = Callable[["ActionContext"], Any]
 
 
+_T = TypeVar("_T")
+_SHARE_LOCK = threading.Lock()
+
 @dataclass(frozen=True, kw_only=True)
 class Understanding:
     """What the core made of one message (one classifier call, at most)."""
@@ -58,12 +62,25 @@ class Understanding:
 
 @dataclass(frozen=True, kw_only=True)
 class SetupContext:
-    """Handed to a bot's ``async setup(ctx)`` once at start-up."""
+    """Handed to a bot's ``async setup(ctx)`` once at start-up.
+
+    ``shared`` is one dict for every bot of a runtime: what several bots
+    build from the same inputs (a catalogue's search index, say) is built
+    once through :meth:`share`.
+    """
 
     settings: Settings
     bot_dir: Path
     encoder: TextEncoder | None = None
     catalog: Path | None = None
+    shared: dict[Hashable, Any] = field(default_factory=dict)
+
+    def share(self, key: Hashable, build: Callable[[], _T]) -> _T:
+        """``build()`` once per runtime for ``key``; later calls (any bot) get the same object."""
+        with _SHARE_LOCK:  # setups build in worker threads
+            if key not in self.shared:
+                self.shared[key] = build()
+            return self.shared[key]
 
 
 class ActionContext:

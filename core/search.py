@@ -16,12 +16,13 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from functools import cached_property
+from pathlib import Path
 from typing import Literal
 
 import numpy as np
 
-from core.catalog import Catalog, Product, Variant
-from core.entities import Entities
+from core.catalog import Catalog, Product, Variant, load_catalog
+from core.entities import Entities, EntityExtractor
 from core.protocols import TextEncoder
 from core.retrieval import KeywordIndex, keyword_scores, tokenize
 
@@ -265,3 +266,12 @@ def search_products(products: Sequence[Product], filters: SearchFilters) -> list
         if (v := filters.match(p)) is not None:
             out.append((p, v))
     return out
+
+
+def catalog_services(path: Path, encoder: TextEncoder) -> tuple[Catalog, ProductSearch, EntityExtractor]:
+    """A catalogue with its search index (embeds every product) and entity vocabulary.
+
+    Built once per runtime through ``SetupContext.share``: the staff helpdesk reads the same catalogue.
+    """
+    catalog = load_catalog(path)
+    return catalog, ProductSearch(catalog=catalog, encoder=encoder), EntityExtractor(catalog.vocabulary())

@@ -26,13 +26,13 @@ from pathlib import Path
 from typing import Any
 
 from core.actions import ActionContext, ActionRegistry, SetupContext
-from core.catalog import Catalog, Product, Variant, load_catalog
+from core.catalog import Catalog, Product, Variant
 from core.commands import request_handoff
 from core.entities import EntityExtractor
 from core.forms import Form, Slot, button_value, deactivate, value_button
 from core.messages import Button, ProductCard, StockState
 from core.retrieval import PassageIndex, confident, tokenize
-from core.search import ProductSearch, SearchFilters, SearchHit
+from core.search import ProductSearch, SearchFilters, SearchHit, catalog_services
 from core.shopdata import (
     OrderBook,
     PolicyBook,
@@ -77,12 +77,13 @@ async def setup(ctx: SetupContext) -> ShopServices:
     catalog_path = Path(ctx.catalog) if ctx.catalog else data / "products.csv"
 
     def build() -> ShopServices:
-        catalog = load_catalog(catalog_path)
+        catalog, search, entities = ctx.share(("catalog", catalog_path.resolve()), lambda: catalog_services(
+            catalog_path, ctx.encoder))
         policies = load_policies(data / "policies.yaml")
         return ShopServices(
             catalog=catalog,
-            search=ProductSearch(catalog=catalog, encoder=ctx.encoder),
-            entities=EntityExtractor(catalog.vocabulary()),
+            search=search,
+            entities=entities,
             policies=policies,
             policy_index=PassageIndex(passages=policies.passages(), encoder=ctx.encoder),
             stores=load_stores(data / "stores.yaml"),

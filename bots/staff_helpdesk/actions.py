@@ -17,13 +17,13 @@ from pathlib import Path
 from typing import Any
 
 from core.actions import ActionContext, ActionRegistry, SetupContext
-from core.catalog import Catalog, load_catalog
+from core.catalog import Catalog
 from core.entities import EntityExtractor
 from core.handoff import open_tickets
 from core.inventory import Inventory, InventoryItem, load_inventory
 from core.privacy import mask_pii
 from core.retrieval import PassageHit, PassageIndex, confident
-from core.search import ProductSearch
+from core.search import ProductSearch, catalog_services
 from core.settings import Settings
 from core.shopdata import (
     OrderBook,
@@ -66,14 +66,15 @@ async def setup(ctx: SetupContext) -> StaffServices:
 
     def build() -> StaffServices:
         procedures = load_procedures(data / "procedures.yaml")
-        catalog = load_catalog(catalog_path)
+        catalog, search, entities = ctx.share(("catalog", catalog_path.resolve()), lambda: catalog_services(
+            catalog_path, ctx.encoder))
         return StaffServices(
             procedures={p.id: p for p in procedures},
             procedure_index=PassageIndex(passages=procedure_passages(procedures), encoder=ctx.encoder),
             inventory=load_inventory(data / "inventory.csv"),
             catalog=catalog,
-            search=ProductSearch(catalog=catalog, encoder=ctx.encoder),
-            entities=EntityExtractor(catalog.vocabulary()),
+            search=search,
+            entities=entities,
             stores=load_stores(shop / "stores.yaml"),
             orders=load_orders(shop / "orders.yaml"),
         )

@@ -26,3 +26,16 @@ async def test_an_unknown_bot_fails_clearly_and_closes_what_it_opened(artifacts_
     settings = Settings(artifacts_dir=artifacts_dir, redis_url=None)
     with pytest.raises(BotDefinitionError, match="no_such_bot"):
         await build_runtimes(settings, bots=["no_such_bot"])
+
+
+async def test_bots_of_one_runtime_share_the_catalogue_index(artifacts_dir: Path) -> None:
+    """The staff helpdesk reads the shop's catalogue: its products are embedded once, not per bot."""
+    settings = Settings(artifacts_dir=artifacts_dir)
+    runtime = await build_runtimes(settings, bots=["shop_assistant", "staff_helpdesk"])
+    try:
+        shop = runtime.managers["shop_assistant"].services
+        staff = runtime.managers["staff_helpdesk"].services
+        assert staff.search is shop.search
+        assert staff.catalog is shop.catalog
+    finally:
+        await runtime.aclose()
