@@ -42,6 +42,7 @@ CHAR_HEAD_META = "char_head.json"
 
 #: Han (CJK unified + extension A + compatibility) and kana: scripts a Latin WordPiece vocabulary lacks.
 _CJK_RANGES = ((0x3040, 0x30FF), (0x3400, 0x4DBF), (0x4E00, 0x9FFF), (0xF900, 0xFAFF))
+_CJK_CHAR = re.compile("[" + "".join(f"{chr(lo)}-{chr(hi)}" for lo, hi in _CJK_RANGES) + "]")
 _WORD = re.compile(r"[^\W\d_]+|\d+|[^\w\s]", re.UNICODE)
 _DIGITS = re.compile(r"\d+")
 
@@ -102,6 +103,8 @@ class ScriptRouter:
         other words count as one token each (a lower bound, which only makes
         the estimate err towards the encoder).
         """
+        if not _CJK_CHAR.search(text):
+            return 0.0  # the common case, checked in C: no CJK, nothing the encoder cannot read
         tokens = unknown = 0
         for ch in text:
             if is_cjk(ch):

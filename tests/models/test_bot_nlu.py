@@ -120,3 +120,15 @@ def test_character_head_round_trips_through_its_files(tmp_path: Path) -> None:
     assert loaded.labels == ("bye", "greet", OUT_OF_SCOPE)
     np.testing.assert_allclose(loaded.probs(["你好呀"]), head.probs(["你好呀"]), rtol=1e-6)
     assert loaded.probs(["你好呀"]).argmax() == 1
+
+
+def test_router_fast_path_agrees_with_the_character_ranges() -> None:
+    """The regex that skips non-CJK text matches exactly the characters ``is_cjk`` accepts."""
+    from models.multilingual import _CJK_CHAR, ScriptRouter, is_cjk
+
+    disagree = [cp for cp in range(0x10000) if not 0xD800 <= cp <= 0xDFFF
+                and bool(_CJK_CHAR.match(chr(cp))) != is_cjk(chr(cp))]
+    assert disagree == []
+    router = ScriptRouter(unknown=frozenset("你好"))
+    assert router.unk_ratio("hello there, 42 socks!") == 0.0
+    assert router.unk_ratio("你好") == 1.0
