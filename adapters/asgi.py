@@ -13,6 +13,11 @@ set, else every platform whose bot token is set. A served platform must be
 fully configured, or start-up stops with an error naming the variable.
 Telegram is served here only in webhook mode; polling runs in ``shopkeep
 telegram-poll``. Slack uses Socket Mode too when ``SLACK_APP_TOKEN`` is set.
+
+Live handoff writes across platforms, so for each platform this process
+does not serve but has a bot token for (Telegram in polling mode, say), a
+send-only outbox is registered: it posts, and never polls, touches the
+webhook or answers updates.
 """
 
 from __future__ import annotations
@@ -33,8 +38,8 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from adapters.metrics import AdapterMetrics
-from adapters.slack import SlackAdapter
-from adapters.telegram import TelegramAdapter
+from adapters.slack import SlackAdapter, SlackOutbox
+from adapters.telegram import TelegramAdapter, TelegramOutbox
 from adapters.types import RuntimeOpener, ServingRuntime
 from core.errors import ConfigError, StorageError
 from core.messages import Platform
@@ -89,6 +94,7 @@ class _Serving:
     runtime: ServingRuntime | None = None
     slack: SlackAdapter | None = None
     telegram: TelegramAdapter | None = None
+    telegram_outbox: TelegramOutbox | None = None
     ready: bool = False
 
 
@@ -103,6 +109,27 @@ async def _sweep_forever(handoff: Any, every_s: float) -> None:
             continue
         if expired:
             logger.info("handoff sweep: %d ticket(s) expired", expired)
+
+
+def _register_send_only(
+    outbox: Any,
+    serving: _Serving,
+    settings: Settings,
+    *,
+    store: Any,
+    metrics: AdapterMetrics,
+    slack_served: bool,
+    telegram_served: bool,
+) -> None:
+    """Register a send-only outbox for each platform not served here that has a bot token."""
+    if not slack_served and settings.slack_bot_token:
+        outbox.register(Platform.SLACK, SlackOutbox(settings=settings, store=store))
+        logger.info("slack: send-only outbox (not served here)")
+    if not telegram_served and settings.telegram_bot_token:
+        serving.telegram_outbox = TelegramOutbox(settings=settings, bot=settings.telegram_bot, store=store,
+                                                 metrics=metrics)
+        outbox.register(Platform.TELEGRAM, serving.telegram_outbox)
+        logger.info("telegram: send-only outbox (served by telegram-poll, or not here)")
 
 
 def _error(status: int, message: str) -> JSONResponse:
@@ -182,6 +209,9 @@ def create_app(
                 await serving.telegram.start()
                 if outbox is not None:
                     outbox.register(Platform.TELEGRAM, serving.telegram)
+            if outbox is not None:
+                _register_send_only(outbox, serving, settings, store=opened.store, metrics=metrics,
+                                    slack_served=serve_slack, telegram_served=telegram_webhook)
             handoff = getattr(opened, "handoff", None)
             if handoff is not None:
                 sweeper = asyncio.create_task(_sweep_forever(handoff, settings.handoff_sweep_every_s))
@@ -204,6 +234,9 @@ def create_app(
                 await socket.close_async()
             if serving.telegram is not None:
                 await serving.telegram.stop()
+            if serving.telegram_outbox is not None:
+                await serving.telegram_outbox.aclose()
+                serving.telegram_outbox = None
             if owned:
                 await opened.aclose()
 

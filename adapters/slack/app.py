@@ -61,6 +61,70 @@ def build_web_client(settings: Settings) -> AsyncWebClient:
     )
 
 
+async def post_replies(
+    client: AsyncWebClient,
+    conversation: ConversationKey,
+    replies: Sequence[Reply],
+    *,
+    store: SessionStore | None,
+    thread_ttl_s: int,
+) -> list[str]:
+    """Post ``replies`` into a channel, DM or thread; returns their ``ts``.
+
+    A top-level post in a channel starts a thread the posting bot takes part
+    in: it is remembered in ``store``, where the process serving Slack looks
+    it up when someone answers in that thread.
+
+    Raises:
+        OutboxError: Slack refused a message.
+    """
+    sent: list[str] = []
+    for reply in replies:
+        try:
+            response = await client.chat_postMessage(
+                channel=conversation.chat, thread_ts=conversation.thread or None, **render_reply(reply)
+            )
+        except SlackApiError as error:
+            code = error.response.get("error") if error.response is not None else None
+            raise OutboxError(conversation.platform, str(code or error)) from error
+        ts = str(response.get("ts") or "")
+        sent.append(ts)
+        if ts and not conversation.thread and not conversation.chat.startswith("D") and store is not None:
+            key = f"{conversation.workspace}:{conversation.chat}:{ts}"
+            await store.put_record(THREAD_NAMESPACE, key, {"bot": conversation.bot}, thread_ttl_s)
+    return sent
+
+
+class SlackOutbox:
+    """A send-only Slack outbox for a process that does not serve Slack (``shopkeep telegram-poll``).
+
+    It receives no events: it only posts, with the same client and rendering
+    as :class:`SlackAdapter`, and records the threads it starts in ``store``.
+
+    Args:
+        settings: Bot token and the Web API base URL.
+        store: The shared session store (threads the bot takes part in).
+        client: A Web API client; built from ``settings`` when omitted.
+    """
+
+    def __init__(
+        self, *, settings: Settings, store: SessionStore | None = None, client: AsyncWebClient | None = None
+    ) -> None:
+        settings.require("slack_bot_token")
+        self.client = client if client is not None else build_web_client(settings)
+        self._store = store
+        self._thread_ttl_s = settings.state_ttl_s
+
+    async def send(self, conversation: ConversationKey, replies: Sequence[Reply]) -> list[str]:
+        """Post ``replies``; returns their ``ts`` (see :func:`post_replies`).
+
+        Raises:
+            OutboxError: Slack refused a message.
+        """
+        return await post_replies(self.client, conversation, replies, store=self._store,
+                                  thread_ttl_s=self._thread_ttl_s)
+
+
 def _malformed(what: str) -> Response:
     logger.info("slack: malformed request body refused (%s)", what)
     return JSONResponse({"ok": False, "error": "malformed_body"}, status_code=400)
@@ -257,28 +321,13 @@ class SlackAdapter:
 
     # --- the outbox (core.outbox.Outbox) ------------------------------------------
     async def send(self, conversation: ConversationKey, replies: Sequence[Reply]) -> list[str]:
-        """Post ``replies`` into a channel, DM or thread; returns their ``ts``.
-
-        A top-level post in a channel starts a thread the posting bot takes part in.
+        """Post ``replies`` into a channel, DM or thread; returns their ``ts`` (see :func:`post_replies`).
 
         Raises:
             OutboxError: Slack refused a message.
         """
-        sent: list[str] = []
-        for reply in replies:
-            try:
-                response = await self.client.chat_postMessage(
-                    channel=conversation.chat, thread_ts=conversation.thread or None, **render_reply(reply)
-                )
-            except SlackApiError as error:
-                code = error.response.get("error") if error.response is not None else None
-                raise OutboxError(conversation.platform, str(code or error)) from error
-            ts = str(response.get("ts") or "")
-            sent.append(ts)
-            if ts and not conversation.thread and not conversation.chat.startswith("D") and self._store is not None:
-                key = f"{conversation.workspace}:{conversation.chat}:{ts}"
-                await self._store.put_record(THREAD_NAMESPACE, key, {"bot": conversation.bot}, self._thread_ttl_s)
-        return sent
+        return await post_replies(self.client, conversation, replies, store=self._store,
+                                  thread_ttl_s=self._thread_ttl_s)
 
     # --- channel threads the bot takes part in -------------------------------
     @staticmethod

@@ -30,6 +30,7 @@ from telegram.ext import (
     CallbackQueryHandler,
     CommandHandler,
     ContextTypes,
+    ExtBot,
     TypeHandler,
     filters,
 )
@@ -104,6 +105,7 @@ class TelegramAdapter:
         )
         self.application.add_handler(CallbackQueryHandler(self._on_callback))
         self.application.add_error_handler(self._on_error)
+        self._sender = TelegramSender(bot=self.application.bot, codec=self._codec, bot_name=bot, metrics=metrics)
 
     @property
     def bot(self) -> Bot:
@@ -220,7 +222,38 @@ class TelegramAdapter:
             for part in plan_reply(reply):
                 await self._send_part(message.conversation.chat, part)
 
-    async def _markup(self, part: OutgoingPart) -> InlineKeyboardMarkup | ReplyKeyboardMarkup | None:
+    async def _send_part(self, chat_id: str | int, part: OutgoingPart) -> str | None:
+        return await self._sender.send_part(chat_id, part)
+
+    # --- the outbox (core.outbox.Outbox) ------------------------------------------
+    async def send(self, conversation: ConversationKey, replies: Sequence[Reply]) -> list[str]:
+        """Send ``replies`` to a chat nobody is waiting on; returns the message ids.
+
+        Raises:
+            OutboxError: Telegram refused a message.
+        """
+        return await self._sender.send(conversation, replies)
+
+
+class TelegramSender:
+    """Renders and sends replies through a PTB bot; shared by the adapter and :class:`TelegramOutbox`.
+
+    Args:
+        bot: The PTB bot that sends (the adapter's ``application.bot`` or a bare ``ExtBot``).
+        codec: Where long button payloads are kept (the store the adapter decodes them from).
+        bot_name: The Shopkeep bot name, for metrics labels.
+        metrics: Where send errors are counted.
+    """
+
+    def __init__(
+        self, *, bot: Bot, codec: CallbackCodec, bot_name: str, metrics: AdapterMetrics | None = None
+    ) -> None:
+        self.bot = bot
+        self._codec = codec
+        self._bot_name = bot_name
+        self._metrics = metrics
+
+    async def markup(self, part: OutgoingPart) -> InlineKeyboardMarkup | ReplyKeyboardMarkup | None:
         if part.request_contact:
             return ReplyKeyboardMarkup(
                 [[KeyboardButton(CONTACT_BUTTON_LABEL, request_contact=True)]],
@@ -240,9 +273,9 @@ class TelegramAdapter:
                 rows.append(cells)
         return InlineKeyboardMarkup(rows) if rows else None
 
-    async def _send_part(self, chat_id: str | int, part: OutgoingPart, *, strict: bool = False) -> str | None:
+    async def send_part(self, chat_id: str | int, part: OutgoingPart, *, strict: bool = False) -> str | None:
         """Send one part; returns its message id. ``strict`` re-raises a failure (the outbox)."""
-        markup = await self._markup(part)
+        markup = await self.markup(part)
         try:
             if part.photo is not None:
                 try:
@@ -257,14 +290,13 @@ class TelegramAdapter:
         except TelegramError as error:
             logger.error("telegram: sending to %s failed: %s", chat_id, error)
             if self._metrics is not None:
-                self._metrics.observe_error("telegram", self._bot, error)
+                self._metrics.observe_error("telegram", self._bot_name, error)
             if strict:
                 raise
             return None
 
-    # --- the outbox (core.outbox.Outbox) ------------------------------------------
     async def send(self, conversation: ConversationKey, replies: Sequence[Reply]) -> list[str]:
-        """Send ``replies`` to a chat nobody is waiting on; returns the message ids.
+        """Send ``replies`` to ``conversation.chat``; returns the message ids.
 
         Raises:
             OutboxError: Telegram refused a message.
@@ -273,7 +305,7 @@ class TelegramAdapter:
         for reply in replies:
             for part in plan_reply(reply):
                 try:
-                    sent = await self._send_part(conversation.chat, part, strict=True)
+                    sent = await self.send_part(conversation.chat, part, strict=True)
                 except TelegramError as error:
                     raise OutboxError(conversation.platform, str(error)) from error
                 if sent is not None:
@@ -281,4 +313,52 @@ class TelegramAdapter:
         return ids
 
 
-__all__ = ["COMMANDS", "TelegramAdapter"]
+class TelegramOutbox:
+    """A send-only Telegram outbox for a process that does not serve Telegram.
+
+    It never polls, never sets or deletes a webhook and answers no update:
+    the only calls it makes are ``getMe`` (once, on the first send) and the
+    sends themselves. Button payloads too long for ``callback_data`` go to
+    ``store``, where the process that serves Telegram decodes them.
+
+    Args:
+        settings: Token, API base URL and callback TTL.
+        bot: The Shopkeep bot name the chats belong to (metrics labels).
+        store: The shared session store (long button payloads).
+        metrics: Where send errors are counted.
+    """
+
+    def __init__(
+        self,
+        *,
+        settings: Settings,
+        bot: str,
+        store: SessionStore | None = None,
+        metrics: AdapterMetrics | None = None,
+    ) -> None:
+        self.bot = ExtBot(
+            str(settings.require("telegram_bot_token")),
+            base_url=settings.telegram_api_url,
+            rate_limiter=AIORateLimiter(max_retries=3),
+        )
+        codec = CallbackCodec(store=store, ttl_s=settings.telegram_callback_ttl_s)
+        self._sender = TelegramSender(bot=self.bot, codec=codec, bot_name=bot, metrics=metrics)
+
+    async def send(self, conversation: ConversationKey, replies: Sequence[Reply]) -> list[str]:
+        """Send ``replies`` to a chat; returns the message ids.
+
+        Raises:
+            OutboxError: Telegram could not be reached or refused a message.
+        """
+        try:
+            await self.bot.initialize()  # idempotent; the first call checks the token (getMe)
+        except TelegramError as error:
+            raise OutboxError(conversation.platform, str(error)) from error
+        return await self._sender.send(conversation, replies)
+
+    async def aclose(self) -> None:
+        """Close the HTTP client (idempotent)."""
+        await self.bot.shutdown()
+
+
+__all__ = ["COMMANDS", "TelegramAdapter", "TelegramOutbox", "TelegramSender"]

@@ -15,6 +15,8 @@ from rich.console import Console
 from core.errors import ShopkeepError
 
 if TYPE_CHECKING:
+    import asyncio
+
     from starlette.applications import Starlette
 
     from adapters.types import ServingRuntime
@@ -103,27 +105,51 @@ async def _poll(settings: Settings) -> None:
     import asyncio
     import signal
 
-    from adapters.metrics import AdapterMetrics
-    from adapters.telegram import TelegramAdapter
     from bots.runtime import build_runtime
 
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
-    bot = settings.telegram_bot
-    runtime = await build_runtime(settings, bot=bot)
+    runtime = await build_runtime(settings, bot=settings.telegram_bot)
     try:
-        metrics = AdapterMetrics()
-        adapter = TelegramAdapter(
-            settings=settings,
-            handler=metrics.instrument(runtime.managers[bot].handle, platform="telegram", bot=bot),
-            bot=bot,
-            store=runtime.store,
-            metrics=metrics,
-            polling=True,
-        )
-        logger.info("telegram: polling for bot %s", bot)
-        await adapter.run_polling(stop)
+        await poll_telegram(settings, runtime, stop)
     finally:
         await runtime.aclose()
+
+
+async def poll_telegram(settings: Settings, runtime: ServingRuntime, stop: asyncio.Event) -> None:
+    """Serve Telegram by long polling with ``runtime`` until ``stop`` is set.
+
+    The polling adapter is the runtime's Telegram outbox; when a Slack bot
+    token is set, a send-only Slack outbox is registered too, so a shopper's
+    ``/human`` posts its card in the Slack handoff channel (staff replies come
+    back through ``shopkeep serve``, which sends to Telegram send-only).
+    """
+    from adapters.metrics import AdapterMetrics
+    from adapters.slack import SlackOutbox
+    from adapters.telegram import TelegramAdapter
+    from core.messages import Platform
+
+    bot = settings.telegram_bot
+    metrics = AdapterMetrics()
+    adapter = TelegramAdapter(
+        settings=settings,
+        handler=metrics.instrument(runtime.managers[bot].handle, platform="telegram", bot=bot),
+        bot=bot,
+        store=runtime.store,
+        metrics=metrics,
+        polling=True,
+    )
+    outbox = getattr(runtime, "outbox", None)
+    if outbox is not None:
+        outbox.register(Platform.TELEGRAM, adapter)
+        if settings.slack_bot_token:
+            outbox.register(Platform.SLACK, SlackOutbox(settings=settings, store=runtime.store))
+    logger.info("telegram: polling for bot %s", bot)
+    try:
+        await adapter.run_polling(stop)
+    finally:
+        if outbox is not None:
+            outbox.unregister(Platform.TELEGRAM)
+            outbox.unregister(Platform.SLACK)
