@@ -88,26 +88,18 @@ def _measure(engine: str, embed: Embed, texts: Sequence[str], batch_size: int, *
 
 def _torch_embedder(model_dir: Path, tokenizer_path: Path, *, device: str, fp16: bool) -> tuple[Embed, Callable[[], None]]:
     import torch
-    from tokenizers import Tokenizer
 
+    from models.encoder import open_tokenizer, pad_batch
     from models.export import load_pooled_torch_model
 
     model = load_pooled_torch_model(model_dir)
     if fp16:
         model = model.half()
     model = model.to(device)
-    tokenizer = Tokenizer.from_file(str(tokenizer_path))
-    tokenizer.no_padding()
-    tokenizer.enable_truncation(max_length=128)
+    tokenizer = open_tokenizer(tokenizer_path, 128)
 
     def embed(texts: list[str]) -> np.ndarray:
-        ids = [e.ids for e in tokenizer.encode_batch(texts)]
-        width = max(len(r) for r in ids)
-        input_ids = np.zeros((len(ids), width), dtype=np.int64)
-        mask = np.zeros((len(ids), width), dtype=np.int64)
-        for i, row in enumerate(ids):
-            input_ids[i, : len(row)] = row
-            mask[i, : len(row)] = 1
+        input_ids, mask = pad_batch([e.ids for e in tokenizer.encode_batch(texts)])
         with torch.inference_mode():
             out = model(torch.from_numpy(input_ids).to(device), torch.from_numpy(mask).to(device))
         return out.float().cpu().numpy()
@@ -124,8 +116,8 @@ def _cuda_fp16_embedder(fp32_path: Path, tokenizer_path: Path, workdir: Path) ->
     import onnx
     import onnxruntime as ort
     from onnxruntime.transformers.onnx_model import OnnxModel
-    from tokenizers import Tokenizer
 
+    from models.encoder import open_tokenizer, pad_batch
     from models.providers import CUDA, plan_providers
 
     fp16_path = workdir / "model.fp16.onnx"
@@ -136,18 +128,10 @@ def _cuda_fp16_embedder(fp32_path: Path, tokenizer_path: Path, workdir: Path) ->
     session = ort.InferenceSession(str(fp16_path), providers=list(plan.providers))
     if session.get_providers()[0] not in (CUDA, "TensorrtExecutionProvider"):
         raise RuntimeError(f"CUDA session fell back to {session.get_providers()}")
-    tokenizer = Tokenizer.from_file(str(tokenizer_path))
-    tokenizer.no_padding()
-    tokenizer.enable_truncation(max_length=128)
+    tokenizer = open_tokenizer(tokenizer_path, 128)
 
     def embed(texts: list[str]) -> np.ndarray:
-        ids = [e.ids for e in tokenizer.encode_batch(texts)]
-        width = max(len(r) for r in ids)
-        input_ids = np.zeros((len(ids), width), dtype=np.int64)
-        mask = np.zeros((len(ids), width), dtype=np.int64)
-        for i, row in enumerate(ids):
-            input_ids[i, : len(row)] = row
-            mask[i, : len(row)] = 1
+        input_ids, mask = pad_batch([e.ids for e in tokenizer.encode_batch(texts)])
         binding = session.io_binding()
         binding.bind_ortvalue_input("input_ids", ort.OrtValue.ortvalue_from_numpy(input_ids, "cuda", 0))
         binding.bind_ortvalue_input("attention_mask", ort.OrtValue.ortvalue_from_numpy(mask, "cuda", 0))

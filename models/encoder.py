@@ -81,11 +81,7 @@ class OnnxEncoder:
         self.max_seq_len = max_seq_len
         self.batch_max_size = batch_max_size
 
-        self._tokenizer = Tokenizer.from_file(str(tokenizer_path))
-        self._tokenizer.no_padding()
-        self._tokenizer.enable_truncation(max_length=max_seq_len)
-        padding = self._tokenizer.padding
-        self._pad_id = int(padding["pad_id"]) if padding else 0
+        self._tokenizer = open_tokenizer(tokenizer_path, max_seq_len)
 
         options = ort.SessionOptions()
         options.intra_op_num_threads = intra_op_threads
@@ -219,17 +215,9 @@ class OnnxEncoder:
         await self.aclose()
 
     # --- internals --------------------------------------------------------
-    def _feed(self, ids: list[list[int]]) -> dict[str, np.ndarray]:
-        width = max(len(row) for row in ids)
-        input_ids = np.full((len(ids), width), self._pad_id, dtype=np.int64)
-        mask = np.zeros((len(ids), width), dtype=np.int64)
-        for i, row in enumerate(ids):
-            input_ids[i, : len(row)] = row
-            mask[i, : len(row)] = 1
-        return {"input_ids": input_ids, "attention_mask": mask}
-
     def _run(self, ids: list[list[int]]) -> np.ndarray:
-        feed = self._feed(ids)
+        input_ids, mask = pad_batch(ids)
+        feed = {"input_ids": input_ids, "attention_mask": mask}
         # One run at a time: parallel runs would only fight over the same cores.
         with self._run_lock:
             (embedding,) = self._session.run(["embedding"], feed)
@@ -258,3 +246,22 @@ def default_threads() -> int:
 
 
 __all__ = ["OnnxEncoder", "default_threads"]
+
+
+def open_tokenizer(path: Path, max_seq_len: int) -> Tokenizer:
+    """The fast tokenizer, truncating at ``max_seq_len``; batches are padded by :func:`pad_batch`."""
+    tokenizer = Tokenizer.from_file(str(path))
+    tokenizer.no_padding()
+    tokenizer.enable_truncation(max_length=max_seq_len)
+    return tokenizer
+
+
+def pad_batch(ids: list[list[int]]) -> tuple[np.ndarray, np.ndarray]:
+    """``(input_ids, attention_mask)`` padded to the longest row (pad id 0, masked out)."""
+    width = max(len(row) for row in ids)
+    input_ids = np.zeros((len(ids), width), dtype=np.int64)
+    mask = np.zeros((len(ids), width), dtype=np.int64)
+    for i, row in enumerate(ids):
+        input_ids[i, : len(row)] = row
+        mask[i, : len(row)] = 1
+    return input_ids, mask
