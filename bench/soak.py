@@ -373,7 +373,7 @@ async def scale_out(*, events: int, presses: int) -> dict[str, Any]:
 
 async def _catalog_skus(n: int) -> list[str]:
     from bots.runtime import BOTS_DIR
-    from core.catalog import load_catalog
+    from core.commerce.catalog import load_catalog
 
     catalog = await asyncio.to_thread(load_catalog, BOTS_DIR / BOT / "data" / "products.csv")
     skus = [v.sku for p in catalog.offered() for v in p.variants if v.buyable and v.sku]

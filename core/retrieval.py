@@ -36,7 +36,7 @@ The table came from a one-off leave-one-out run over ``policies.yaml``;
 ``tests/core/test_retrieval.py`` pins the behaviour at the chosen floor.
 
 The keyword tools here (:func:`tokenize`, :class:`KeywordIndex`) are shared
-with :mod:`core.search`.
+with :mod:`core.commerce.search`.
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """`shopkeep search`: query the catalogue the way the chat does.
 
-The query goes through the same :class:`~core.entities.EntityExtractor` and
-:class:`~core.search.SearchFilters` as the shopping assistant, so what this
+The query goes through the same :class:`~core.commerce.entities.EntityExtractor` and
+:class:`~core.commerce.search.SearchFilters` as the shopping assistant, so what this
 prints is what a customer would be shown.
 """
 
@@ -35,10 +35,10 @@ def search(
     from rich.console import Console
     from rich.table import Table
 
-    from core.catalog import load_catalog
-    from core.entities import EntityExtractor
+    from core.commerce.catalog import load_catalog
+    from core.commerce.entities import EntityExtractor
+    from core.commerce.search import ProductSearch, SearchFilters
     from core.errors import CatalogError, ModelNotBuilt
-    from core.search import ProductSearch, SearchFilters
     from core.settings import Settings
     from models.encoder import OnnxEncoder
 

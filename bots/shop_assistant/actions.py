@@ -26,14 +26,11 @@ from pathlib import Path
 from typing import Any
 
 from core.actions import ActionContext, ActionRegistry, SetupContext
-from core.catalog import Catalog, Product, Variant
 from core.commands import request_handoff
-from core.entities import EntityExtractor
-from core.forms import Form, Slot, button_value, deactivate, value_button
-from core.messages import Button, ProductCard, StockState
-from core.retrieval import PassageIndex, confident, tokenize
-from core.search import ProductSearch, SearchFilters, SearchHit, catalog_services
-from core.shopdata import (
+from core.commerce.catalog import Catalog, Product, Variant
+from core.commerce.entities import EntityExtractor
+from core.commerce.search import ProductSearch, SearchFilters, SearchHit, catalog_services
+from core.commerce.shopdata import (
     OrderBook,
     PolicyBook,
     Store,
@@ -42,6 +39,9 @@ from core.shopdata import (
     load_stores,
     normalize_order_number,
 )
+from core.forms import Form, Slot, button_value, deactivate, value_button
+from core.messages import Button, ProductCard, StockState
+from core.retrieval import PassageIndex, confident, tokenize
 
 PAGE = 5
 _EMAIL = re.compile(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+")

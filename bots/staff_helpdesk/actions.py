@@ -17,15 +17,11 @@ from pathlib import Path
 from typing import Any
 
 from core.actions import ActionContext, ActionRegistry, SetupContext
-from core.catalog import Catalog
-from core.entities import EntityExtractor
-from core.handoff import open_tickets
-from core.inventory import Inventory, InventoryItem, load_inventory
-from core.privacy import mask_pii
-from core.retrieval import PassageHit, PassageIndex, confident
-from core.search import ProductSearch, catalog_services
-from core.settings import Settings
-from core.shopdata import (
+from core.commerce.catalog import Catalog
+from core.commerce.entities import EntityExtractor
+from core.commerce.inventory import Inventory, InventoryItem, load_inventory
+from core.commerce.search import ProductSearch, catalog_services
+from core.commerce.shopdata import (
     OrderBook,
     Procedure,
     Store,
@@ -35,6 +31,10 @@ from core.shopdata import (
     normalize_order_number,
     procedure_passages,
 )
+from core.handoff import open_tickets
+from core.privacy import mask_pii
+from core.retrieval import PassageHit, PassageIndex, confident
+from core.settings import Settings
 
 MAX_ROWS = 24
 _ORDER_NO = re.compile(r"(?:#|\bsk-?|\border\s+(?:no\.?\s*|number\s*)?)(\d{3,8})\b|\b(\d{4,6})\b", re.IGNORECASE)

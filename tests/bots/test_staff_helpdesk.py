@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from bots.staff_helpdesk.actions import allowlist, short_location, stock_table
-from core.inventory import InventoryItem, StockLevel
+from core.commerce.inventory import InventoryItem, StockLevel
 from core.messages import Platform
 from core.sessions import MemorySessionStore
 from core.settings import Settings

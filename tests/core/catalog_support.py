@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from core.catalog import InMemoryCatalog, load_catalog
+from core.commerce.catalog import InMemoryCatalog, load_catalog
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 SHOP_DATA = REPO_ROOT / "bots" / "shop_assistant" / "data"

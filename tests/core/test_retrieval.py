@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 from catalog_support import SHOP_DATA, STAFF_DATA, HashingEncoder
 
+from core.commerce.shopdata import load_policies, load_procedures, procedure_passages
 from core.retrieval import (
     CONFIDENT_FLOOR,
     KeywordIndex,
@@ -18,7 +19,6 @@ from core.retrieval import (
     edit_distance,
     tokenize,
 )
-from core.shopdata import load_policies, load_procedures, procedure_passages
 
 
 def test_tokenize_and_stem() -> None:

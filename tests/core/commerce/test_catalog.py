@@ -10,7 +10,13 @@ from pathlib import Path
 import pytest
 from catalog_support import SHOP_DATA, demo_catalog
 
-from core.catalog import Catalog, ShopifyCsvCatalog, ShopifyJsonCatalog, html_to_text, load_catalog
+from core.commerce.catalog import (
+    Catalog,
+    ShopifyCsvCatalog,
+    ShopifyJsonCatalog,
+    html_to_text,
+    load_catalog,
+)
 from core.errors import CatalogError
 from core.messages import StockState
 

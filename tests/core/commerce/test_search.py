@@ -12,8 +12,8 @@ from catalog_support import HashingEncoder, demo_catalog
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from core.entities import EntityExtractor
-from core.search import ProductSearch, SearchFilters, product_document
+from core.commerce.entities import EntityExtractor
+from core.commerce.search import ProductSearch, SearchFilters, product_document
 
 
 @pytest.fixture(scope="module")

@@ -1,7 +1,7 @@
 """Rule-based entity extraction: prices, colours, sizes, types, quantities, contacts.
 
 The rules are deliberately plain regular expressions over the user's text,
-fed by the catalogue's own :class:`~core.catalog.Vocabulary` (so a new bot
+fed by the catalogue's own :class:`~core.commerce.catalog.Vocabulary` (so a new bot
 with other colours or product types needs no code change) plus a small
 synonym map (grey/gray, hoody, trainers, 红色...). Spans that have been
 understood are blanked before the next rule runs, so "#1001" is never also
@@ -18,7 +18,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict
 
-from core.catalog import Vocabulary
+from core.commerce.catalog import Vocabulary
 from core.retrieval import deletions, edit_distance, stem, typo_budget
 
 _NUMBER_WORDS = {

@@ -6,10 +6,10 @@ from pathlib import Path
 
 import pytest
 
+from core.commerce.inventory import load_inventory
 from core.errors import CatalogError
-from core.inventory import load_inventory
 
-DATA = Path(__file__).resolve().parents[2] / "bots" / "staff_helpdesk" / "data" / "inventory.csv"
+DATA = Path(__file__).resolve().parents[3] / "bots" / "staff_helpdesk" / "data" / "inventory.csv"
 HEADER = ("Handle,Title,Option1 Name,Option1 Value,Option2 Name,Option2 Value,Option3 Name,Option3 Value,SKU,"
           "HS Code,COO,Location,Incoming,Unavailable,Committed,Available,On hand\n")
 

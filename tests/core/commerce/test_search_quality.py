@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 from catalog_support import demo_catalog
 
-from core.entities import EntityExtractor
-from core.search import ProductSearch, SearchFilters, SearchHit
+from core.commerce.entities import EntityExtractor
+from core.commerce.search import ProductSearch, SearchFilters, SearchHit
 
 
 @pytest.fixture(scope="module")

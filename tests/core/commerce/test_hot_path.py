@@ -19,10 +19,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from core.actions import ActionContext, ActionRegistry
-from core.entities import _REAL_WORDS, EntityExtractor, _fold
+from core.commerce.entities import _REAL_WORDS, EntityExtractor, _fold
+from core.commerce.search import ProductSearch, SearchFilters
 from core.protocols import SessionStore
 from core.retrieval import KeywordIndex, deletions, edit_distance, stem, tokenize, typo_budget
-from core.search import ProductSearch, SearchFilters
 from tests.bots.shop_support import ShopParts, message, shop_parts
 
 WORDS = st.text(alphabet="abcdehost", min_size=0, max_size=8)

@@ -21,8 +21,8 @@ from typing import Literal
 
 import numpy as np
 
-from core.catalog import Catalog, Product, Variant, load_catalog
-from core.entities import Entities, EntityExtractor
+from core.commerce.catalog import Catalog, Product, Variant, load_catalog
+from core.commerce.entities import Entities, EntityExtractor
 from core.protocols import TextEncoder
 from core.retrieval import KeywordIndex, keyword_scores, tokenize
 
@@ -126,7 +126,7 @@ class ProductSearch:
     """Hybrid semantic + keyword search over a catalogue's offered products.
 
     Args:
-        catalog: any :class:`~core.catalog.Catalog`; only ``offered()`` is indexed.
+        catalog: any :class:`~core.commerce.catalog.Catalog`; only ``offered()`` is indexed.
         encoder: any :class:`~core.protocols.TextEncoder`.
         embeddings: precomputed product embeddings in ``offered()`` order;
             when omitted they are computed here with ``encoder.embed_sync``

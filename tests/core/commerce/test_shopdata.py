@@ -8,8 +8,7 @@ from pathlib import Path
 import pytest
 from catalog_support import SHOP_DATA, STAFF_DATA, demo_catalog
 
-from core.errors import CatalogError
-from core.shopdata import (
+from core.commerce.shopdata import (
     OrderStatus,
     load_orders,
     load_policies,
@@ -18,6 +17,7 @@ from core.shopdata import (
     normalize_order_number,
     procedure_passages,
 )
+from core.errors import CatalogError
 
 
 @pytest.fixture(scope="module")

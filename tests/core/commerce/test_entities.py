@@ -9,8 +9,8 @@ from catalog_support import demo_catalog
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from core.catalog import Vocabulary
-from core.entities import EntityExtractor, normalize_phone
+from core.commerce.catalog import Vocabulary
+from core.commerce.entities import EntityExtractor, normalize_phone
 
 
 @pytest.fixture(scope="module")
