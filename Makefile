@@ -11,7 +11,7 @@ export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 export TOKENIZERS_PARALLELISM := false
 
-.PHONY: setup models demo test test-fast soak bench bench-nlu lint clean
+.PHONY: setup models demo test test-fast soak bench bench-nlu eval lint clean
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -44,6 +44,10 @@ bench: models
 
 bench-nlu: models
 	$(SK) nlu evaluate --dataset all --json-out bench/results/nlu.json --report bench/results/nlu.md
+
+# Development benchmarks on the team's labelled sets beside the clone (../shared).
+eval: models
+	$(SK) eval
 
 lint: setup
 	$(VENV)/bin/ruff check bots core adapters models tests

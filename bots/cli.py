@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import typer
 
-from bots.commands import chat, models, nlu, search, serve
+from bots.commands import chat, evaluate, models, nlu, search, serve
 
 app = typer.Typer(
     name="shopkeep",
@@ -19,7 +19,7 @@ app = typer.Typer(
     add_completion=False,
 )
 
-for module in (models, nlu, search, chat, serve):
+for module in (models, nlu, search, chat, serve, evaluate):
     module.register(app)
 
 

@@ -1,0 +1,68 @@
+"""`shopkeep eval`: the development benchmarks (catalogue search and conversations, staff helpdesk).
+
+Each part prints a table and writes JSON under ``bench/results/``. The
+labelled sets live outside the repository (``../shared``): a part whose
+folder is missing is skipped with a message naming the folder.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from enum import Enum
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from core.settings import REPO_ROOT
+
+SHARED = REPO_ROOT.parent / "shared"
+RESULTS = REPO_ROOT / "bench" / "results"
+
+
+class Part(str, Enum):
+    all = "all"
+    catalogs = "catalogs"
+    staff = "staff"
+
+
+def register(app: typer.Typer) -> None:
+    """Add this module's commands to the root app."""
+    app.command(name="eval")(evaluate)
+
+
+def evaluate(
+    part: Annotated[Part, typer.Option("--part", help="Which benchmark to run.")] = Part.all,
+    catalogs: Annotated[Path, typer.Option("--catalogs", help="Folder with the exports, queries.json and "
+                                           "conversations.yaml.")] = SHARED / "catalogs",
+    staff: Annotated[Path, typer.Option("--staff", help="Folder with the staff questions.yaml.")] = SHARED / "staff",
+    out: Annotated[Path, typer.Option("--out", help="Where the JSON results go.")] = RESULTS,
+) -> None:
+    """Run the development benchmarks and print per-kind scores."""
+    ran = 0
+    if part in (Part.all, Part.catalogs):
+        ran += _run("catalogs", catalogs, lambda: _catalogs(catalogs, out))
+    if part in (Part.all, Part.staff):
+        ran += _run("staff", staff, lambda: _staff(staff, out))
+    if not ran:
+        raise typer.Exit(code=1)
+
+
+def _run(name: str, folder: Path, run: Callable[[], None]) -> int:
+    if not folder.is_dir():
+        typer.echo(f"eval {name}: {folder} not found; skipped", err=True)
+        return 0
+    run()
+    return 1
+
+
+def _catalogs(folder: Path, out: Path) -> None:
+    from bots.evaluation.catalogs import main
+
+    main(folder, out)
+
+
+def _staff(folder: Path, out: Path) -> None:
+    from bots.evaluation.staff import main
+
+    main(folder, out)
