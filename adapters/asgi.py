@@ -175,9 +175,9 @@ def create_app(
         sweeper: asyncio.Task[None] | None = None
         # A runtime with a handoff service has an outbox router the adapters register into.
         outbox = getattr(opened, "outbox", None)
-        observed = [m.decision_observers for m in opened.managers.values() if hasattr(m, "decision_observers")]
+        observed = [m.event_observers for m in opened.managers.values() if hasattr(m, "event_observers")]
         for observers in observed:
-            observers.append(metrics.observe_decision)
+            observers.append(metrics.observe_event)
         try:
             if serve_slack:
                 bot = settings.slack_bot
@@ -222,7 +222,7 @@ def create_app(
             serving.ready = False
             for observers in observed:
                 with contextlib.suppress(ValueError):
-                    observers.remove(metrics.observe_decision)
+                    observers.remove(metrics.observe_event)
             if sweeper is not None:
                 sweeper.cancel()
                 with contextlib.suppress(asyncio.CancelledError):

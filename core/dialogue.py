@@ -18,14 +18,15 @@ import dataclasses
 import logging
 import re
 import traceback
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
 
-from core import commands, forms
+from core import commands, events, forms
 from core.actions import ActionContext, Understanding
 from core.bot import Bot
 from core.errors import StorageError
+from core.events import Event, EventObserver
 from core.messages import Button, IncomingMessage, Reply
 from core.privacy import mask_pii
 from core.protocols import IntentClassifier, SessionStore
@@ -68,8 +69,9 @@ class DialogueManager:
         interceptor: ConversationInterceptor | None = None,
     ) -> None:
         self.interceptor = interceptor
-        #: Called as ``fn(bot_name, decision)`` after each understood message is saved (metrics).
-        self.decision_observers: list[Callable[[str, Decision], None]] = []
+        #: Called with each :class:`~core.events.Event` once the message's state is saved
+        #: (metrics, the analytics recorder); they must not block.
+        self.event_observers: list[EventObserver] = []
         self.bot = bot
         self.store = store
         self.classifier = classifier
@@ -99,11 +101,18 @@ class DialogueManager:
         state = loaded or ConversationState(user_id=message.user_id, lang=self.bot.default_lang)
         if not state.lang_locked:
             state.lang = self._guess_lang(message, state)
+        handoff_before = events.handoff_marker(state.data)
         if self.interceptor is not None:
             intercepted = await self.interceptor.intercept(message, state)
             if intercepted is not None:
                 self._record_intercepted(state, message, intercepted)
+                at = events.now()
+                sessions = events.advance_session(state, at=at, handoff_before=handoff_before)
                 await self.store.save(message.conversation, state)
+                if self.event_observers:
+                    self._emit(events.turn_events(None, message, state, bot=self.bot.name, at=at,
+                                                  handoff_before=handoff_before, sessions=sessions,
+                                                  is_command=False))
                 return intercepted
         # Copy-on-error: the action works on the loaded state itself; the
         # pre-action state is kept as its JSON (one fast Rust call) and only
@@ -122,12 +131,14 @@ class DialogueManager:
             store=self.store,
         )
         is_command = False
+        failed = False
         try:
             is_command = await self._dispatch(ctx)
         except StorageError:
             raise
         except Exception as e:  # noqa: BLE001 - the edge: logged once, answered politely
             self._log_failure(ctx, e)
+            failed = True
             final = ConversationState.model_validate_json(snapshot)
             replies = [Reply(text=self.bot.responses.render("error", final.lang, turn=ctx.turn))]
         else:
@@ -142,11 +153,18 @@ class DialogueManager:
                 if reply.text:
                     final.add_turn(Turn(role="bot", text=mask_pii(reply.text)))
             replies = [*replies, *extra]
+        at = events.now()
+        sessions = events.advance_session(final, at=at, handoff_before=handoff_before)
         await self.store.save(message.conversation, final)
-        if not is_command and final.last_decision is not None:
-            for observe in self.decision_observers:
-                observe(self.bot.name, final.last_decision)
+        if self.event_observers:
+            self._emit(events.turn_events(ctx, message, final, bot=self.bot.name, at=at, handoff_before=handoff_before,
+                                          sessions=sessions, is_command=is_command, failed=failed))
         return replies
+
+    def _emit(self, emitted: list[Event]) -> None:
+        for event in emitted:
+            for observe in self.event_observers:
+                observe(event)
 
     async def _dispatch(self, ctx: ActionContext) -> bool:
         """Route the message; returns True when it was a generic command."""

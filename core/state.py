@@ -7,6 +7,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
+from core.events import SessionMark
+
 
 def _now() -> datetime:
     return datetime.now(timezone.utc)
@@ -54,6 +56,7 @@ class ConversationState(BaseModel):
     last_decision: Decision | None = None
     fallbacks: int = 0
     data: dict[str, Any] = Field(default_factory=dict)
+    session: SessionMark | None = None  # the current session, for the owner's dashboard
     updated_at: datetime = Field(default_factory=_now)
 
     MAX_HISTORY: int = 40
