@@ -132,6 +132,17 @@ def _register_send_only(
         logger.info("telegram: send-only outbox (served by telegram-poll, or not here)")
 
 
+def _observer_lists(runtime: Any) -> list[list[Any]]:
+    """The distinct event-observer lists of a runtime (one shared list, or one per manager)."""
+    lists = [getattr(runtime, "event_observers", None)]
+    lists += [getattr(m, "event_observers", None) for m in runtime.managers.values()]
+    unique: dict[int, list[Any]] = {}
+    for found in lists:
+        if isinstance(found, list):
+            unique.setdefault(id(found), found)
+    return list(unique.values())
+
+
 def _error(status: int, message: str) -> JSONResponse:
     return JSONResponse({"ok": False, "error": message}, status_code=status)
 
@@ -175,7 +186,7 @@ def create_app(
         sweeper: asyncio.Task[None] | None = None
         # A runtime with a handoff service has an outbox router the adapters register into.
         outbox = getattr(opened, "outbox", None)
-        observed = [m.event_observers for m in opened.managers.values() if hasattr(m, "event_observers")]
+        observed = _observer_lists(opened)
         for observers in observed:
             observers.append(metrics.observe_event)
         try:

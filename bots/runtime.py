@@ -18,10 +18,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from bots.heads import HeadChoice, HeadWatcher, choose_head, load_head
 from core.actions import SetupContext
+from core.analytics import AnalyticsReader, RedisEventRecorder, Retention
 from core.bot import Bot
 from core.dialogue import DialogueManager
+from core.events import EventObserver
 from core.handoff import HandoffService
+from core.keys import KeyBuilder
 from core.outbox import OutboxRouter
 from core.protocols import IntentClassifier, SessionStore, TextEncoder
 from core.settings import Settings
@@ -40,6 +44,11 @@ class Runtime:
         outbox: where the platform adapters register their outboxes as they start.
         handoff: the live handoff service (every manager's interceptor), when
             ``handoff_channel`` is set.
+        event_observers: one list shared by every manager and the handoff
+            service: an observer added here sees every event of the process.
+        recorder: writes events to Redis for the dashboard (Redis only).
+        analytics: reads them back (Redis only).
+        heads: swaps newly trained intent heads in (Redis only).
     """
 
     settings: Settings
@@ -49,6 +58,11 @@ class Runtime:
     classifiers: dict[str, IntentClassifier] = field(default_factory=dict)
     outbox: OutboxRouter = field(default_factory=OutboxRouter)
     handoff: HandoffService | None = None
+    event_observers: list[EventObserver] = field(default_factory=list)
+    recorder: RedisEventRecorder | None = None
+    analytics: AnalyticsReader | None = None
+    heads: HeadWatcher | None = None
+    keys: KeyBuilder = field(default_factory=KeyBuilder)
 
     @property
     def manager(self) -> DialogueManager:
@@ -60,7 +74,12 @@ class Runtime:
         return next(iter(self.classifiers.values()))
 
     async def aclose(self) -> None:
-        """Close the store and the encoder (idempotent)."""
+        """Stop the head watcher, write queued events, close the store and the encoder (idempotent)."""
+        if self.heads is not None:
+            await self.heads.aclose()
+        if self.recorder is not None:
+            await self.recorder.aclose()
+            self.recorder = None
         await self.store.aclose()
         close = getattr(self.encoder, "aclose", None)
         if close is not None:
@@ -102,14 +121,12 @@ def load_encoder(settings: Settings) -> TextEncoder:
 
 
 def load_classifier(settings: Settings, bot: str, encoder: TextEncoder) -> IntentClassifier:
-    """The bot's trained intent head from ``artifacts/intents/<bot>``.
+    """The bot's trained intent head (see :func:`bots.heads.choose_head`).
 
     Raises:
         ModelNotBuilt: run ``shopkeep nlu train --bot <bot>`` first.
     """
-    from models.intent_runtime import OnnxIntentClassifier
-
-    return OnnxIntentClassifier.from_artifacts(settings.artifacts_dir / "intents" / bot, encoder)
+    return load_head(choose_head(settings, bot), encoder)[0]
 
 
 async def build_manager(
@@ -122,18 +139,24 @@ async def build_manager(
     catalog: Path | None = None,
     bots_dir: Path = BOTS_DIR,
     shared: dict[Hashable, Any] | None = None,
+    head: HeadChoice | None = None,
+    event_observers: list[EventObserver] | None = None,
 ) -> DialogueManager:
     """Load one bot, run its ``setup`` and return its dialogue manager.
 
-    ``shared`` is passed to every bot of one runtime (see ``SetupContext.share``).
+    ``shared`` is passed to every bot of one runtime (see ``SetupContext.share``);
+    ``head`` says where its intent head is (default: :func:`bots.heads.choose_head`).
     """
     definition = Bot.load(bots_dir / bot)
-    classifier = classifier or load_classifier(settings, bot, encoder)
+    answers: dict[str, dict[str, str]] = {}
+    if classifier is None:
+        classifier, answers = load_head(head or choose_head(settings, bot), encoder)
     services = await definition.setup(
         SetupContext(settings=settings, bot_dir=definition.root, encoder=encoder, catalog=catalog,
                      shared={} if shared is None else shared)
     )
-    return DialogueManager(bot=definition, store=store, classifier=classifier, settings=settings, services=services)
+    return DialogueManager(bot=definition, store=store, classifier=classifier, settings=settings, services=services,
+                           answers=answers, event_observers=event_observers)
 
 
 async def build_runtimes(
@@ -149,12 +172,16 @@ async def build_runtimes(
 
     store = store or make_store(settings)
     encoder = encoder or load_encoder(settings)
-    runtime = Runtime(settings=settings, store=store, encoder=encoder)
+    keys = getattr(store, "keys", None) or KeyBuilder()
+    runtime = Runtime(settings=settings, store=store, encoder=encoder, keys=keys)
     shared: dict[Hashable, Any] = {}
+    loaded: dict[str, str | None] = {}
     try:
         for name in bots:
+            head = choose_head(settings, name)
+            loaded[name] = head.version
             manager = await build_manager(settings, bot=name, store=store, encoder=encoder, catalog=catalog,
-                                          shared=shared)
+                                          shared=shared, head=head, event_observers=runtime.event_observers)
             runtime.managers[name] = manager
             runtime.classifiers[name] = manager.classifier
     except BaseException:
@@ -162,10 +189,33 @@ async def build_runtimes(
         raise
     if settings.handoff_channel:
         runtime.handoff = HandoffService.from_settings(settings, store=store, outbox=runtime.outbox)
+        runtime.handoff.event_observers = runtime.event_observers
         for manager in runtime.managers.values():
             manager.interceptor = runtime.handoff
+    redis = getattr(store, "redis", None)
+    if redis is not None:
+        _start_analytics(runtime, redis, loaded)
     logger.info("runtime ready: bots=%s", ", ".join(runtime.managers))
     return runtime
+
+
+def _start_analytics(runtime: Runtime, redis: Any, loaded: dict[str, str | None]) -> None:
+    """On Redis: record events for the dashboard, read them back, and watch for new heads."""
+    settings = runtime.settings
+    retention = Retention.from_settings(settings)
+    runtime.analytics = AnalyticsReader(redis, keys=runtime.keys, retention=retention)
+    if settings.events:
+        runtime.recorder = RedisEventRecorder(
+            redis, keys=runtime.keys, retention=retention, encoder=runtime.encoder,
+            queue_max=settings.events_queue_max, flush_every_s=settings.events_flush_every_s,
+        )
+        runtime.recorder.start()
+        runtime.event_observers.append(runtime.recorder)
+        for manager in runtime.managers.values():
+            manager.user_erasers.append(runtime.recorder.forget_user)
+    runtime.heads = HeadWatcher(settings=settings, redis=redis, keys=runtime.keys, managers=runtime.managers,
+                                encoder=runtime.encoder, loaded=loaded)
+    runtime.heads.start()
 
 
 async def build_runtime(

@@ -18,7 +18,7 @@ import dataclasses
 import logging
 import re
 import traceback
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
 
@@ -27,7 +27,7 @@ from core.actions import ActionContext, Understanding
 from core.bot import Bot
 from core.errors import StorageError
 from core.events import Event, EventObserver
-from core.messages import Button, IncomingMessage, Reply
+from core.messages import Button, IncomingMessage, Platform, Reply
 from core.privacy import mask_pii
 from core.protocols import IntentClassifier, SessionStore
 from core.settings import Settings
@@ -39,6 +39,9 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 INTENT_PAYLOAD = "intent:"
+TAUGHT_ANSWER_ACTION = "taught_answer"
+#: Erases what one user left outside the session store (e.g. analytics); returns items removed.
+UserEraser = Callable[[Platform, str], Awaitable[int]]
 CONTACT_PAYLOAD = "contact:"
 _CJK = re.compile(r"[\u3400-\u9fff\uf900-\ufaff]")
 _LATIN_WORDS = re.compile(r"[A-Za-z]{2,}")
@@ -56,6 +59,10 @@ class DialogueManager:
         interceptor: consulted inside the lock before and after dispatch
             (e.g. a live human handoff keeps the bot silent); see
             :class:`core.handoff.ConversationInterceptor`.
+        answers: answers the owner taught (intent -> language -> text), given
+            for intents that have no handler of their own.
+        event_observers: where events go; a runtime passes one list to all its
+            managers so an observer is added once.
     """
 
     def __init__(
@@ -67,16 +74,25 @@ class DialogueManager:
         settings: Settings,
         services: Any = None,
         interceptor: ConversationInterceptor | None = None,
+        answers: Mapping[str, Mapping[str, str]] | None = None,
+        event_observers: list[EventObserver] | None = None,
     ) -> None:
         self.interceptor = interceptor
         #: Called with each :class:`~core.events.Event` once the message's state is saved
         #: (metrics, the analytics recorder); they must not block.
-        self.event_observers: list[EventObserver] = []
+        self.event_observers: list[EventObserver] = [] if event_observers is None else event_observers
+        #: Run when a user asks to be forgotten, after the session store erased its part.
+        self.user_erasers: list[UserEraser] = []
+        self.answers: Mapping[str, Mapping[str, str]] = answers or {}
         self.bot = bot
         self.store = store
         self.classifier = classifier
         self.settings = settings
         self.services = services
+
+    def use_head(self, classifier: IntentClassifier, answers: Mapping[str, Mapping[str, str]]) -> None:
+        """Serve a newly trained intent head from the next message on (no restart)."""
+        self.classifier, self.answers = classifier, answers
 
     async def handle(self, message: IncomingMessage) -> list[Reply]:
         """Handle one message and return the replies to send (``[]`` for a repeat delivery)."""
@@ -144,7 +160,9 @@ class DialogueManager:
         else:
             final = working
             replies = ctx.replies
-        if ctx.discard_state:
+        if ctx.discard_state:  # the user asked to be forgotten (the store already erased its part)
+            for erase in self.user_erasers:
+                await erase(message.conversation.platform, message.user_id)
             return replies
         self._record(final, ctx, replies, is_command=is_command)
         if self.interceptor is not None:
@@ -231,7 +249,7 @@ class DialogueManager:
             not (u.out_of_scope or u.ambiguous)
             and u.confidence >= self.bot.fallback.form_interrupt_confidence
             and u.intent not in ("cancel", form.name)
-            and self.bot.registry.for_intent(u.intent) is not None
+            and self._handles(u.intent)
             and not forms.is_cancel(ctx)
             and not await form.accepts(ctx)
         )
@@ -272,11 +290,22 @@ class DialogueManager:
     async def _run_intent(self, ctx: ActionContext) -> None:
         handler = self.bot.registry.for_intent(ctx.intent)
         if handler is None:
+            taught = self.answers.get(ctx.intent)
+            if taught:
+                ctx.state.fallbacks = 0
+                ctx.action = TAUGHT_ANSWER_ACTION
+                text = taught.get(ctx.lang) or taught.get(self.bot.default_lang) or next(iter(taught.values()))
+                ctx.reply(Reply(text=text))  # the owner's text as written: never a template
+                return
             self._fallback(ctx)
             return
         ctx.state.fallbacks = 0
         ctx.action = handler.__name__
         await handler(ctx)
+
+    def _handles(self, intent: str) -> bool:
+        """The bot can act on ``intent``: a handler of its own or an answer the owner taught."""
+        return self.bot.registry.for_intent(intent) is not None or intent in self.answers
 
     def _extract_entities(self, ctx: ActionContext) -> None:
         hook = self.bot.registry.entity_hook
@@ -298,7 +327,7 @@ class DialogueManager:
         options = [
             name
             for name, _ in ctx.understanding.ranking[: self.bot.fallback.clarify_max_options]
-            if self.bot.registry.for_intent(name) is not None
+            if self._handles(name)
         ]
         if len(options) < 2:
             if options:
