@@ -7,6 +7,7 @@ Routes::
     GET  /healthz           the process is alive
     GET  /readyz            the runtime (models) is loaded and the store answers
     GET  /metrics           Prometheus exposition
+    /admin                  the owner's dashboard (see adapters.admin.app), behind SHOPKEEP_ADMIN_TOKEN
 
 Which platforms are served: ``SHOPKEEP_PLATFORMS`` (``slack,telegram``) when
 set, else every platform whose bot token is set. A served platform must be
@@ -35,8 +36,9 @@ from typing import Any
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
-from starlette.routing import Route
+from starlette.routing import Mount, Route
 
+from adapters.admin.app import AdminBackend, AdminState, BotView, create_admin_app
 from adapters.metrics import AdapterMetrics
 from adapters.slack import SlackAdapter, SlackOutbox
 from adapters.telegram import TelegramAdapter, TelegramOutbox
@@ -174,8 +176,11 @@ def create_app(
         [settings.slack_bot] * serve_slack + [settings.staff_bot] * serve_staff
         + [settings.telegram_bot] * telegram_webhook
     ))
+    if settings.admin_token and not bots:  # a dashboard-only process still needs the bots it reviews
+        bots = list(dict.fromkeys([settings.telegram_bot, settings.slack_bot]))
     metrics = metrics if metrics is not None else AdapterMetrics()
     serving = _Serving()
+    admin = AdminState()
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -226,11 +231,13 @@ def create_app(
             handoff = getattr(opened, "handoff", None)
             if handoff is not None:
                 sweeper = asyncio.create_task(_sweep_forever(handoff, settings.handoff_sweep_every_s))
+            _open_admin(admin, opened, settings)
             serving.ready = True
             logger.info("serving platforms=%s bots=%s", [p.value for p in platforms], bots)
             yield
         finally:
             serving.ready = False
+            admin.backend = None
             for observers in observed:
                 with contextlib.suppress(ValueError):
                     observers.remove(metrics.observe_event)
@@ -303,9 +310,41 @@ def create_app(
             Route("/healthz", healthz, methods=["GET"]),
             Route("/readyz", readyz, methods=["GET"]),
             Route("/metrics", metrics_route, methods=["GET"]),
+            Mount("/admin", create_admin_app(token=settings.admin_token, state=admin,
+                                             session_ttl_s=settings.admin_session_ttl_s)),
         ],
         lifespan=lifespan,
     )
     app.state.serving = serving
     app.state.metrics = metrics
+    app.state.admin = admin
     return app
+
+
+def _open_admin(admin: AdminState, runtime: Any, settings: Settings) -> None:
+    """Give the dashboard what the opened runtime has (analytics need Redis)."""
+    analytics, nonces = getattr(runtime, "analytics", None), getattr(runtime, "nonces", None)
+    if analytics is None or nonces is None:
+        admin.unavailable = "The dashboard reads events recorded in Redis: set REDIS_URL and restart the server."
+        return
+    recorder = getattr(runtime, "recorder", None)
+    admin.backend = AdminBackend(
+        analytics=analytics, nonces=nonces, data_dir=settings.data_dir, trainer=getattr(runtime, "trainer", None),
+        bots={name: _bot_view(name, manager, settings) for name, manager in runtime.managers.items()},
+        recorder_stats=lambda: None if recorder is None else recorder.stats,
+    )
+
+
+def _bot_view(name: str, manager: Any, settings: Settings) -> BotView:
+    from core.teaching import TeachingError, TeachingStore
+
+    def intents() -> frozenset[str]:
+        served = {label for label in manager.classifier.labels if label != "out_of_scope"} | set(manager.answers)
+        if settings.data_dir is not None:
+            try:
+                served |= TeachingStore(settings.data_dir, name).load().answer_intents()
+            except TeachingError as e:
+                logger.warning("teaching data of %s unreadable: %s", name, e)
+        return frozenset(served)
+
+    return BotView(name=name, languages=tuple(manager.bot.languages), intents=intents)

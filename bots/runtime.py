@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from bots.heads import HeadChoice, HeadWatcher, choose_head, load_head
+from bots.training import RedisHeadTrainer
 from core.actions import SetupContext
 from core.analytics import AnalyticsReader, RedisEventRecorder, Retention
 from core.bot import Bot
@@ -26,6 +27,7 @@ from core.dialogue import DialogueManager
 from core.events import EventObserver
 from core.handoff import HandoffService
 from core.keys import KeyBuilder
+from core.nonces import RedisNonceStore
 from core.outbox import OutboxRouter
 from core.protocols import IntentClassifier, SessionStore, TextEncoder
 from core.settings import Settings
@@ -49,6 +51,8 @@ class Runtime:
         recorder: writes events to Redis for the dashboard (Redis only).
         analytics: reads them back (Redis only).
         heads: swaps newly trained intent heads in (Redis only).
+        trainer: the dashboard's Retrain button (Redis and ``SHOPKEEP_DATA_DIR``).
+        nonces: one-time values for the dashboard's forms (Redis only).
     """
 
     settings: Settings
@@ -62,6 +66,8 @@ class Runtime:
     recorder: RedisEventRecorder | None = None
     analytics: AnalyticsReader | None = None
     heads: HeadWatcher | None = None
+    trainer: RedisHeadTrainer | None = None
+    nonces: RedisNonceStore | None = None
     keys: KeyBuilder = field(default_factory=KeyBuilder)
 
     @property
@@ -77,6 +83,8 @@ class Runtime:
         """Stop the head watcher, write queued events, close the store and the encoder (idempotent)."""
         if self.heads is not None:
             await self.heads.aclose()
+        if self.trainer is not None:
+            await self.trainer.aclose()
         if self.recorder is not None:
             await self.recorder.aclose()
             self.recorder = None
@@ -216,6 +224,10 @@ def _start_analytics(runtime: Runtime, redis: Any, loaded: dict[str, str | None]
     runtime.heads = HeadWatcher(settings=settings, redis=redis, keys=runtime.keys, managers=runtime.managers,
                                 encoder=runtime.encoder, loaded=loaded)
     runtime.heads.start()
+    runtime.nonces = RedisNonceStore(redis, keys=runtime.keys)
+    if settings.data_dir is not None:
+        runtime.trainer = RedisHeadTrainer(settings=settings, redis=redis, keys=runtime.keys,
+                                           bots_dirs={n: m.bot.root.parent for n, m in runtime.managers.items()})
 
 
 async def build_runtime(

@@ -26,6 +26,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import Protocol
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
@@ -226,3 +227,27 @@ class TeachingStore:
             answer = TaughtAnswer(intent=intent, title=title, answers=texts, examples=tuple(distinct))
             teaching.answers.append(answer)
         return answer
+
+
+# --- retraining (the dashboard's Retrain button) -------------------------------------
+
+
+class TrainingStatus(BaseModel):
+    """The latest training run of one bot, as every worker sees it."""
+
+    state: str  # "running", "done" or "failed"
+    stage: str = ""
+    started_at: float
+    finished_at: float | None = None
+    version: str | None = None
+    detail: str = ""
+
+
+class HeadTrainer(Protocol):
+    """Trains a bot's head with its teaching merged in, in the background, one run at a time."""
+
+    async def start(self, bot: str) -> bool:
+        """Start a run; False when one is already running (in any worker)."""
+        ...
+
+    async def status(self, bot: str) -> TrainingStatus | None: ...

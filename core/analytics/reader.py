@@ -286,24 +286,24 @@ class AnalyticsReader:
                                               count=count)
         except RedisError as e:
             raise StorageError(f"redis failed to read unanswered messages: {e}") from e
-        out = []
-        for entry_id, fields in rows:
-            f = {_text(k): v for k, v in fields.items()}
-            entry_bot = _text(f.get("b", b""))
-            if bot is not None and entry_bot != bot:
-                continue
-            try:
-                score = float(_text(f.get("s", b"0")))
-                at = float(_text(f.get("at", b"0")))
-            except ValueError:
-                score, at = 0.0, 0.0
-            raw = f.get("e")
-            out.append(UnansweredEntry(
-                id=_text(entry_id), kind=_text(f.get("k", b"")), platform=_text(f.get("p", b"")), bot=entry_bot,
-                text=_text(f.get("t", b"")), intent=_text(f.get("i", b"")), score=score, at=at,
-                embedding=schema.unpack_embedding(raw) if isinstance(raw, bytes) else None,
-            ))
-        return out
+        entries = (_entry(entry_id, fields) for entry_id, fields in rows)
+        return [e for e in entries if bot is None or e.bot == bot]
+
+    async def entries(self, ids: Sequence[str]) -> list[UnansweredEntry]:
+        """The stored entries with these ids (those that still exist), in the order asked.
+
+        Raises:
+            StorageError: Redis failed.
+        """
+        stream = self.keys.stream(schema.UNANSWERED_STREAM)
+        pipe = self.redis.pipeline(transaction=False)
+        for entry_id in ids:
+            pipe.xrange(stream, entry_id, entry_id, count=1)
+        try:
+            results = await pipe.execute() if ids else []
+        except RedisError as e:
+            raise StorageError(f"redis failed to read unanswered messages: {e}") from e
+        return [_entry(rows[0][0], rows[0][1]) for rows in results if rows]
 
     async def remove_unanswered(self, ids: Sequence[str]) -> int:
         """Delete reviewed entries (labelled or dismissed); returns how many existed.
@@ -317,6 +317,21 @@ class AnalyticsReader:
             return int(await self.redis.xdel(self.keys.stream(schema.UNANSWERED_STREAM), *ids))
         except RedisError as e:
             raise StorageError(f"redis failed to remove reviewed messages: {e}") from e
+
+
+def _entry(entry_id: bytes | str, fields: dict) -> UnansweredEntry:
+    f = {_text(k): v for k, v in fields.items()}
+    try:
+        score = float(_text(f.get("s", b"0")))
+        at = float(_text(f.get("at", b"0")))
+    except ValueError:
+        score, at = 0.0, 0.0
+    raw = f.get("e")
+    return UnansweredEntry(
+        id=_text(entry_id), kind=_text(f.get("k", b"")), platform=_text(f.get("p", b"")), bot=_text(f.get("b", b"")),
+        text=_text(f.get("t", b"")), intent=_text(f.get("i", b"")), score=score, at=at,
+        embedding=schema.unpack_embedding(raw) if isinstance(raw, bytes) else None,
+    )
 
 
 def _median(histogram: Counter[int]) -> float | None:
