@@ -12,7 +12,7 @@ bot of the process.
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator, Hashable, Sequence
+from collections.abc import AsyncIterator, Hashable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -174,8 +174,12 @@ async def build_runtimes(
     catalog: Path | None = None,
     store: SessionStore | None = None,
     encoder: TextEncoder | None = None,
+    bot_dirs: Mapping[str, Path] | None = None,
 ) -> Runtime:
-    """Several bots sharing one encoder and one store."""
+    """Several bots sharing one encoder and one store.
+
+    ``bot_dirs`` names the folder holding a bot's folder when it is not ``bots/``.
+    """
     from core.sessions import make_store
 
     store = store or make_store(settings)
@@ -189,7 +193,8 @@ async def build_runtimes(
             head = choose_head(settings, name)
             loaded[name] = head.version
             manager = await build_manager(settings, bot=name, store=store, encoder=encoder, catalog=catalog,
-                                          shared=shared, head=head, event_observers=runtime.event_observers)
+                                          shared=shared, head=head, event_observers=runtime.event_observers,
+                                          bots_dir=(bot_dirs or {}).get(name, BOTS_DIR))
             runtime.managers[name] = manager
             runtime.classifiers[name] = manager.classifier
     except BaseException:
