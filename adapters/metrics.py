@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import time
+
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
     CollectorRegistry,

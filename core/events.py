@@ -30,7 +30,7 @@ import time
 from dataclasses import dataclass
 from decimal import Decimal
 from enum import Enum
-from typing import TYPE_CHECKING, Literal, Protocol, Union
+from typing import TYPE_CHECKING, Literal, Protocol
 
 import numpy as np
 from pydantic import BaseModel
@@ -152,7 +152,7 @@ class NotSure:
     score: float
 
 
-ActionReport = Union[Searched, ItemViewed, AddedToCart, CheckoutLinked, NotSure]
+ActionReport = Searched | ItemViewed | AddedToCart | CheckoutLinked | NotSure
 
 
 # --- sessions --------------------------------------------------------------------

@@ -40,8 +40,8 @@ def line_chart(
     n = max((len(values) for _, values in series), default=0)
     peak = _nice_max(max((max(values, default=0) for _, values in series), default=0))
     parts = [
-        f'<svg class="chart" viewBox="0 0 {width} {height}" role="img" '
-        f'aria-labelledby="{chart_id}-t {chart_id}-d" preserveAspectRatio="xMidYMid meet">',
+        (f'<svg class="chart" viewBox="0 0 {width} {height}" role="img" '
+         f'aria-labelledby="{chart_id}-t {chart_id}-d" preserveAspectRatio="xMidYMid meet">'),
         f'<title id="{chart_id}-t">{escape(title)}</title>',
         f'<desc id="{chart_id}-d">{escape(_describe(series))}</desc>',
     ]
@@ -77,8 +77,8 @@ def bar_chart(bars: Sequence[tuple[str, float]], *, title: str, chart_id: str, w
     height = row * len(bars) + 8
     peak = max((v for _, v in bars), default=0) or 1
     parts = [
-        f'<svg class="chart" viewBox="0 0 {width} {height}" role="img" '
-        f'aria-labelledby="{chart_id}-t {chart_id}-d" preserveAspectRatio="xMidYMid meet">',
+        (f'<svg class="chart" viewBox="0 0 {width} {height}" role="img" '
+         f'aria-labelledby="{chart_id}-t {chart_id}-d" preserveAspectRatio="xMidYMid meet">'),
         f'<title id="{chart_id}-t">{escape(title)}</title>',
         f'<desc id="{chart_id}-d">{escape("; ".join(f"{label}: {_short(v)}" for label, v in bars))}</desc>',
     ]

@@ -194,7 +194,7 @@ def train(
         )
 
 
-def _announce(settings, bot: str, version: str) -> None:  # noqa: ANN001 - Settings, imported lazily
+def _announce(settings, bot: str, version: str) -> None:
     """Tell running workers through Redis (when there is one) that ``version`` is published."""
     if not settings.redis_url:
         return

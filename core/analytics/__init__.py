@@ -6,7 +6,15 @@ groups unanswered messages by meaning. The layout and retention are in
 :mod:`core.analytics.schema`.
 """
 
-from core.analytics.reader import WINDOWS, AnalyticsReader, Overview, SearchReport, UnansweredEntry, Window, window
+from core.analytics.reader import (
+    WINDOWS,
+    AnalyticsReader,
+    Overview,
+    SearchReport,
+    UnansweredEntry,
+    Window,
+    window,
+)
 from core.analytics.recorder import RecorderStats, RedisEventRecorder
 from core.analytics.schema import Retention
 

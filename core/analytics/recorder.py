@@ -259,7 +259,7 @@ class RedisEventRecorder:
                 if 1 <= rating <= 5:
                     batch.incr(e.at, schema.csat_field(rating, p, b))
             elif kind is EventKind.FIRST_RESPONSE:
-                batch.frt(e.at, max(0, int(round(e.value))))
+                batch.frt(e.at, max(0, round(e.value)))
         return batch
 
     async def _write(self, events: list[Event]) -> None:
@@ -356,7 +356,7 @@ class RedisEventRecorder:
             ids = await self.redis.smembers(key)
             removed = 0
             if ids:
-                removed = int(await self.redis.xdel(self.keys.stream(schema.UNANSWERED_STREAM), *ids))
+                removed = await self.redis.xdel(self.keys.stream(schema.UNANSWERED_STREAM), *ids)
             await self.redis.delete(key)
         except RedisError as e:
             raise StorageError(f"redis failed to forget analytics events: {e}") from e

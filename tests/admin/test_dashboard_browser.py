@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 
 from core.events import Event, EventKind
-from core.messages import ConversationKey, IncomingMessage, Platform
+from core.messages import IncomingMessage, Platform
 from tests.admin.conftest import TINY, TOKEN, Dashboard, login
 
 SHOTS = os.environ.get("SHOPKEEP_SCREENSHOT_DIR")
@@ -115,7 +115,7 @@ def test_overview_numbers_equal_the_events_of_scripted_conversations(dashboard: 
 
     login(page, dashboard.url)
     page.goto(f"{dashboard.url}/admin?window=24h")
-    tile = lambda name: page.get_by_test_id(name).inner_text()  # noqa: E731
+    tile = lambda name: page.get_by_test_id(name).inner_text()
     # From the script: 12 messages in 6 sessions; 3 resolved (a, c, f), 1 unresolved (b), 2 handed off (d, e).
     assert tile("messages") == "12" == str(kinds[EventKind.MESSAGE])
     assert tile("sessions") == "6"

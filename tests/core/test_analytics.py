@@ -13,8 +13,7 @@ import redis.asyncio as aioredis
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 
-from core.analytics import AnalyticsReader, RedisEventRecorder, Retention, window
-from core.analytics import schema
+from core.analytics import AnalyticsReader, RedisEventRecorder, Retention, schema, window
 from core.errors import StorageError
 from core.events import Event, EventKind
 from core.keys import KeyBuilder
