@@ -36,9 +36,9 @@ from typing import Any
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
-from starlette.routing import Mount, Route
+from starlette.routing import Route
 
-from adapters.admin.app import AdminBackend, AdminState, BotView, create_admin_app
+from adapters.admin.app import AdminBackend, AdminState, BotView, admin_routes
 from adapters.metrics import AdapterMetrics
 from adapters.slack import SlackAdapter, SlackOutbox
 from adapters.telegram import TelegramAdapter, TelegramOutbox
@@ -310,8 +310,7 @@ def create_app(
             Route("/healthz", healthz, methods=["GET"]),
             Route("/readyz", readyz, methods=["GET"]),
             Route("/metrics", metrics_route, methods=["GET"]),
-            Mount("/admin", create_admin_app(token=settings.admin_token, state=admin,
-                                             session_ttl_s=settings.admin_session_ttl_s)),
+            *admin_routes(token=settings.admin_token, state=admin, session_ttl_s=settings.admin_session_ttl_s),
         ],
         lifespan=lifespan,
     )

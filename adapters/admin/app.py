@@ -24,11 +24,10 @@ from pathlib import Path
 from typing import Any
 
 from jinja2 import Environment, FileSystemLoader, select_autoescape
-from starlette.applications import Starlette
 from starlette.datastructures import FormData
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
-from starlette.routing import Mount, Route
+from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
 
 from adapters.admin import charts
@@ -107,8 +106,8 @@ def _duration(seconds: float | None) -> str:
     return f"{seconds / 3600:.1f} h"
 
 
-def create_admin_app(*, token: str | None, state: AdminState, session_ttl_s: int = 12 * 3600) -> Starlette:
-    """The ``/admin`` app; mount it at ``/admin``.
+def admin_routes(*, token: str | None, state: AdminState, session_ttl_s: int = 12 * 3600) -> list[BaseRoute]:
+    """The dashboard's routes, every path under ``/admin`` (added to the server's routes).
 
     Args:
         token: ``SHOPKEEP_ADMIN_TOKEN``; None or empty turns the dashboard off.
@@ -125,7 +124,8 @@ def create_admin_app(*, token: str | None, state: AdminState, session_ttl_s: int
         async def off(request: Request) -> Response:
             return page("off.html", 404)
 
-        return Starlette(routes=[Route("/{path:path}", off, methods=["GET", "POST"])])
+        return [Route("/admin", off, methods=["GET", "POST"]),
+                Route("/admin/{path:path}", off, methods=["GET", "POST"])]
 
     auth_box: dict[str, AdminAuth] = {}
 
@@ -346,21 +346,21 @@ def create_admin_app(*, token: str | None, state: AdminState, session_ttl_s: int
         return RedirectResponse(f"/admin/review?bot={bot}&saved=retrain:{'started' if started else 'running'}:0",
                                 status_code=303)
 
-    routes = [
-        Route("/", guarded(overview), methods=["GET"]),
-        Route("/unanswered", guarded(unanswered), methods=["GET"]),
-        Route("/review", guarded(review), methods=["GET"]),
-        Route("/search", guarded(search), methods=["GET"]),
-        Route("/login", login_get, methods=["GET"]),
-        Route("/login", login_post, methods=["POST"]),
-        Route("/logout", guarded(logout), methods=["POST"]),
-        Route("/review/label", guarded(label), methods=["POST"]),
-        Route("/review/answer", guarded(answer), methods=["POST"]),
-        Route("/review/dismiss", guarded(dismiss), methods=["POST"]),
-        Route("/retrain", guarded(retrain), methods=["POST"]),
-        Mount("/static", StaticFiles(directory=HERE / "static"), name="static"),
+    return [
+        Route("/admin", guarded(overview), methods=["GET"]),
+        Route("/admin/", guarded(overview), methods=["GET"]),
+        Route("/admin/unanswered", guarded(unanswered), methods=["GET"]),
+        Route("/admin/review", guarded(review), methods=["GET"]),
+        Route("/admin/search", guarded(search), methods=["GET"]),
+        Route("/admin/login", login_get, methods=["GET"]),
+        Route("/admin/login", login_post, methods=["POST"]),
+        Route("/admin/logout", guarded(logout), methods=["POST"]),
+        Route("/admin/review/label", guarded(label), methods=["POST"]),
+        Route("/admin/review/answer", guarded(answer), methods=["POST"]),
+        Route("/admin/review/dismiss", guarded(dismiss), methods=["POST"]),
+        Route("/admin/retrain", guarded(retrain), methods=["POST"]),
+        Mount("/admin/static", StaticFiles(directory=HERE / "static"), name="admin-static"),
     ]
-    return Starlette(routes=routes)
 
 
 async def _form(request: Request) -> FormData | None:

@@ -104,7 +104,7 @@ class AdminAuth:
 
     def new_session(self, *, authenticated: bool) -> Session:
         return Session(sid=secrets.token_urlsafe(18), authenticated=authenticated,
-                       expires=time.time() + self.session_ttl_s)
+                       expires=float(int(time.time()) + self.session_ttl_s))
 
     def cookie_value(self, session: Session) -> str:
         payload = json.dumps({"sid": session.sid, "auth": session.authenticated, "exp": int(session.expires)},
