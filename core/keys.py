@@ -13,7 +13,7 @@ cluster slot::
     shopkeep:{stats:h:480123}          (one hour's event counters; ``d`` for a day)
     shopkeep:{top:queries:20005}       (one day's most frequent search queries)
     shopkeep:{stream:unanswered}
-    shopkeep:{user:telegram:1234}:events
+    shopkeep:{index:unanswered-users}
     shopkeep:{heads:shop_assistant}:version
 
 Ids come from users and platforms, so the tag content is percent-escaped:
@@ -154,15 +154,15 @@ class KeyBuilder:
             raise ValueError("lookup name must be non-empty")
         return f"{self.prefix}:{{lookup:{_part(name)}}}"
 
-    def user_events(self, platform: Platform, user_id: str) -> str:
-        """The SET of this user's stream entry ids, read by ``/forget`` (same slot as the user index).
+    def index(self, name: str) -> str:
+        """A sorted set indexing another structure's entries, e.g. whose unanswered message is whose.
 
         Raises:
-            ValueError: If ``user_id`` is empty.
+            ValueError: If ``name`` is empty.
         """
-        if not user_id:
-            raise ValueError("user id must be non-empty")
-        return f"{self.prefix}:{{user:{platform.value}:{_part(user_id)}}}:events"
+        if not name:
+            raise ValueError("index name must be non-empty")
+        return f"{self.prefix}:{{index:{_part(name)}}}"
 
     def heads(self, bot: str, what: str) -> str:
         """A bot's intent-head bookkeeping: ``version`` (published), ``training`` (lock), ``status``.

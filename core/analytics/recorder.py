@@ -306,18 +306,16 @@ class RedisEventRecorder:
         await self._after([(e, results[i]) for e, i in added], [(k, results[i]) for k, i in cards])
 
     async def _after(self, added: list[tuple[Event, object]], cards: list[tuple[str, object]]) -> None:
-        """Index stream ids per user (for /forget) and cut oversized frequency tables."""
+        """Index stream ids by user (for /forget), trimmed like the stream; cut oversized tables."""
         pipe = self.redis.pipeline(transaction=False)
-        for event, entry_id in added:
-            if not event.user or not entry_id:
-                continue
-            try:
-                platform = Platform(event.platform)
-            except ValueError:
-                continue
-            key = self.keys.user_events(platform, event.user)
-            pipe.sadd(key, entry_id)
-            pipe.expire(key, self.retention.day_ttl_s)
+        users = self.keys.index(schema.UNANSWERED_USERS)
+        written = now()  # the stream's ids carry the write time too, and both are trimmed by it
+        members = {f"{schema.user_tag(e.platform, e.user)}:{_text(i)}": written for e, i in added if e.user and i}
+        if members:
+            pipe.zadd(users, members)
+            pipe.zremrangebyscore(users, "-inf", written - self.retention.seconds)
+            pipe.zremrangebyrank(users, 0, -(self.retention.unanswered_max + 1))
+            pipe.expire(users, self.retention.day_ttl_s)
         for key, card in cards:
             if isinstance(card, int) and card > 2 * self.retention.top_max:
                 pipe.zremrangebyrank(key, 0, -(self.retention.top_max + 1))
@@ -351,14 +349,19 @@ class RedisEventRecorder:
         """
         with contextlib.suppress(StorageError):
             await self.flush()  # so nothing of theirs lands after the erasure
-        key = self.keys.user_events(platform, user_id)
+        users = self.keys.index(schema.UNANSWERED_USERS)
+        tag = schema.user_tag(platform.value, user_id)
         try:
-            ids = await self.redis.smembers(key)
+            found = [_text(m) async for m, _ in self.redis.zscan_iter(users, match=f"{tag}:*", count=1000)]
             removed = 0
-            if ids:
+            if found:
+                ids = [m.split(":", 1)[1] for m in found]
                 removed = await self.redis.xdel(self.keys.stream(schema.UNANSWERED_STREAM), *ids)
-            await self.redis.delete(key)
+                await self.redis.zrem(users, *found)
         except RedisError as e:
             raise StorageError(f"redis failed to forget analytics events: {e}") from e
         return removed
 
+
+def _text(value: object) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value)

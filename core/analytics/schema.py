@@ -10,7 +10,8 @@ Layout (keys from :class:`core.keys.KeyBuilder`)::
     top:<table>:<day>               ZSET  a day's frequencies: queries, zero_results, viewed, added
     lookup:titles                   HASH  item id -> title (bounded by the catalogue)
     stream:unanswered               STREAM the newest unanswered messages, masked, with embeddings
-    user:<platform>:<id>:events     SET   that user's stream ids, for /forget
+    index:unanswered-users          ZSET  "<user hash>:<stream id>" scored by time, for /forget;
+                                          trimmed with the stream, so it never outgrows it
 
 Why counters and not one stream of every event: 30 days at 200,000
 messages a day is 6 million messages, several events each. A stream of them
@@ -22,6 +23,7 @@ one (unanswered messages) is kept per event, capped by count and age.
 
 from __future__ import annotations
 
+import hashlib
 import re
 from dataclasses import dataclass
 
@@ -41,6 +43,7 @@ TABLE_VIEWED = "viewed"
 TABLE_ADDED = "added"
 TITLES = "titles"
 UNANSWERED_STREAM = "unanswered"
+UNANSWERED_USERS = "unanswered-users"
 #: The stream's kind for a search that found nothing.
 ZERO_RESULTS = "zero_results"
 MAX_QUERY_CHARS = 100
@@ -124,6 +127,11 @@ def parse_field(name: str) -> tuple[str, ...]:
 def normalize_query(text: str) -> str:
     """One spelling per query for the frequency tables: lower case, single spaces, capped."""
     return _SPACES.sub(" ", text.strip().lower())[:MAX_QUERY_CHARS]
+
+
+def user_tag(platform: str, user_id: str) -> str:
+    """A short, fixed-length stand-in for a user in the /forget index (no id stored in clear)."""
+    return hashlib.sha256(f"{platform}\x00{user_id}".encode()).hexdigest()[:20]
 
 
 # --- embeddings in stream entries ----------------------------------------------------
