@@ -5,7 +5,9 @@
 
 Runs :mod:`bench.encoder` (its own ``encoder.json``/``encoder.png``), then the
 end-to-end load of :mod:`bench.e2e` with micro-batching on and off (ratios to
-the unbatched run in the same run), then :mod:`bench.coldstart`. Writes
+the unbatched run in the same run), event recording on and off, the owner's
+dashboard at scale (:mod:`bench.dashboard`, its own ``dashboard.json``), then
+:mod:`bench.coldstart`. Writes
 ``bench/results/perf.json`` and ``e2e.png``; prints the tables.
 """
 
@@ -31,7 +33,9 @@ from bench.e2e import (
     TARGET_MESSAGES_PER_S,
     TARGET_P99_MS,
     measure_e2e,
+    measure_recording,
     print_open_loop,
+    print_recording,
     print_table,
 )
 
@@ -93,6 +97,20 @@ def run(
         console.print(e2e["profile_top"], markup=False, soft_wrap=True)
     e2e_chart(e2e["results"], out_dir / "e2e.png", target_rate=TARGET_MESSAGES_PER_S, target_p99_ms=TARGET_P99_MS,
               title=f"shop assistant end to end, {conversations} conversations, {os.cpu_count()} cores")
+
+    console.rule("event recording on and off (bench.e2e.measure_recording)")
+    payload["recording"] = asyncio.run(measure_recording(conversations=50, messages=600 if quick else 1500,
+                                                         rounds=2 if quick else 3))
+    print_recording(payload["recording"])
+
+    console.rule("owner's dashboard at 200,000 messages/day (python -m bench.dashboard)")
+    args = [sys.executable, "-m", "bench.dashboard", "--out", str(out_dir / "dashboard.json")] + (
+        ["--quick"] if quick else [])
+    done = subprocess.run(args, check=False)
+    if done.returncode != 0:
+        console.print(f"[red]bench.dashboard failed (exit {done.returncode})[/]")
+    dashboard_json = out_dir / "dashboard.json"
+    payload["dashboard"] = json.loads(dashboard_json.read_text()) if dashboard_json.exists() else None
 
     console.rule("cold start (bench.coldstart)")
     payload["coldstart"] = measure_coldstart(runs=1 if quick else 3)

@@ -258,7 +258,8 @@ def turn_events(
     if ctx is None or is_command:
         return events
     u = ctx.understanding
-    text = mask_pii(u.text) if u.text else ""
+    decision = state.last_decision  # its text is this message's, masked already by the dialogue
+    text = (decision.text if decision is not None else mask_pii(u.text)) if u.text else ""
     embedding = u.embedding if text and text == u.text else None
     if u.via == "classifier":
         events.append(Event(kind=EventKind.INTENT, intent=u.intent, score=u.confidence, **base))
