@@ -64,7 +64,7 @@ def line_chart(
                          f'<title>{escape(name)}</title></polyline>')
     parts.append("</svg>")
     legend = "".join(
-        f'<span class="key"><span class="swatch" style="background:{COLOURS[k % len(COLOURS)]}"></span>'
+        f'<span class="key"><span class="swatch c{k % len(COLOURS)}"></span>'
         f"{escape(name)}</span>"
         for k, (name, _) in enumerate(series)
     )
