@@ -16,6 +16,7 @@ import contextlib
 import logging
 import os
 import secrets
+import shutil
 import sys
 import time
 from collections import deque
@@ -84,11 +85,18 @@ class RedisHeadTrainer:
         return True
 
     async def status(self, bot: str) -> TrainingStatus | None:
+        """The latest run; a "running" one whose lock lapsed (its worker died) reads as failed."""
         try:
             raw = await self.redis.get(self.keys.heads(bot, "status"))
+            if raw is None:
+                return None
+            status = TrainingStatus.model_validate_json(raw)
+            if status.state == "running" and not await self.redis.exists(self.keys.heads(bot, "training")):
+                return status.model_copy(update={"state": "failed",
+                                                 "detail": "interrupted: the worker running it stopped"})
         except RedisError as e:
             raise StorageError(f"redis failed to read the training status: {e}") from e
-        return None if raw is None else TrainingStatus.model_validate_json(raw)
+        return status
 
     async def wait(self) -> None:
         """Wait for this worker's runs to finish (tests, shutdown)."""
@@ -116,6 +124,7 @@ class RedisHeadTrainer:
         lock = self.keys.heads(bot, "training")
         renewer = asyncio.get_running_loop().create_task(self._keep(lock, token))
         tail: deque[str] = deque(maxlen=8)
+        child: asyncio.subprocess.Process | None = None
         try:
             out.parent.mkdir(parents=True, exist_ok=True)
             env = {**os.environ, "PYTHONUNBUFFERED": "1", "COLUMNS": "200"}
@@ -143,10 +152,11 @@ class RedisHeadTrainer:
             status = status.model_copy(update={"state": "failed", "finished_at": time.time(),
                                                "detail": str(e)[-500:] or type(e).__name__})
             logger.warning("retraining %s failed: %s", bot, status.detail)
-            if isinstance(e, asyncio.CancelledError):
-                with contextlib.suppress(ProcessLookupError, UnboundLocalError):
-                    child.kill()
+            shutil.rmtree(out, ignore_errors=True)  # never published: nothing should load it
         finally:
+            if child is not None and child.returncode is None:  # timed out or cancelled: no orphan
+                with contextlib.suppress(ProcessLookupError):
+                    child.kill()
             renewer.cancel()
             with contextlib.suppress(RedisError, asyncio.CancelledError):
                 await self._set_status(bot, status)
