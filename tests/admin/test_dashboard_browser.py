@@ -234,6 +234,8 @@ def test_label_new_answer_retrain_once_and_the_message_is_understood(
         time.sleep(0.1)
     assert dashboard.say(DELIVERY, chat="r4")[0].text == "We deliver across Europe in 3 to 5 days."
     assert dashboard.say("can you deliver to germany", chat="r5")[0].text == "We deliver across Europe in 3 to 5 days."
+    dashboard.say("/lang zh", chat="r6")  # the answer in the conversation's language
+    assert dashboard.say(DELIVERY, chat="r6")[0].text == "我们在 3 到 5 天内送达欧洲各地。"
 
 
 def test_xss_in_a_message_or_a_product_title_is_shown_as_text(dashboard: Dashboard, page: Any) -> None:
