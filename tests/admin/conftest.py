@@ -162,8 +162,10 @@ def dashboard(tiny_artifacts: Path, tmp_path: Path, redis_url: str) -> Iterator[
         client.close()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
+    """Module-scoped: Playwright's sync API runs an event loop in this thread while it is open,
+    which the async tests of later modules must not find."""
     if not CHROMIUM.exists():
         pytest.fail(f"Chromium not found at {CHROMIUM}: `apt-get install chromium` (.ci/run does it)", pytrace=False)
     from playwright.sync_api import sync_playwright
