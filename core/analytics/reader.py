@@ -169,55 +169,56 @@ class AnalyticsReader:
     async def overview(self, win: Window, *, at: float | None = None) -> Overview:
         """Counts, rates and trend for ``win`` ending in the bucket holding ``at`` (now).
 
+        An hour window longer than a day reads the hours of its first, partial
+        day and then whole day buckets (today's included), so 7 days are about
+        30 hashes rather than 168; its trend reads four total fields per hour.
+
         Raises:
             StorageError: Redis failed.
         """
         end = now() if at is None else at
         last = int(end // win.bucket_s)
         buckets = list(range(last - win.count + 1, last + 1))
+        parts = _cover(win, buckets)
         pipe = self.redis.pipeline(transaction=False)
+        for grain, b in parts:
+            pipe.hgetall(self.keys.stats(grain, b))
+        for grain, b in parts:
+            pipe.hgetall(self.keys.stats(grain, b, "frt"))
         for b in buckets:
-            pipe.hgetall(self.keys.stats(win.grain, b))
-        for b in buckets:
-            pipe.hgetall(self.keys.stats(win.grain, b, "frt"))
+            pipe.hmget(self.keys.stats(win.grain, b), schema.TOTALS)
         try:
             results = await pipe.execute()
         except RedisError as e:
             raise StorageError(f"redis failed to read the overview: {e}") from e
-        counters, frts = results[: len(buckets)], results[len(buckets):]
+        n = len(parts)
+        counters, frts, totals = results[:n], results[n:2 * n], results[2 * n:]
         messages: Counter[tuple[str, str]] = Counter()
         sessions: Counter[tuple[str, str]] = Counter()
         statuses: Counter[str] = Counter()
         kinds: Counter[str] = Counter()
         csat: Counter[int] = Counter()
         intents: Counter[tuple[str, str]] = Counter()
-        trend: list[TrendPoint] = []
-        for b, raw in zip(buckets, counters):
-            point = Counter()
+        for raw in counters:
             for name, value in raw.items():
-                parts = _text(name).split("|")
-                n = int(value)
-                head = parts[0]
-                if head == "m" and len(parts) == 3:
-                    messages[(parts[1], parts[2])] += n
-                    point["m"] += n
-                elif head == "s" and len(parts) == 3:
-                    sessions[(parts[1], parts[2])] += n
-                    point["s"] += n
-                elif head == "st" and len(parts) == 4:
-                    statuses[parts[1]] += n
-                elif head == "k" and len(parts) == 4:
-                    kinds[parts[1]] += n
-                    if parts[1] == EventKind.HANDOFF_REQUESTED.value:
-                        point["h"] += n
-                    elif parts[1] in _UNANSWERED_COUNTED:
-                        point["u"] += n
-                elif head == "i" and len(parts) == 3:
-                    intents[(parts[1], parts[2])] += n
-                elif head == "c" and len(parts) == 4 and parts[1].isdigit():
-                    csat[int(parts[1])] += n
-            trend.append(TrendPoint(start=b * win.bucket_s, messages=point["m"], sessions=point["s"],
-                                    handoffs=point["h"], unanswered=point["u"]))
+                parts_ = _text(name).split("|")
+                head, count = parts_[0], int(value)
+                if head == "m" and len(parts_) == 3:
+                    messages[(parts_[1], parts_[2])] += count
+                elif head == "s" and len(parts_) == 3:
+                    sessions[(parts_[1], parts_[2])] += count
+                elif head == "st" and len(parts_) == 4:
+                    statuses[parts_[1]] += count
+                elif head == "k" and len(parts_) == 4:
+                    kinds[parts_[1]] += count
+                elif head == "i" and len(parts_) == 3:
+                    intents[(parts_[1], parts_[2])] += count
+                elif head == "c" and len(parts_) == 4 and parts_[1].isdigit():
+                    csat[int(parts_[1])] += count
+        trend = tuple(
+            TrendPoint(start=b * win.bucket_s, **{k: int(v or 0) for k, v in zip(_TREND_FIELDS, values)})
+            for b, values in zip(buckets, totals)
+        )
         frt: Counter[int] = Counter()
         for raw in frts:
             for name, value in raw.items():
@@ -231,7 +232,7 @@ class AnalyticsReader:
             statuses={s: max(0, statuses[s]) for s in SESSION_STATUSES}, kinds=dict(kinds),
             csat={r: csat[r] for r in range(1, 6)}, first_response_s=_median(frt),
             first_responses=sum(frt.values()),
-            intents=tuple((b, i, n) for (b, i), n in intents.most_common(15)), trend=tuple(trend),
+            intents=tuple((b, i, n) for (b, i), n in intents.most_common(15)), trend=trend,
         )
 
     async def search(self, days: int, *, at: float | None = None, top: int = 20) -> SearchReport:
@@ -317,6 +318,27 @@ class AnalyticsReader:
             return int(await self.redis.xdel(self.keys.stream(schema.UNANSWERED_STREAM), *ids))
         except RedisError as e:
             raise StorageError(f"redis failed to remove reviewed messages: {e}") from e
+
+
+_TREND_FIELDS = ("messages", "sessions", "handoffs", "unanswered")
+
+
+def _cover(win: Window, buckets: list[int]) -> list[tuple[str, int]]:
+    """The fewest buckets covering ``buckets`` exactly: ``(grain, number)`` pairs.
+
+    Day windows are their days. An hour window of a day or less is its hours;
+    a longer one is the hours of its first day (from its first hour on), then
+    whole days up to today (today's bucket holds no hour after now).
+    """
+    if win.grain == "d" or len(buckets) <= 24:
+        return [(win.grain, b) for b in buckets]
+    first, last = buckets[0], buckets[-1]
+    hours_per_day = DAY_S // HOUR_S
+    if first % hours_per_day == 0:
+        return [("d", d) for d in range(first // hours_per_day, last // hours_per_day + 1)]
+    next_day = first // hours_per_day + 1
+    hours = [("h", h) for h in range(first, next_day * hours_per_day)]
+    return hours + [("d", d) for d in range(next_day, last // hours_per_day + 1)]
 
 
 def _entry(entry_id: bytes | str, fields: dict) -> UnansweredEntry:

@@ -226,10 +226,12 @@ class RedisEventRecorder:
             p, b, kind = e.platform, e.bot, e.kind
             if kind is EventKind.MESSAGE:
                 batch.incr(e.at, schema.messages_field(p, b))
+                batch.incr(e.at, schema.TOTAL_MESSAGES)
                 continue
             if kind is EventKind.SESSION:
                 if not e.previous:
                     batch.incr(e.started_at, schema.sessions_field(p, b))
+                    batch.incr(e.started_at, schema.TOTAL_SESSIONS)
                 else:
                     batch.incr(e.started_at, schema.status_field(e.previous, p, b), -1)
                 batch.incr(e.started_at, schema.status_field(e.status, p, b))
@@ -238,7 +240,10 @@ class RedisEventRecorder:
                 batch.incr(e.at, schema.intent_field(b, e.intent))
                 continue
             batch.incr(e.at, schema.kind_field(kind.value, p, b))
+            if kind is EventKind.HANDOFF_REQUESTED:
+                batch.incr(e.at, schema.TOTAL_HANDOFFS)
             if kind in _UNANSWERED:
+                batch.incr(e.at, schema.TOTAL_UNANSWERED)
                 if e.text:
                     batch.entries.append((e, _UNANSWERED[kind]))
             elif kind is EventKind.SEARCH:
@@ -246,6 +251,7 @@ class RedisEventRecorder:
                 batch.top(schema.TABLE_QUERIES, e.at, query)
                 if e.count == 0:
                     batch.incr(e.at, schema.kind_field(schema.ZERO_RESULTS, p, b))
+                    batch.incr(e.at, schema.TOTAL_UNANSWERED)
                     batch.top(schema.TABLE_ZERO, e.at, query)
                     if e.text:
                         batch.entries.append((e, schema.ZERO_RESULTS))
@@ -259,7 +265,7 @@ class RedisEventRecorder:
                 if 1 <= rating <= 5:
                     batch.incr(e.at, schema.csat_field(rating, p, b))
             elif kind is EventKind.FIRST_RESPONSE:
-                batch.frt(e.at, max(0, round(e.value)))
+                batch.frt(e.at, schema.response_seconds(e.value))
         return batch
 
     async def _write(self, events: list[Event]) -> None:

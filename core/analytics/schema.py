@@ -120,6 +120,27 @@ def csat_field(rating: int, platform: str, bot: str) -> str:
     return f"c|{rating}|{platform}|{bot}"
 
 
+#: Per-bucket totals for the trend charts, read with one HMGET per bucket.
+TOTAL_MESSAGES = "t|m"
+TOTAL_SESSIONS = "t|s"
+TOTAL_HANDOFFS = "t|h"
+TOTAL_UNANSWERED = "t|u"
+TOTALS = (TOTAL_MESSAGES, TOTAL_SESSIONS, TOTAL_HANDOFFS, TOTAL_UNANSWERED)
+
+
+def response_seconds(seconds: float) -> int:
+    """A first-response time as stored: exact below 100 s, else two significant digits.
+
+    Keeps a bucket's histogram to a few hundred fields whatever the traffic; the
+    median read back is within 5 % of the exact one.
+    """
+    value = max(0, round(seconds))
+    if value < 100:
+        return value
+    scale = 10 ** (len(str(value)) - 2)
+    return round(value / scale) * scale
+
+
 def parse_field(name: str) -> tuple[str, ...]:
     return tuple(name.split("|"))
 

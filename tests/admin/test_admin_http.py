@@ -23,7 +23,7 @@ from tests.admin.conftest import TEST_BOTS, TINY, TOKEN
 CSRF = re.compile(r'name="csrf" value="([^"]+)"')
 
 
-async def _client(settings: Settings, runtime_opener) -> AsyncIterator[httpx.AsyncClient]:  # noqa: ANN001
+async def _client(settings: Settings, runtime_opener) -> AsyncIterator[httpx.AsyncClient]:
     app = create_app(settings, runtime_opener)
     async with app.router.lifespan_context(app):
         transport = httpx.ASGITransport(app=app)
@@ -34,7 +34,7 @@ async def _client(settings: Settings, runtime_opener) -> AsyncIterator[httpx.Asy
 async def test_without_a_token_the_dashboard_is_off_and_says_how_to_turn_it_on(artifacts_dir: Path) -> None:
     settings = Settings(platforms="", admin_token=None)
 
-    async def opener(bots):  # noqa: ANN001, ANN202 - nothing is served, nothing opened
+    async def opener(bots):
         raise AssertionError("no runtime should be needed")
 
     app = create_app(settings, opener)
@@ -50,7 +50,7 @@ async def test_without_redis_the_dashboard_says_it_needs_it(tiny_artifacts: Path
     settings = Settings(platforms="", admin_token=TOKEN, artifacts_dir=tiny_artifacts, telegram_bot=TINY,
                         slack_bot=TINY, redis_url=None)
 
-    async def opener(bots):  # noqa: ANN001, ANN202
+    async def opener(bots):
         return await build_runtimes(settings, bots=list(bots), store=MemorySessionStore(), bot_dirs={TINY: TEST_BOTS})
 
     async for client in _client(settings, opener):
@@ -66,7 +66,7 @@ async def redis_client(tiny_artifacts: Path, tmp_path: Path, redis_url: str) -> 
                         slack_bot=TINY, redis_url=redis_url, data_dir=tmp_path / "data")
     opened = {}
 
-    async def opener(bots):  # noqa: ANN001, ANN202
+    async def opener(bots):
         store = RedisSessionStore.from_url(redis_url, keys=KeyBuilder(prefix=prefix))
         opened["runtime"] = await build_runtimes(settings, bots=list(bots), store=store, bot_dirs={TINY: TEST_BOTS})
         return opened["runtime"]

@@ -189,3 +189,20 @@ async def test_a_stuck_redis_never_blocks_the_caller(blackhole: _Blackhole) -> N
         await rec.flush()
     await rec.aclose(timeout_s=0.5)
     await client.aclose()
+
+
+async def test_seven_days_are_exactly_the_last_168_hours(recorder: RedisEventRecorder,
+                                                         reader: AnalyticsReader) -> None:
+    # Read from day buckets and the first day's hours: the edges must be exact to the hour.
+    hour = 3600.0
+    start = (schema.hour_of(NOW) - 167) * hour
+    offsets = [-2 * hour, -1, 0, 5 * hour, 30 * hour, 100 * hour, 167 * hour, 167 * hour + 1800]
+    for offset in offsets:
+        recorder(ev(EventKind.MESSAGE, at=start + offset))
+        recorder(ev(EventKind.SESSION, at=start + offset, status="resolved", started_at=start + offset))
+    await recorder.flush()
+    overview = await reader.overview(window("7d"), at=NOW)
+    inside = sum(1 for o in offsets if 0 <= o)
+    assert overview.messages == inside == 6 and overview.sessions == 6
+    assert sum(p.messages for p in overview.trend) == 6 and len(overview.trend) == 168
+    assert overview.trend[0].messages == 1 and overview.trend[-1].messages == 2
