@@ -146,20 +146,26 @@ class _Blackhole:
         self.sock = socket.socket()
         self.sock.bind(("127.0.0.1", 0))
         self.sock.listen()
+        self.sock.settimeout(0.1)  # accept() wakes up to notice close()
         self.port = self.sock.getsockname()[1]
+        self.closed = False
         self.conns: list[socket.socket] = []
         self.thread = threading.Thread(target=self._accept, daemon=True)
         self.thread.start()
 
     def _accept(self) -> None:
-        while True:
+        while not self.closed:
             try:
                 conn, _ = self.sock.accept()
+            except TimeoutError:
+                continue
             except OSError:
                 return
             self.conns.append(conn)
 
     def close(self) -> None:
+        self.closed = True
+        self.thread.join(2)
         self.sock.close()
         for c in self.conns:
             c.close()
