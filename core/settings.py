@@ -28,6 +28,9 @@ class Settings(BaseSettings):
     dedup_ttl_s: int = 3600
     lock_ttl_ms: int = 15_000
     lock_wait_s: float = 10.0
+    # After each conversation save, wait for this many replicas (WAIT) so a failover cannot lose it.
+    redis_wait_replicas: int = 0
+    redis_wait_replicas_ms: int = 100
 
     # --- models ------------------------------------------------------------
     artifacts_dir: Path = REPO_ROOT / "artifacts"
