@@ -18,6 +18,22 @@ from core.messages import ConversationKey, Platform
 from core.state import ConversationState
 
 
+@dataclass(frozen=True)
+class CacheStats:
+    """Counters of a cache since start-up (hits and misses of lookups, entries held now)."""
+
+    hits: int
+    misses: int
+    entries: int
+    capacity: int
+
+    @property
+    def hit_rate(self) -> float:
+        """Share of lookups answered from the cache (0.0 before any lookup)."""
+        total = self.hits + self.misses
+        return self.hits / total if total else 0.0
+
+
 @runtime_checkable
 class TextEncoder(Protocol):
     """Turns sentences into L2-normalised float32 embeddings of shape (n, dim)."""

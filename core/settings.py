@@ -37,6 +37,7 @@ class Settings(BaseSettings):
     max_seq_len: int = 128
     batch_max_size: int = 64
     batch_max_wait_ms: float = 2.0
+    embedding_cache_size: int = 4096  # texts whose embeddings are kept (greetings, button labels); 0: none
     use_tensorrt: bool = False
     intra_op_threads: int = 0  # 0: let ONNX Runtime decide
 
