@@ -7,10 +7,9 @@ are local stand-ins. Also: a retry storm against the real manager on Redis.
 
 from __future__ import annotations
 
-import re
-
 import asyncio
 import json
+import re
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
@@ -147,7 +146,7 @@ async def test_shopping_over_slack(real_settings: Settings, memory_runtime: Runt
         assert 'shopkeep_intents_total{bot="shop_assistant",intent="product_search"}' in metrics
         assert 'shopkeep_intents_total{bot="shop_assistant",intent="checkout"}' in metrics
         # The encoder's embedding cache is exported, with at least the texts above looked up.
-        misses = re.search(r"^shopkeep_embedding_cache_misses_total ([0-9.e+]+)$", metrics, re.M)
+        misses = re.search(r"^shopkeep_embedding_cache_misses_total ([0-9.e+]+)$", metrics, re.MULTILINE)
         assert misses is not None and float(misses.group(1)) >= 1
         assert "shopkeep_embedding_cache_hit_ratio" in metrics
 
