@@ -176,13 +176,16 @@ class LocalRedisCluster:
         port = self.master_of(key)
         return port, self.kill(port)
 
-    def wait_failover(self, dead: int, *, timeout_s: float = 30.0) -> float:
-        """Wait until the live nodes agree the cluster is ok again without ``dead``; returns when."""
+    def wait_failover(self, dead: int, key: str, *, timeout_s: float = 30.0) -> float:
+        """Wait until a live master serves ``key``'s slot (the dead one's replica took over); returns when."""
         deadline = time.monotonic() + timeout_s
 
         def recovered() -> bool:
-            return all("cluster_state:ok" in _cli(p, "cluster", "info") for p in self._alive_ports()) and \
-                dead not in self.master_ports()
+            try:
+                return self.master_of(key) != dead and all(
+                    "cluster_state:ok" in _cli(p, "cluster", "info") for p in self._alive_ports())
+            except ClusterError:
+                return False
 
         self._wait(recovered, deadline, f"no failover after killing {dead}")
         return time.monotonic()
