@@ -156,9 +156,12 @@ def blockwise_int8_artifacts(src: Path, dst: Path) -> Path:
     from the fp32 one, and the manifest selects it: the "before" encoder of
     ``make bench``.
     """
+    import logging
+
     from models.manifest import GRAPH_FILES, GraphInfo, read_manifest, sha256_file, write_manifest
     from models.quantize import quantize, scheme_named
 
+    logging.getLogger("onnxruntime.quantization").setLevel(logging.WARNING)  # per-node chatter
     manifest = read_manifest(src)
     dst.mkdir(parents=True, exist_ok=True)
     fp32 = manifest.graph_path(src, "fp32")

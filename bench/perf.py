@@ -212,6 +212,11 @@ def run(
     payload["seconds"] = time.monotonic() - started
     (out_dir / "perf.json").write_text(json.dumps(payload, indent=2) + "\n", encoding="utf-8")
     console.print(f"wrote {out_dir / 'perf.json'} and {out_dir / 'e2e.png'} in {payload['seconds']:.0f} s")
+    if out_dir == RESULTS_DIR:
+        from bench.report import update_doc
+
+        if update_doc():
+            console.print("updated the figures block of docs/benchmarks.md")
 
 
 def main() -> None:

@@ -22,6 +22,8 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from typing_extensions import Self
+
 NODE_TIMEOUT_MS = 1000
 
 
@@ -202,7 +204,7 @@ class LocalRedisCluster:
                 proc.wait(5)
         shutil.rmtree(self.directory, ignore_errors=True)
 
-    def __enter__(self) -> LocalRedisCluster:
+    def __enter__(self) -> Self:
         try:
             self.start()
         except BaseException:

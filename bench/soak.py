@@ -31,9 +31,9 @@ import httpx
 import typer
 from rich.console import Console
 
+from adapters.slack.app import APOLOGY as SLACK_APOLOGY
 from bench.coldstart import RedisServer, ServeProcess, serve_env
 from bench.e2e import RESULTS_DIR, add_payloads_from, rss_mb, shopper_messages
-from adapters.slack.app import APOLOGY as SLACK_APOLOGY
 from core.messages import ConversationKey, IncomingMessage, Platform, Reply
 from core.settings import Settings
 from tests.adapters.conftest import (
@@ -817,6 +817,10 @@ def run(
     for name, ok in results["verdicts"].items():
         console.print(f"{'[green]PASS' if ok else '[red]FAIL'}[/] {name}")
     console.print(f"wrote {out}")
+    if out.parent == RESULTS_DIR:
+        from bench.report import update_doc
+
+        update_doc()
     if not all(results["verdicts"].values()):
         raise typer.Exit(1)
 
