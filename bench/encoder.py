@@ -276,7 +276,7 @@ def run(
 
     table = Table(title=f"encoder benchmark ({device}, {threads} threads)")
     for column in ("engine", "batch", "sent/s", "p50 ms", "p99 ms", "× pytorch", "min cos"):
-        table.add_column(column, justify="right" if column != "engine" else "left")
+        table.add_column(column, justify="right" if column != "engine" else "left", no_wrap=column == "engine")
     for m in results:
         table.add_row(m.engine, str(m.batch_size), f"{m.sentences_per_s:.0f}", f"{m.latency_p50_ms:.1f}",
                       f"{m.latency_p99_ms:.1f}", "" if m.ratio_to_pytorch is None else f"{m.ratio_to_pytorch:.2f}",
