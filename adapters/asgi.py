@@ -45,6 +45,7 @@ from adapters.telegram import TelegramAdapter, TelegramOutbox
 from adapters.types import RuntimeOpener, ServingRuntime
 from core.errors import ConfigError, StorageError
 from core.messages import Platform
+from core.protocols import CacheStats
 from core.settings import Settings
 
 logger = logging.getLogger(__name__)
@@ -145,6 +146,12 @@ def _observer_lists(runtime: Any) -> list[list[Any]]:
     return list(unique.values())
 
 
+def _embedding_cache_stats(runtime: ServingRuntime | None) -> CacheStats | None:
+    """The serving encoder's cache counters, when the runtime has an encoder with a cache."""
+    stats = getattr(getattr(runtime, "encoder", None), "cache_stats", None)
+    return stats() if callable(stats) else None
+
+
 def _error(status: int, message: str) -> JSONResponse:
     return JSONResponse({"ok": False, "error": message}, status_code=status)
 
@@ -181,6 +188,7 @@ def create_app(
     metrics = metrics if metrics is not None else AdapterMetrics()
     serving = _Serving()
     admin = AdminState()
+    metrics.watch_embedding_cache(lambda: _embedding_cache_stats(serving.runtime))
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:

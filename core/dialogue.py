@@ -1,10 +1,10 @@
 """The dialogue manager: one incoming message in, the bot's replies out.
 
 Per message: drop a repeated delivery, take the conversation lock, load the
-state inside it, understand the message (one classifier call whose embedding
+state inside it (one store call, :meth:`~core.protocols.SessionStore.hold`), understand the message (one classifier call whose embedding
 the actions reuse), run a command, a button handler, the active form or the
 intent's action on the state (its JSON kept to restore it on failure),
-render the replies, save, unlock.
+render the replies, save and unlock (one more store call).
 
 A failing action never reaches the user as a traceback: it becomes the
 ``error`` template, is logged once with masked personal data, and the stored
@@ -29,7 +29,7 @@ from core.errors import StorageError
 from core.events import Event, EventObserver
 from core.messages import Button, IncomingMessage, Platform, Reply
 from core.privacy import mask_pii
-from core.protocols import IntentClassifier, SessionStore
+from core.protocols import HeldConversation, IntentClassifier, SessionStore
 from core.settings import Settings
 from core.state import ConversationState, Decision, Turn
 
@@ -98,13 +98,11 @@ class DialogueManager:
         """Handle one message and return the replies to send (``[]`` for a repeat delivery)."""
         key = message.conversation
         try:
-            if message.delivery_id and not await self.store.first_delivery(
-                f"delivery:{key.platform.value}", message.delivery_id
-            ):
-                logger.debug("dropping repeated delivery", extra={"conversation": key.tag})
-                return []
-            async with self.store.lock(key):
-                return await self._handle_locked(message)
+            async with self.store.hold(key, delivery_id=message.delivery_id) as held:
+                if held.duplicate:
+                    logger.debug("dropping repeated delivery", extra={"conversation": key.tag})
+                    return []
+                return await self._handle_locked(message, held)
         except StorageError as e:
             logger.warning("storage unavailable for %s: %s", key.tag, mask_pii(str(e)))
             lang = self._guess_lang(message, None)
@@ -112,9 +110,8 @@ class DialogueManager:
 
     # -- one message, inside the lock -----------------------------------------
 
-    async def _handle_locked(self, message: IncomingMessage) -> list[Reply]:
-        loaded = await self.store.load(message.conversation)
-        state = loaded or ConversationState(user_id=message.user_id, lang=self.bot.default_lang)
+    async def _handle_locked(self, message: IncomingMessage, held: HeldConversation) -> list[Reply]:
+        state = held.state or ConversationState(user_id=message.user_id, lang=self.bot.default_lang)
         if not state.lang_locked:
             state.lang = self._guess_lang(message, state)
         handoff_before = events.handoff_marker(state.data)
@@ -124,7 +121,7 @@ class DialogueManager:
                 self._record_intercepted(state, message, intercepted)
                 at = events.now()
                 sessions = events.advance_session(state, at=at, handoff_before=handoff_before)
-                await self.store.save(message.conversation, state)
+                await held.save(state)
                 if self.event_observers:
                     self._emit(events.turn_events(None, message, state, bot=self.bot.name, at=at,
                                                   handoff_before=handoff_before, sessions=sessions,
@@ -173,7 +170,7 @@ class DialogueManager:
             replies = [*replies, *extra]
         at = events.now()
         sessions = events.advance_session(final, at=at, handoff_before=handoff_before)
-        await self.store.save(message.conversation, final)
+        await held.save(final)
         if self.event_observers:
             self._emit(events.turn_events(ctx, message, final, bot=self.bot.name, at=at, handoff_before=handoff_before,
                                           sessions=sessions, is_command=is_command, failed=failed))
