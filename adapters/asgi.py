@@ -191,6 +191,7 @@ def create_app(
                     staff_handler=None if staff is None else metrics.instrument(
                         staff.handle, platform="slack", bot=settings.staff_bot
                     ),
+                    commands={name: manager.command_menu for name, manager in opened.managers.items()},
                 )
                 if outbox is not None:
                     outbox.register(Platform.SLACK, serving.slack)
@@ -205,6 +206,7 @@ def create_app(
                     bot=bot,
                     store=opened.store,
                     metrics=metrics,
+                    commands=opened.managers[bot].command_menu,
                 )
                 await serving.telegram.start()
                 if outbox is not None:

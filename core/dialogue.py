@@ -75,6 +75,8 @@ class DialogueManager:
         self.classifier = classifier
         self.settings = settings
         self.services = services
+        #: The bot's commands per language; the adapters build platform command lists from it.
+        self.command_menu: commands.CommandMenu = commands.command_menu(bot)
 
     async def handle(self, message: IncomingMessage) -> list[Reply]:
         """Handle one message and return the replies to send (``[]`` for a repeat delivery)."""
@@ -90,7 +92,7 @@ class DialogueManager:
         except StorageError as e:
             logger.warning("storage unavailable for %s: %s", key.tag, mask_pii(str(e)))
             lang = self._guess_lang(message, None)
-            return [Reply(text=self.bot.responses.render("storage_error", lang))]
+            return [Reply(text=self.bot.responses.render("storage_error", lang, cmd=message.command_prefix))]
 
     # -- one message, inside the lock -----------------------------------------
 
@@ -129,7 +131,8 @@ class DialogueManager:
         except Exception as e:  # noqa: BLE001 - the edge: logged once, answered politely
             self._log_failure(ctx, e)
             final = ConversationState.model_validate_json(snapshot)
-            replies = [Reply(text=self.bot.responses.render("error", final.lang, turn=ctx.turn))]
+            text = self.bot.responses.render("error", final.lang, turn=ctx.turn, cmd=message.command_prefix)
+            replies = [Reply(text=text)]
         else:
             final = working
             replies = ctx.replies

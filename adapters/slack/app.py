@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import logging
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from slack_bolt import BoltResponse
@@ -33,6 +33,7 @@ from adapters.metrics import AdapterMetrics
 from adapters.slack import extract
 from adapters.slack.render import ACTION_ID_PREFIX, render_reply
 from adapters.types import MessageHandler
+from core.commands import CommandMenu
 from core.handoff import parse_channel
 from core.messages import ConversationKey, IncomingMessage, Reply
 from core.outbox import OutboxError
@@ -147,6 +148,10 @@ class SlackAdapter:
         client: A Web API client; built from ``settings`` when omitted.
         metrics: Where dropped duplicates and errors are counted.
         staff_handler: The staff bot's handler (``settings.staff_bot``); None: no staff routing.
+        commands: Each bot's command registry, by bot name. Slack's client keeps a
+            leading ``/`` for its own slash commands, so a bot's commands are typed
+            after its slash command (``/shop cart``, ``/staff queue``); the core lists
+            them that way.
     """
 
     def __init__(
@@ -159,9 +164,13 @@ class SlackAdapter:
         client: AsyncWebClient | None = None,
         metrics: AdapterMetrics | None = None,
         staff_handler: MessageHandler | None = None,
+        commands: Mapping[str, CommandMenu] | None = None,
     ) -> None:
         self._handler = handler
         self._bot = bot
+        self._menus: Mapping[str, CommandMenu] = commands or {}
+        # How each bot's commands are typed here: after its slash command.
+        self._prefixes = {bot: f"{settings.slack_command} ", settings.staff_bot: f"{settings.staff_command} "}
         self._handlers: dict[str, MessageHandler] = {bot: handler}
         self._staff_bot = settings.staff_bot
         self._staff_channels: frozenset[str] = frozenset()
@@ -248,7 +257,8 @@ class SlackAdapter:
                 return
             bot = followed
         message = extract.incoming_from_event(
-            event, bot=bot, team_id=self._team(body), event_id=body.get("event_id"), own_user_id=own
+            event, bot=bot, team_id=self._team(body), event_id=body.get("event_id"), own_user_id=own,
+            command_prefix=self._prefix(bot),
         )
         if message is not None:
             await self._converse(message)
@@ -257,13 +267,18 @@ class SlackAdapter:
         staff = channel in self._staff_channels or (self._handoff_channel and channel == self._handoff_channel)
         return self._staff_bot if staff and self._staff_bot in self._handlers else self._bot
 
+    def _prefix(self, bot: str) -> str:
+        return self._prefixes.get(bot, "/")
+
     async def _on_mention(self, event: dict[str, Any], body: dict[str, Any], context: Any) -> None:
+        bot = self._bot_for_channel(event.get("channel"))
         message = extract.incoming_from_event(
             event,
-            bot=self._bot_for_channel(event.get("channel")),
+            bot=bot,
             team_id=self._team(body),
             event_id=body.get("event_id"),
             own_user_id=getattr(context, "bot_user_id", None),
+            command_prefix=self._prefix(bot),
         )
         if message is None:
             return
@@ -273,20 +288,21 @@ class SlackAdapter:
 
     async def _on_command(self, ack: Any, body: dict[str, Any]) -> None:
         await ack()
-        message = extract.incoming_from_command(body, bot=self._bot)
+        message = extract.incoming_from_command(body, bot=self._bot, menu=self._menus.get(self._bot))
         if message is not None:
             await self._converse(message, response_url=body.get("response_url"))
 
     async def _on_staff_command(self, ack: Any, body: dict[str, Any]) -> None:
         await ack()
-        message = extract.incoming_from_command(body, bot=self._staff_bot)
+        message = extract.incoming_from_command(body, bot=self._staff_bot, menu=self._menus.get(self._staff_bot))
         if message is not None:
             await self._converse(message, response_url=body.get("response_url"))
 
     async def _on_action(self, ack: Any, body: dict[str, Any]) -> None:
         await ack()
         channel = (body.get("channel") or {}).get("id") or (body.get("container") or {}).get("channel_id")
-        message = extract.incoming_from_action(body, bot=self._bot_for_channel(channel))
+        bot = self._bot_for_channel(channel)
+        message = extract.incoming_from_action(body, bot=bot, command_prefix=self._prefix(bot))
         if message is not None:
             await self._converse(message, response_url=body.get("response_url"))
 
@@ -309,11 +325,16 @@ class SlackAdapter:
         channel = message.conversation.chat
         thread = message.conversation.thread or None
         try:
-            await self.client.chat_postMessage(channel=channel, thread_ts=thread, **rendered)
+            if reply.ephemeral:  # only the sender sees it (a button's presser, say)
+                await self.client.chat_postEphemeral(channel=channel, user=message.user_id, thread_ts=thread,
+                                                     **rendered)
+            else:
+                await self.client.chat_postMessage(channel=channel, thread_ts=thread, **rendered)
         except SlackApiError as error:
             code = error.response.get("error") if error.response is not None else None
             if code in _NOT_POSTABLE and response_url:
-                await AsyncWebhookClient(response_url).send(response_type="in_channel", **rendered)
+                await AsyncWebhookClient(response_url).send(
+                    response_type="ephemeral" if reply.ephemeral else "in_channel", **rendered)
                 return
             logger.error("slack: chat.postMessage to %s failed: %s", channel, code or error)
             if self._metrics is not None:

@@ -28,7 +28,6 @@ from telegram.ext import (
     Application,
     ApplicationHandlerStop,
     CallbackQueryHandler,
-    CommandHandler,
     ContextTypes,
     ExtBot,
     TypeHandler,
@@ -41,8 +40,10 @@ from telegram.ext import (
 from adapters.metrics import AdapterMetrics
 from adapters.telegram import extract
 from adapters.telegram.callbacks import CallbackCodec, CallbackExpired
+from adapters.telegram.commands import command_lists
 from adapters.telegram.render import CONTACT_BUTTON_LABEL, OutgoingPart, keyboard_rows, plan_reply
 from adapters.types import MessageHandler
+from core.commands import CommandMenu
 from core.messages import ConversationKey, IncomingMessage, Reply
 from core.outbox import OutboxError
 from core.protocols import SessionStore
@@ -50,7 +51,6 @@ from core.settings import Settings
 
 logger = logging.getLogger(__name__)
 
-COMMANDS = ("start", "help", "cart", "orders", "human", "forget", "lang")
 APOLOGY = "Sorry, something went wrong on our side. Please try again in a moment."
 EXPIRED = "This button has expired. Please ask again."
 FOREIGN_CONTACT = "Please share your own number with the button below the chat."
@@ -67,6 +67,12 @@ class TelegramAdapter:
         store: The runtime's session store (update dedup, long button payloads).
         metrics: Where dropped duplicates and errors are counted.
         polling: Build an updater for long polling (else webhook mode).
+        commands: The bot's command registry; its lists become the chat's command
+            menu (``setMyCommands``) when the adapter starts. None: the menu is left as it is.
+
+    Commands need no handler of their own: a command is a text message
+    (``filters.TEXT`` accepts them), and the core's registry runs it or
+    answers that it does not know it.
     """
 
     def __init__(
@@ -78,8 +84,10 @@ class TelegramAdapter:
         store: SessionStore | None = None,
         metrics: AdapterMetrics | None = None,
         polling: bool = False,
+        commands: CommandMenu | None = None,
     ) -> None:
         self._settings = settings
+        self._commands = commands
         self._handler = handler
         self._bot = bot
         self._store = store
@@ -96,7 +104,6 @@ class TelegramAdapter:
             builder = builder.updater(None)
         self.application = builder.build()
         self.application.add_handler(TypeHandler(Update, self._drop_repeats), group=-1)
-        self.application.add_handler(CommandHandler(list(COMMANDS), self._on_message))
         self.application.add_handler(
             PTBMessageHandler(
                 filters.UpdateType.MESSAGE & (filters.TEXT | filters.CONTACT | filters.PHOTO | filters.CAPTION),
@@ -113,8 +120,10 @@ class TelegramAdapter:
 
     # --- lifecycle -----------------------------------------------------------
     async def start(self) -> None:
-        """Open the HTTP client and check the token (``getMe``); register the webhook if configured."""
+        """Open the HTTP client and check the token (``getMe``); publish the command menu;
+        register the webhook if configured."""
         await self.application.initialize()
+        await self.publish_commands()
         url = self._settings.telegram_webhook_url
         if url:
             await self.bot.set_webhook(
@@ -134,6 +143,7 @@ class TelegramAdapter:
         if updater is None:
             raise RuntimeError("TelegramAdapter was built for webhooks; pass polling=True")
         async with self.application:
+            await self.publish_commands()
             await updater.start_polling(allowed_updates=ALLOWED_UPDATES)
             await self.application.start()
             try:
@@ -141,6 +151,23 @@ class TelegramAdapter:
             finally:
                 await updater.stop()
                 await self.application.stop()
+
+    async def publish_commands(self) -> None:
+        """Set the chat's command menu from the bot's registry: ``setMyCommands`` for every
+        user, then once per other language the bot speaks (``language_code``).
+
+        A refusal is logged and counted, not raised: the bot still answers
+        every command typed by hand.
+        """
+        if self._commands is None:
+            return
+        for listed in command_lists(self._commands):
+            try:
+                await self.bot.set_my_commands(listed.commands, language_code=listed.language_code)
+            except TelegramError as error:
+                logger.warning("telegram: setMyCommands (%s) refused: %s", listed.language_code or "default", error)
+                if self._metrics is not None:
+                    self._metrics.observe_error("telegram", self._bot, error)
 
     # --- webhook entry -------------------------------------------------------
     def parse_update(self, data: dict[str, Any]) -> Update:
@@ -361,4 +388,4 @@ class TelegramOutbox:
         await self.bot.shutdown()
 
 
-__all__ = ["COMMANDS", "TelegramAdapter", "TelegramOutbox", "TelegramSender"]
+__all__ = ["TelegramAdapter", "TelegramOutbox", "TelegramSender"]

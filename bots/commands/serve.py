@@ -140,6 +140,7 @@ async def poll_telegram(settings: Settings, runtime: ServingRuntime, stop: async
         store=runtime.store,
         metrics=metrics,
         polling=True,
+        commands=runtime.managers[bot].command_menu,
     )
     outbox = getattr(runtime, "outbox", None)
     if outbox is not None:

@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from core.actions import ActionContext, ActionRegistry, SetupContext
-from core.commands import request_handoff
+from core.commands import request_handoff, show_help
 from core.commerce.catalog import Catalog, Product, Variant
 from core.commerce.entities import EntityExtractor
 from core.commerce.search import ProductSearch, SearchFilters, SearchHit, catalog_services
@@ -133,7 +133,6 @@ async def _maybe(value: Any) -> Any:
 
 registry.replies({
     "greet": "greet",
-    "help": "help",
     "thanks": "thanks",
     "goodbye": "goodbye",
     "bot_challenge": "bot_challenge",
@@ -141,6 +140,12 @@ registry.replies({
     "deny": "deny",
     "cancel": "nothing_to_cancel",
 })
+
+
+registry.intent("help", templates=("help",))(show_help)
+# Commands beyond the generic ones (/start /help /lang /why /forget /human /cancel).
+registry.command("cart", intent="view_cart", description="command_cart")
+registry.command("orders", intent="order_status", description="command_orders", accepts_text=True)
 
 
 @registry.intent("human_handoff")

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from core.actions import ActionContext, ActionRegistry, SetupContext
+from core.commands import show_help
 from core.commerce.catalog import Catalog
 from core.commerce.entities import EntityExtractor
 from core.commerce.inventory import Inventory, InventoryItem, load_inventory
@@ -107,11 +108,12 @@ def is_authorised(ctx: ActionContext) -> bool:
 
 registry.replies({
     "greet": "greet",
-    "help": "help",
     "thanks": "thanks",
     "goodbye": "goodbye",
     "cancel": "nothing_to_cancel",
 })
+registry.intent("help", templates=("help",))(show_help)
+registry.command("queue", intent="handoff_queue", description="command_queue")
 
 
 # --------------------------------------------------------------------------- procedures

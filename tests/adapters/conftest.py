@@ -20,6 +20,7 @@ import httpx
 import pytest
 
 from adapters.asgi import create_app
+from core.commands import CommandInfo, CommandMenu
 from core.messages import Button, IncomingMessage, ProductCard, Reply, StockState
 from core.protocols import SessionStore
 from core.sessions import MemorySessionStore
@@ -65,11 +66,23 @@ def scripted_replies(message: IncomingMessage) -> list[Reply]:
     return [Reply(text=f"echo: {text}")]
 
 
+#: The scripted bot's command registry, as the adapters receive a real bot's.
+SCRIPTED_MENU = CommandMenu(bot="shop_assistant", default_lang="en", by_lang={
+    "en": (CommandInfo(name="start", description="Say hello"),
+           CommandInfo(name="cart", description="View your cart"),
+           CommandInfo(name="lang", description="Change the language", accepts_text=True)),
+    "zh": (CommandInfo(name="start", description="打个招呼"),
+           CommandInfo(name="cart", description="查看购物车"),
+           CommandInfo(name="lang", description="切换语言", accepts_text=True)),
+})
+
+
 class ScriptedHandler:
     """Stands in for ``DialogueManager.handle`` and remembers what it was given."""
 
     def __init__(self) -> None:
         self.messages: list[IncomingMessage] = []
+        self.command_menu = SCRIPTED_MENU
 
     async def handle(self, message: IncomingMessage) -> list[Reply]:
         self.messages.append(message)
