@@ -143,7 +143,8 @@ class ActionContext:
         self.action = ""
         self.replies: list[Reply] = []
         self.sources: list[str] = []
-        self.discard_state = False
+        #: Set by ``/forget``: erase the sender everywhere once the conversation's lock is released.
+        self.forget_sender = False
 
     @property
     def intent(self) -> str:

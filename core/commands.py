@@ -16,7 +16,6 @@ decision.
 
 from __future__ import annotations
 
-import logging
 import re
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -35,7 +34,6 @@ from core.state import ConversationState, Decision
 if TYPE_CHECKING:
     from core.bot import Bot
 
-logger = logging.getLogger(__name__)
 
 COMMAND_PAYLOAD = "cmd:"
 Command = Callable[[ActionContext, str], Awaitable[None]]
@@ -201,9 +199,9 @@ async def _why(ctx: ActionContext, arg: str) -> None:
 
 
 async def _forget(ctx: ActionContext, arg: str) -> None:
-    removed = await ctx.store.forget_user(ctx.message.conversation.platform, ctx.message.user_id)
-    logger.info("forgot user data", extra={"conversation": ctx.message.conversation.tag, "keys_removed": removed})
-    ctx.discard_state = True
+    # The dialogue manager erases the sender from every conversation they took part
+    # in (this one too) once it has released this conversation's lock.
+    ctx.forget_sender = True
     ctx.say("forgotten")
 
 

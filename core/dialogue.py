@@ -88,17 +88,31 @@ class DialogueManager:
                 logger.debug("dropping repeated delivery", extra={"conversation": key.tag})
                 return []
             async with self.store.lock(key):
-                return await self._handle_locked(message)
+                replies, forget = await self._handle_locked(message)
+            if forget:
+                await self._forget_sender(message)
+            return replies
         except StorageError as e:
             logger.warning("storage unavailable for %s: %s", key.tag, mask_pii(str(e)))
             lang = self._guess_lang(message, None)
             return [Reply(text=self.bot.responses.render("storage_error", lang, cmd=message.command_prefix))]
 
+    async def _forget_sender(self, message: IncomingMessage) -> None:
+        """``/forget``: erase the sender from every conversation and record indexed for them.
+
+        Runs after the conversation's lock is released, since the store takes
+        the lock of each shared conversation it rewrites (this one included).
+        """
+        removed = await self.store.forget_user(message.conversation.platform, message.user_id)
+        logger.info("forgot a user's data", extra={"conversation": message.conversation.tag, "keys_removed": removed})
+
     # -- one message, inside the lock -----------------------------------------
 
-    async def _handle_locked(self, message: IncomingMessage) -> list[Reply]:
+    async def _handle_locked(self, message: IncomingMessage) -> tuple[list[Reply], bool]:
+        """The replies, and whether the sender asked to be forgotten (done after the lock)."""
         loaded = await self.store.load(message.conversation)
         state = loaded or ConversationState(user_id=message.user_id, lang=self.bot.default_lang)
+        state.join(message.user_id)
         if not state.lang_locked:
             state.lang = self._guess_lang(message, state)
         if self.interceptor is not None:
@@ -106,7 +120,7 @@ class DialogueManager:
             if intercepted is not None:
                 self._record_intercepted(state, message, intercepted)
                 await self.store.save(message.conversation, state)
-                return intercepted
+                return intercepted, False
         # Copy-on-error: the action works on the loaded state itself; the
         # pre-action state is kept as its JSON (one fast Rust call) and only
         # rebuilt when the action fails. A deep copy per message cost more
@@ -136,20 +150,20 @@ class DialogueManager:
         else:
             final = working
             replies = ctx.replies
-        if ctx.discard_state:
-            return replies
+        if ctx.forget_sender:
+            return replies, True  # nothing of this message is stored
         self._record(final, ctx, replies, is_command=is_command)
         if self.interceptor is not None:
             extra = await self.interceptor.after(message, final)
             for reply in extra:
                 if reply.text:
-                    final.add_turn(Turn(role="bot", text=mask_pii(reply.text)))
+                    final.add_turn(Turn(role="bot", text=mask_pii(reply.text), user_id=message.user_id))
             replies = [*replies, *extra]
         await self.store.save(message.conversation, final)
         if not is_command and final.last_decision is not None:
             for observe in self.decision_observers:
                 observe(self.bot.name, final.last_decision)
-        return replies
+        return replies, False
 
     async def _dispatch(self, ctx: ActionContext) -> bool:
         """Route the message; returns True when it was a generic command."""
@@ -320,10 +334,11 @@ class DialogueManager:
     def _record(self, state: ConversationState, ctx: ActionContext, replies: list[Reply], *, is_command: bool) -> None:
         message = ctx.message
         user_text = mask_pii(message.text) if message.text else f"[button] {message.button_payload or ''}".strip()
-        state.add_turn(Turn(role="user", text=user_text, intent=ctx.intent or None))
+        who = message.user_id
+        state.add_turn(Turn(role="user", text=user_text, intent=ctx.intent or None, user_id=who))
         for reply in replies:
             if reply.text:
-                state.add_turn(Turn(role="bot", text=mask_pii(reply.text)))
+                state.add_turn(Turn(role="bot", text=mask_pii(reply.text), user_id=who))
         if not is_command:
             u = ctx.understanding
             state.last_decision = Decision(
@@ -337,16 +352,17 @@ class DialogueManager:
                 slots={**state.slots, **state.form_slots},
                 action=ctx.action,
                 sources=list(ctx.sources),
+                user_id=who,
             )
         state.updated_at = datetime.now(timezone.utc)
 
     @staticmethod
     def _record_intercepted(state: ConversationState, message: IncomingMessage, replies: list[Reply]) -> None:
         user_text = mask_pii(message.text) if message.text else f"[button] {message.button_payload or ''}".strip()
-        state.add_turn(Turn(role="user", text=user_text))
+        state.add_turn(Turn(role="user", text=user_text, user_id=message.user_id))
         for reply in replies:
             if reply.text:
-                state.add_turn(Turn(role="bot", text=mask_pii(reply.text)))
+                state.add_turn(Turn(role="bot", text=mask_pii(reply.text), user_id=message.user_id))
         state.updated_at = datetime.now(timezone.utc)
 
     def _log_failure(self, ctx: ActionContext, error: BaseException) -> None:

@@ -19,6 +19,7 @@ import json
 import logging
 import random
 import secrets
+import time
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass
@@ -142,13 +143,19 @@ class RedisSessionStore:
             raise StorageError(f"state at {name} is not a valid conversation state") from e
 
     async def save(self, key: ConversationKey, state: ConversationState) -> None:
+        """SET the state; in the same round trip, list it in the user index of each participant
+        that needs it (:meth:`ConversationState.due_for_index`: their first message, then once
+        per half TTL), so most saves are a single SET."""
         name = self.keys.state(key)
+        due = state.due_for_index(time.time(), self.state_ttl_s)
         with self._errors("save state"):
+            if not due:
+                await self.redis.set(name, state.model_dump_json(), ex=self.state_ttl_s)
+                return
             pipe = self.redis.pipeline(transaction=False)
             pipe.set(name, state.model_dump_json(), ex=self.state_ttl_s)
-            if state.user_id:
-                members = (name, self.keys.lock(key))
-                self._index(pipe, (key.platform, state.user_id), members, self.state_ttl_s)
+            for user_id in due:
+                self._index(pipe, (key.platform, user_id), (name,), self.state_ttl_s)
             await pipe.execute()
 
     def _index(
@@ -171,10 +178,15 @@ class RedisSessionStore:
             LockTimeout: If another holder keeps it longer than ``lock_wait_s``.
             StorageError: If Redis cannot be reached.
         """
+        async with self._hold(self.keys.lock(key), self.keys.conversation_tag(key)):
+            yield
+
+    @asynccontextmanager
+    async def _hold(self, name: str, tag: str) -> AsyncIterator[None]:
+        """Hold the lock at key ``name`` (see :meth:`lock`); ``tag`` names the conversation in a timeout."""
         loop = asyncio.get_running_loop()
-        name = self.keys.lock(key)
         token = secrets.token_hex(16)
-        await self._acquire(name, token, key)
+        await self._acquire(name, token, tag)
         lease = _Lease(name, token, loop.time() + self.lock_ttl_ms / 1000, asyncio.Event())
         watchdog = loop.create_task(self._renew(lease), name=f"renew {name}")
         self._background.add(watchdog)
@@ -191,7 +203,7 @@ class RedisSessionStore:
         """PX for the next (re)newal: one heartbeat, never past the end of the hold."""
         return max(1, min(self.lock_heartbeat_ms, int(hold_left_s * 1000)))
 
-    async def _acquire(self, name: str, token: str, key: ConversationKey) -> None:
+    async def _acquire(self, name: str, token: str, tag: str) -> None:
         loop = asyncio.get_running_loop()
         started = loop.time()
         delay = _BACKOFF_FIRST_S
@@ -209,7 +221,7 @@ class RedisSessionStore:
                 raise StorageError(f"redis failed to take lock: {e}") from e
             waited = loop.time() - started
             if waited >= self.lock_wait_s:
-                raise LockTimeout(self.keys.conversation_tag(key), waited)
+                raise LockTimeout(tag, waited)
             await asyncio.sleep(min(delay * random.uniform(0.5, 1.0), self.lock_wait_s - waited))
             delay = min(delay * 2, _BACKOFF_MAX_S)
 
@@ -321,21 +333,53 @@ class RedisSessionStore:
             await self.redis.delete(self.keys.record(namespace, record_id))
 
     async def forget_user(self, platform: Platform, user_id: str) -> int:
-        """Erase every state, lock and record indexed for this user, then the index.
+        """Erase the user from every conversation and record indexed for them, then the index.
+
+        A conversation they had alone is deleted; a shared one keeps the other
+        participants' part (:meth:`ConversationState.without_participant`),
+        rewritten under its lock with its TTL kept. Call it outside any
+        conversation lock (the dialogue manager does, after its reply is ready).
 
         Returns:
-            How many states, locks and records existed and were removed.
+            How many states and records were deleted or rewritten.
+
+        Raises:
+            StorageError: If Redis cannot be reached (the index is then kept, so a retry finishes the job).
+            LockTimeout: If a shared conversation stays locked longer than ``lock_wait_s``.
         """
         index = self.keys.user_index(platform, user_id)
         with self._errors("forget user"):
-            members = await self.redis.smembers(index)
+            members = sorted(m.decode() if isinstance(m, bytes) else str(m) for m in await self.redis.smembers(index))
+        states = [m for m in members if self.keys.is_state(m)]
+        # Locks were listed by earlier versions: a lock lapses by itself and may be someone else's.
+        records = [m for m in members if not self.keys.is_state(m) and not m.endswith("}:lock")]
+        removed = 0
+        for name in states:
+            removed += await self._erase_from_state(name, user_id)
+        with self._errors("forget user"):
             # One DEL per key: the members live in other hash slots than the index.
             pipe = self.redis.pipeline(transaction=False)
-            for member in members:
-                pipe.delete(member)
-            removed = sum(await pipe.execute()) if members else 0
+            for name in records:
+                pipe.delete(name)
+            removed += sum(await pipe.execute()) if records else 0
             await self.redis.delete(index)
         return removed
+
+    async def _erase_from_state(self, name: str, user_id: str) -> int:
+        async with self._hold(self.keys.lock_for_state(name), name):
+            with self._errors("forget user"):
+                raw = await self.redis.get(name)
+                if raw is None:
+                    return 0
+                try:
+                    rest = ConversationState.model_validate_json(raw).without_participant(user_id)
+                except ValidationError:
+                    rest = None  # unreadable: nobody can be kept apart from the user in it
+                if rest is None:
+                    await self.redis.delete(name)
+                else:
+                    await self.redis.set(name, rest.model_dump_json(), keepttl=True)
+            return 1
 
     async def schedule(self, queue: str, member: str, at: float) -> None:
         """ZADD ``member`` at score ``at``; the set lives ``state_ttl_s`` after its last write."""

@@ -18,7 +18,14 @@ import redis.asyncio as aioredis
 
 from core.settings import Settings
 from tests.adapters.conftest import serve, slack_headers
-from tests.adapters.staff_support import LEAD, Drive, new_prefix, open_runtime, staff_settings, text_of
+from tests.adapters.staff_support import (
+    LEAD,
+    Drive,
+    new_prefix,
+    open_runtime,
+    staff_settings,
+    text_of,
+)
 from tests.adapters.standins import Call, SlackApiStandin, TelegramApiStandin
 
 UNKNOWN = ("I don't know that command", "我不认识这个命令")

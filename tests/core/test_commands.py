@@ -10,7 +10,15 @@ import pytest
 
 from core.actions import ActionRegistry
 from core.bot import Bot
-from core.commands import GENERIC, CommandInfo, CommandMenu, bot_commands, command_menu, listing, names_line
+from core.commands import (
+    GENERIC,
+    CommandInfo,
+    CommandMenu,
+    bot_commands,
+    command_menu,
+    listing,
+    names_line,
+)
 from core.errors import BotDefinitionError
 from core.protocols import SessionStore
 from tests.core.engine_support import ScriptedClassifier, says, tiny_bot, tiny_manager
