@@ -96,6 +96,22 @@ async def post_replies(
     return sent
 
 
+async def update_message(client: AsyncWebClient, conversation: ConversationKey, message_id: str,
+                         reply: Reply) -> None:
+    """Replace the message ``message_id`` (its ``ts``) in ``conversation.chat`` with ``reply`` (``chat.update``).
+
+    Blocks are replaced as a whole: a reply without buttons leaves none.
+
+    Raises:
+        OutboxError: Slack refused (``message_not_found``, ``cant_update_message``...).
+    """
+    try:
+        await client.chat_update(channel=conversation.chat, ts=message_id, **render_reply(reply))
+    except SlackApiError as error:
+        code = error.response.get("error") if error.response is not None else None
+        raise OutboxError(conversation.platform, str(code or error)) from error
+
+
 class SlackOutbox:
     """A send-only Slack outbox for a process that does not serve Slack (``shopkeep telegram-poll``).
 
@@ -124,6 +140,14 @@ class SlackOutbox:
         """
         return await post_replies(self.client, conversation, replies, store=self._store,
                                   thread_ttl_s=self._thread_ttl_s)
+
+    async def update(self, conversation: ConversationKey, message_id: str, reply: Reply) -> None:
+        """Edit a message the bot posted (see :func:`update_message`).
+
+        Raises:
+            OutboxError: Slack refused.
+        """
+        await update_message(self.client, conversation, message_id, reply)
 
 
 def _malformed(what: str) -> Response:
@@ -349,6 +373,14 @@ class SlackAdapter:
         """
         return await post_replies(self.client, conversation, replies, store=self._store,
                                   thread_ttl_s=self._thread_ttl_s)
+
+    async def update(self, conversation: ConversationKey, message_id: str, reply: Reply) -> None:
+        """Edit a message the bot posted (see :func:`update_message`).
+
+        Raises:
+            OutboxError: Slack refused.
+        """
+        await update_message(self.client, conversation, message_id, reply)
 
     # --- channel threads the bot takes part in -------------------------------
     @staticmethod

@@ -41,7 +41,14 @@ from adapters.metrics import AdapterMetrics
 from adapters.telegram import extract
 from adapters.telegram.callbacks import CallbackCodec, CallbackExpired
 from adapters.telegram.commands import command_lists
-from adapters.telegram.render import CONTACT_BUTTON_LABEL, OutgoingPart, keyboard_rows, plan_reply
+from adapters.telegram.render import (
+    BUTTONS_ONLY_TEXT,
+    CONTACT_BUTTON_LABEL,
+    OutgoingPart,
+    keyboard_rows,
+    plan_reply,
+    split_text,
+)
 from adapters.types import MessageHandler
 from core.commands import CommandMenu
 from core.messages import ConversationKey, IncomingMessage, Reply
@@ -261,6 +268,14 @@ class TelegramAdapter:
         """
         return await self._sender.send(conversation, replies)
 
+    async def update(self, conversation: ConversationKey, message_id: str, reply: Reply) -> None:
+        """Edit a message the bot sent (see :meth:`TelegramSender.update`).
+
+        Raises:
+            OutboxError: Telegram refused.
+        """
+        await self._sender.update(conversation, message_id, reply)
+
 
 class TelegramSender:
     """Renders and sends replies through a PTB bot; shared by the adapter and :class:`TelegramOutbox`.
@@ -322,6 +337,25 @@ class TelegramSender:
                 raise
             return None
 
+    async def update(self, conversation: ConversationKey, message_id: str, reply: Reply) -> None:
+        """``editMessageText``: the message's text and inline keyboard become ``reply``'s.
+
+        A reply longer than one message keeps its first part (an edit cannot add messages).
+
+        Raises:
+            OutboxError: Telegram refused (the message is gone, too old, or not a text message).
+        """
+        chunks = split_text(reply.text)
+        part = OutgoingPart(text=chunks[0] if chunks else BUTTONS_ONLY_TEXT, buttons=reply.buttons)
+        markup = await self.markup(part)
+        try:
+            await self.bot.edit_message_text(
+                part.text, chat_id=conversation.chat, message_id=int(message_id), parse_mode=part.parse_mode,
+                reply_markup=markup if isinstance(markup, InlineKeyboardMarkup) else None,
+            )
+        except (TelegramError, ValueError) as error:
+            raise OutboxError(conversation.platform, str(error)) from error
+
     async def send(self, conversation: ConversationKey, replies: Sequence[Reply]) -> list[str]:
         """Send ``replies`` to ``conversation.chat``; returns the message ids.
 
@@ -382,6 +416,18 @@ class TelegramOutbox:
         except TelegramError as error:
             raise OutboxError(conversation.platform, str(error)) from error
         return await self._sender.send(conversation, replies)
+
+    async def update(self, conversation: ConversationKey, message_id: str, reply: Reply) -> None:
+        """Edit a message the bot sent (see :meth:`TelegramSender.update`).
+
+        Raises:
+            OutboxError: Telegram could not be reached or refused.
+        """
+        try:
+            await self.bot.initialize()
+        except TelegramError as error:
+            raise OutboxError(conversation.platform, str(error)) from error
+        await self._sender.update(conversation, message_id, reply)
 
     async def aclose(self) -> None:
         """Close the HTTP client (idempotent)."""

@@ -147,10 +147,15 @@ async def poll_telegram(settings: Settings, runtime: ServingRuntime, stop: async
         outbox.register(Platform.TELEGRAM, adapter)
         if settings.slack_bot_token:
             outbox.register(Platform.SLACK, SlackOutbox(settings=settings, store=runtime.store))
+    handoff = getattr(runtime, "handoff", None)
+    if handoff is not None:
+        handoff.relay_observers.append(metrics.observe_relay)
     logger.info("telegram: polling for bot %s", bot)
     try:
         await adapter.run_polling(stop)
     finally:
+        if handoff is not None:
+            handoff.relay_observers.remove(metrics.observe_relay)
         if outbox is not None:
             outbox.unregister(Platform.TELEGRAM)
             outbox.unregister(Platform.SLACK)

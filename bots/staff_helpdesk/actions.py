@@ -268,8 +268,9 @@ async def handoff_queue(ctx: ActionContext) -> None:
     lines = []
     for t in tickets:
         ctx.cite(f"handoff:{t.id}")
-        who = t.user_name or "shopper"
-        claimed = f", claimed by {t.claimed_by}" if t.claimed_by else ""
-        lines.append(f"• {t.id}: {who} on {t.shopper.platform.value}, {t.reason.replace('_', ' ')}, "
+        # Masked here too: tickets stored before reasons were masked at the source.
+        who = mask_pii(t.user_name) or "shopper"
+        claimed = f", claimed by {t.claimed_by.label}" if t.claimed_by else ""
+        lines.append(f"• {t.id}: {who} on {t.shopper.platform.value}, {mask_pii(t.reason).replace('_', ' ')}, "
                      f"{t.status.value}{claimed}, since {t.opened_at:%H:%M} UTC")
     ctx.say("queue_list", count=len(tickets), lines="\n".join(lines))

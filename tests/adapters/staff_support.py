@@ -138,10 +138,10 @@ class Drive:
         return await self._slack(event_body(event, event_id=f"EvStaff{uuid.uuid4().hex[:8]}"), expect_posts=expect_posts)
 
     async def staff_presses(self, value: str, *, channel: str = HANDOFF_CHANNEL, user: str = LEAD,
-                            expect_posts: int) -> list[Call]:
+                            username: str = "lee", expect_posts: int) -> list[Call]:
         self.n += 1
         payload = {
-            "type": "block_actions", "user": {"id": user, "username": "lee", "team_id": "T0001"},
+            "type": "block_actions", "user": {"id": user, "username": username, "team_id": "T0001"},
             "container": {"type": "message", "message_ts": "1700000001.000001", "channel_id": channel},
             "trigger_id": f"trigger-{uuid.uuid4().hex[:8]}", "team": {"id": "T0001"}, "channel": {"id": channel},
             "message": {"type": "message", "ts": "1700000001.000001", "text": "card"},
