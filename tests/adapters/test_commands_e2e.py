@@ -8,38 +8,12 @@ sent over the wire and must get an answer that is not "I don't know that command
 from __future__ import annotations
 
 import re
-import uuid
-from collections.abc import AsyncIterator
-from pathlib import Path
-from urllib.parse import urlencode
 
-import pytest
-import redis.asyncio as aioredis
-
-from core.settings import Settings
-from tests.adapters.conftest import serve, slack_headers
-from tests.adapters.staff_support import (
-    LEAD,
-    Drive,
-    new_prefix,
-    open_runtime,
-    staff_settings,
-    text_of,
-)
-from tests.adapters.standins import Call, SlackApiStandin, TelegramApiStandin
+from tests.adapters.staff_support import LEAD, Drive, text_of
+from tests.adapters.standins import Call
 
 UNKNOWN = ("I don't know that command", "我不认识这个命令")
 CHANNEL = "C0GENERAL"
-
-
-@pytest.fixture
-async def prefix(redis_url: str) -> AsyncIterator[str]:
-    value = new_prefix()
-    yield value
-    raw = aioredis.Redis.from_url(redis_url)
-    async for name in raw.scan_iter(match=f"{value}:*", count=500):
-        await raw.delete(name)
-    await raw.aclose()
 
 
 def _unknown(call: Call) -> bool:
@@ -48,20 +22,12 @@ def _unknown(call: Call) -> bool:
 
 async def _slash(drive: Drive, command: str, text: str, *, user: str) -> list[Call]:
     """Send ``/shop text`` (or ``/staff``); return this channel's posts once one more has arrived."""
-    before = len([c for c in drive.slack_posts() if c.params.get("channel") == CHANNEL])
-    body = urlencode({
-        "token": "legacy", "team_id": "T0001", "team_domain": "example", "channel_id": CHANNEL,
-        "channel_name": "general", "user_id": user, "user_name": "sam", "command": command, "text": text,
-        "api_app_id": "A0001", "response_url": "https://hooks.slack.com/commands/T0001/1/abc",
-        "trigger_id": f"trigger-{uuid.uuid4().hex[:8]}",
-    })
-    response = await drive.served.client.post("/slack/events", content=body, headers=slack_headers(
-        body, content_type="application/x-www-form-urlencoded"))
-    assert response.status_code == 200
 
     def in_channel() -> list[Call]:
         return [c for c in drive.slack_posts() if c.params.get("channel") == CHANNEL]
 
+    before = len(in_channel())
+    await drive.slash(command, text, user=user, channel=CHANNEL)
     await drive.slack.recorder.wait_until(lambda: len(in_channel()) > before, f"an answer to {command} {text}")
     return in_channel()[before:]
 
@@ -70,40 +36,32 @@ def _listed(help_text: str, command: str) -> list[str]:
     return re.findall(rf"^{re.escape(command)} ([a-z0-9_]+) — \S", help_text, re.MULTILINE)
 
 
-async def test_every_advertised_command_runs_on_every_platform(
-    settings: Settings, artifacts_dir: Path, redis_url: str, prefix: str,
-    slack_api: SlackApiStandin, telegram_api: TelegramApiStandin,
-) -> None:
-    config = staff_settings(settings, artifacts_dir=artifacts_dir)
-    runtime = await open_runtime(config, redis_url, prefix)
-    try:
-        async for served in serve(config, runtime):
-            drive = Drive(served=served, slack=slack_api, telegram=telegram_api)
-            shop = runtime.managers["shop_assistant"].command_menu
-            staff = runtime.managers["staff_helpdesk"].command_menu
-            assert {"cart", "orders"} <= set(shop.names) and "queue" in staff.names
+async def test_every_advertised_command_runs_on_every_platform(staff_drive: Drive) -> None:
+    drive = staff_drive
+    assert drive.runtime is not None
+    shop = drive.runtime.managers["shop_assistant"].command_menu
+    staff = drive.runtime.managers["staff_helpdesk"].command_menu
+    assert {"cart", "orders"} <= set(shop.names) and "queue" in staff.names
 
-            # Telegram: the menus published at start-up, default and Chinese.
-            menus = telegram_api.recorder.of("setMyCommands")
-            assert [m.params.get("language_code") for m in menus] == [None, "zh"]
-            published = [[c["command"] for c in m.params["commands"]] for m in menus]
-            assert published == [list(shop.names), list(shop.names)]
-            for name in published[0]:
-                sent_before = len(drive.tg_sent())
-                await drive.shopper_says(f"/{name}")
-                answers = drive.tg_sent()[sent_before:]
-                assert answers, f"/{name} got no answer on Telegram"
-                assert not any(map(_unknown, answers)), (name, [text_of(a) for a in answers])
+    # Telegram: the menus published at start-up, default and Chinese.
+    menus = drive.telegram.recorder.of("setMyCommands")
+    assert [m.params.get("language_code") for m in menus] == [None, "zh"]
+    published = [[c["command"] for c in m.params["commands"]] for m in menus]
+    assert published == [list(shop.names), list(shop.names)]
+    for name in published[0]:
+        sent_before = len(drive.tg_sent())
+        await drive.shopper_says(f"/{name}")
+        answers = drive.tg_sent()[sent_before:]
+        assert answers, f"/{name} got no answer on Telegram"
+        assert not any(map(_unknown, answers)), (name, [text_of(a) for a in answers])
 
-            # Slack: what /shop help and /staff help list, each typed after its slash command.
-            for command, menu, user in (("/shop", shop, "U0SHOPPER"), ("/staff", staff, LEAD)):
-                (help_post,) = await _slash(drive, command, "help", user=user)
-                listed = _listed(text_of(help_post), command)
-                assert listed == list(menu.names), text_of(help_post)
-                for name in listed:
-                    answers = await _slash(drive, command, name, user=user)
-                    assert not any(map(_unknown, answers)), (command, name, [text_of(a) for a in answers])
-                (unknown,) = await _slash(drive, command, "/nope", user=user)
-                assert _unknown(unknown) and f"{command} help" in text_of(unknown)
-    finally:
-        await runtime.aclose()
+    # Slack: what /shop help and /staff help list, each typed after its slash command.
+    for command, menu, user in (("/shop", shop, "U0SHOPPER"), ("/staff", staff, LEAD)):
+        (help_post,) = await _slash(drive, command, "help", user=user)
+        listed = _listed(text_of(help_post), command)
+        assert listed == list(menu.names), text_of(help_post)
+        for name in listed:
+            answers = await _slash(drive, command, name, user=user)
+            assert not any(map(_unknown, answers)), (command, name, [text_of(a) for a in answers])
+        (unknown,) = await _slash(drive, command, "/nope", user=user)
+        assert _unknown(unknown) and f"{command} help" in text_of(unknown)

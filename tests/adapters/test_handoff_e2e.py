@@ -6,12 +6,10 @@ bots, the dialogue managers, the handoff service and the Redis store are real.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
-import redis.asyncio as aioredis
 
 from core.handoff import TicketStatus
 from core.messages import ConversationKey, Platform
@@ -22,7 +20,6 @@ from tests.adapters.staff_support import (
     LEAD,
     Drive,
     buttons,
-    new_prefix,
     open_runtime,
     staff_settings,
     text_of,
@@ -37,14 +34,6 @@ def handoff_settings(settings: Settings, artifacts_dir: Path) -> Settings:
     return staff_settings(settings, artifacts_dir=artifacts_dir)
 
 
-@pytest.fixture
-async def prefix(redis_url: str) -> AsyncIterator[str]:
-    value = new_prefix()
-    yield value
-    raw = aioredis.Redis.from_url(redis_url)
-    async for name in raw.scan_iter(match=f"{value}:*", count=500):
-        await raw.delete(name)
-    await raw.aclose()
 
 
 async def _request_handoff(drive: Drive) -> str:
