@@ -15,6 +15,7 @@ from core.handoff import (
     HandoffService,
     RelayOutcome,
     StaffMember,
+    Ticket,
     TicketStatus,
     open_tickets,
     parse_channel,
@@ -122,6 +123,18 @@ LEE = StaffMember(user_id="U0LEE", name="lee", mention="<@U0LEE>")
 KIM = StaffMember(user_id="U0KIM", mention="<@U0KIM>")  # a typed message: no name, only the id
 
 
+async def claimed_ticket(outbox: RecordingOutbox) -> tuple[HandoffService, Ticket, ConversationState,
+                                                           list[RelayOutcome]]:
+    """A ticket Lee claimed, the shopper's state, and the relay outcomes the service reports."""
+    handoff = service(outbox, MemorySessionStore())
+    outcomes: list[RelayOutcome] = []
+    handoff.relay_observers.append(outcomes.append)
+    state = ConversationState(user_id="u42", data={"handoff": {"reason": "user_request"}})
+    ticket = await handoff.open(shopper_says("/human"), state)
+    await handoff.claim(ticket.id, staff=LEE)
+    return handoff, ticket, state, outcomes
+
+
 def staff_presses(payload: str, staff: StaffMember) -> IncomingMessage:
     return IncomingMessage(conversation=STAFF, user_id=staff.user_id, user_name=staff.name or None,
                            mention=staff.mention or None, button_payload=payload)
@@ -189,14 +202,8 @@ async def test_a_nameless_staff_member_is_never_shown_to_the_shopper_by_id() -> 
 
 
 async def test_a_relay_the_shopper_never_got_is_told_to_staff_and_counted_failed() -> None:
-    store = MemorySessionStore()
     outbox = RecordingOutbox()
-    handoff = service(outbox, store)
-    outcomes: list[RelayOutcome] = []
-    handoff.relay_observers.append(outcomes.append)
-    state = ConversationState(user_id="u42", data={"handoff": {"reason": "user_request"}})
-    ticket = await handoff.open(shopper_says("/human"), state)
-    await handoff.claim(ticket.id, staff=LEE)
+    handoff, ticket, _, outcomes = await claimed_ticket(outbox)
     assert ticket.staff is not None
     thread = ticket.staff
     outbox.down = frozenset({Platform.TELEGRAM})  # the shopper blocked the bot
@@ -210,13 +217,8 @@ async def test_a_relay_the_shopper_never_got_is_told_to_staff_and_counted_failed
 
 
 async def test_a_relay_staff_never_got_is_told_to_the_shopper_and_counted_failed() -> None:
-    store, outbox = MemorySessionStore(), RecordingOutbox()
-    handoff = service(outbox, store)
-    outcomes: list[RelayOutcome] = []
-    handoff.relay_observers.append(outcomes.append)
-    state = ConversationState(user_id="u42", data={"handoff": {"reason": "user_request"}})
-    ticket = await handoff.open(shopper_says("/human"), state)
-    await handoff.claim(ticket.id, staff=LEE)
+    outbox = RecordingOutbox()
+    handoff, ticket, state, outcomes = await claimed_ticket(outbox)
     outbox.down = frozenset({Platform.SLACK})
     (apology,) = await handoff.intercept(shopper_says("are you there?"), state) or []
     assert "didn't reach our team" in apology.text
