@@ -1,10 +1,10 @@
 """The dialogue manager: one incoming message in, the bot's replies out.
 
 Per message: drop a repeated delivery, take the conversation lock, load the
-state inside it, understand the message (one classifier call whose embedding
+state inside it (one store call, :meth:`~core.protocols.SessionStore.hold`), understand the message (one classifier call whose embedding
 the actions reuse), run a command, a button handler, the active form or the
 intent's action on the state (its JSON kept to restore it on failure),
-render the replies, save, unlock.
+render the replies, save and unlock (one more store call).
 
 A failing action never reaches the user as a traceback: it becomes the
 ``error`` template, is logged once with masked personal data, and the stored
@@ -28,7 +28,7 @@ from core.bot import Bot
 from core.errors import StorageError
 from core.messages import Button, IncomingMessage, Reply
 from core.privacy import mask_pii
-from core.protocols import IntentClassifier, SessionStore
+from core.protocols import HeldConversation, IntentClassifier, SessionStore
 from core.settings import Settings
 from core.state import ConversationState, Decision, Turn
 
@@ -82,13 +82,11 @@ class DialogueManager:
         """Handle one message and return the replies to send (``[]`` for a repeat delivery)."""
         key = message.conversation
         try:
-            if message.delivery_id and not await self.store.first_delivery(
-                f"delivery:{key.platform.value}", message.delivery_id
-            ):
-                logger.debug("dropping repeated delivery", extra={"conversation": key.tag})
-                return []
-            async with self.store.lock(key):
-                replies, forget = await self._handle_locked(message)
+            async with self.store.hold(key, delivery_id=message.delivery_id) as held:
+                if held.duplicate:
+                    logger.debug("dropping repeated delivery", extra={"conversation": key.tag})
+                    return []
+                replies, forget = await self._handle_locked(message, held)
             if forget:
                 await self._forget_sender(message)
             return replies
@@ -108,10 +106,9 @@ class DialogueManager:
 
     # -- one message, inside the lock -----------------------------------------
 
-    async def _handle_locked(self, message: IncomingMessage) -> tuple[list[Reply], bool]:
-        """The replies, and whether the sender asked to be forgotten (done after the lock)."""
-        loaded = await self.store.load(message.conversation)
-        state = loaded or ConversationState(user_id=message.user_id, lang=self.bot.default_lang)
+    async def _handle_locked(self, message: IncomingMessage, held: HeldConversation) -> tuple[list[Reply], bool]:
+        """The replies, and whether the sender asked to be forgotten (done once the lock is released)."""
+        state = held.state or ConversationState(user_id=message.user_id, lang=self.bot.default_lang)
         state.join(message.user_id)
         if not state.lang_locked:
             state.lang = self._guess_lang(message, state)
@@ -119,7 +116,7 @@ class DialogueManager:
             intercepted = await self.interceptor.intercept(message, state)
             if intercepted is not None:
                 self._record_intercepted(state, message, intercepted)
-                await self.store.save(message.conversation, state)
+                await held.save(state)
                 return intercepted, False
         # Copy-on-error: the action works on the loaded state itself; the
         # pre-action state is kept as its JSON (one fast Rust call) and only
@@ -151,7 +148,11 @@ class DialogueManager:
             final = working
             replies = ctx.replies
         if ctx.forget_sender:
-            return replies, True  # nothing of this message is stored
+            # Nothing of this message is kept but its delivery id, so that erasing
+            # the conversation (after the lock is released) erases its repeat mark too.
+            state.note_delivery(message.delivery_id)
+            await held.save(state)
+            return replies, True
         self._record(final, ctx, replies, is_command=is_command)
         if self.interceptor is not None:
             extra = await self.interceptor.after(message, final)
@@ -159,7 +160,7 @@ class DialogueManager:
                 if reply.text:
                     final.add_turn(Turn(role="bot", text=mask_pii(reply.text), user_id=message.user_id))
             replies = [*replies, *extra]
-        await self.store.save(message.conversation, final)
+        await held.save(final)
         if not is_command and final.last_decision is not None:
             for observe in self.decision_observers:
                 observe(self.bot.name, final.last_decision)
@@ -335,6 +336,7 @@ class DialogueManager:
         message = ctx.message
         user_text = mask_pii(message.text) if message.text else f"[button] {message.button_payload or ''}".strip()
         who = message.user_id
+        state.note_delivery(message.delivery_id)
         state.add_turn(Turn(role="user", text=user_text, intent=ctx.intent or None, user_id=who))
         for reply in replies:
             if reply.text:
@@ -359,6 +361,7 @@ class DialogueManager:
     @staticmethod
     def _record_intercepted(state: ConversationState, message: IncomingMessage, replies: list[Reply]) -> None:
         user_text = mask_pii(message.text) if message.text else f"[button] {message.button_payload or ''}".strip()
+        state.note_delivery(message.delivery_id)
         state.add_turn(Turn(role="user", text=user_text, user_id=message.user_id))
         for reply in replies:
             if reply.text:

@@ -6,6 +6,7 @@ cluster slot::
 
     shopkeep:{console:shop_assistant:chat42}:state
     shopkeep:{console:shop_assistant:chat42}:lock
+    shopkeep:{console:shop_assistant:chat42}:seen:<delivery id>
     shopkeep:{telegram:shop_assistant}:dedup:<delivery id>
     shopkeep:{user:telegram:1234}:conversations
     shopkeep:{rec:handoff:abc}
@@ -81,9 +82,35 @@ class KeyBuilder:
         Raises:
             ValueError: If ``state_key`` is not a state key of this builder.
         """
+        return self._beside_state(state_key, "lock")
+
+    def delivery_for_state(self, state_key: str, delivery_id: str) -> str:
+        """The repeat mark of a delivery to the conversation whose state is at ``state_key``.
+
+        Raises:
+            ValueError: If ``state_key`` is not a state key of this builder, or ``delivery_id`` is empty.
+        """
+        if not delivery_id:
+            raise ValueError("delivery id must be non-empty")
+        return self._beside_state(state_key, f"seen:{_escape(delivery_id, _TAG_ESCAPES)}")
+
+    def _beside_state(self, state_key: str, suffix: str) -> str:
         if not self.is_state(state_key):
             raise ValueError(f"{state_key!r} is not a conversation state key")
-        return state_key[: -len(":state")] + ":lock"
+        return f"{state_key[: -len(':state')]}:{suffix}"
+
+    def delivery(self, key: ConversationKey, delivery_id: str) -> str:
+        """Marks a delivery to this conversation as seen.
+
+        It lives in the conversation's slot, so the repeat check, the lock and
+        the state load are one script on Redis (and on Redis Cluster).
+
+        Raises:
+            ValueError: If ``delivery_id`` is empty.
+        """
+        if not delivery_id:
+            raise ValueError("delivery id must be non-empty")
+        return f"{self.prefix}:{{{self.conversation_tag(key)}}}:seen:{_escape(delivery_id, _TAG_ESCAPES)}"
 
     def dedup(self, scope: str, delivery_id: str) -> str:
         """Marks a platform delivery as seen; ``scope`` is e.g. ``telegram:shop_assistant``.

@@ -9,7 +9,7 @@ listed, so that one of them can be erased without touching the others (see
 from __future__ import annotations
 
 from datetime import datetime, timezone
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
 from pydantic import BaseModel, Field, model_validator
 
@@ -82,9 +82,13 @@ class ConversationState(BaseModel):
     fallbacks: int = 0
     data: dict[str, Any] = Field(default_factory=dict)
     participants: list[Participant] = Field(default_factory=list)
+    #: Ids of the latest deliveries handled here: erasing the conversation erases their repeat marks.
+    deliveries: list[str] = Field(default_factory=list)
     updated_at: datetime = Field(default_factory=_now)
 
-    MAX_HISTORY: int = 40
+    # ClassVar: limits, not stored fields (a stored MAX_HISTORY from older states is ignored on load).
+    MAX_HISTORY: ClassVar[int] = 40
+    MAX_DELIVERIES: ClassVar[int] = 40
 
     @model_validator(mode="after")
     def _first_speaker_takes_part(self) -> ConversationState:
@@ -97,6 +101,13 @@ class ConversationState(BaseModel):
         self.history.append(turn)
         if len(self.history) > self.MAX_HISTORY:
             del self.history[: len(self.history) - self.MAX_HISTORY]
+
+    def note_delivery(self, delivery_id: str | None) -> None:
+        """Remember a delivery's id (the last :attr:`MAX_DELIVERIES`; older marks lapse with the dedup TTL)."""
+        if delivery_id:
+            self.deliveries.append(delivery_id)
+            if len(self.deliveries) > self.MAX_DELIVERIES:
+                del self.deliveries[: len(self.deliveries) - self.MAX_DELIVERIES]
 
     def join(self, user_id: str) -> None:
         """List ``user_id`` as a participant (the first one also becomes ``user_id``)."""

@@ -37,6 +37,30 @@ class _Lease:
     expires_at: float
 
 
+class _MemoryHeld:
+    """What :meth:`MemorySessionStore.hold` hands out (a :class:`~core.protocols.HeldConversation`)."""
+
+    def __init__(self, store: MemorySessionStore, key: ConversationKey, slot: _LockSlot | None, token: str, *,
+                 state: ConversationState | None) -> None:
+        self.duplicate = slot is None
+        self.state = state
+        self._store = store
+        self._key = key
+        self._slot = slot
+        self._token = token
+        self.released = slot is None
+
+    async def save(self, state: ConversationState) -> None:
+        if self.released or self._slot is None:
+            raise StorageError("this conversation was already saved and released")
+        self.released = True
+        lease = self._slot.lease
+        if lease is None or lease.token != self._token or lease.expires_at <= self._store._clock():
+            raise StorageError(f"lock of {self._key.tag} was lost before the save; nothing was stored")
+        await self._store.save(self._key, state)
+        await self._store._release(self._slot, self._token)
+
+
 @dataclass
 class _LockSlot:
     """One conversation's lock: the current lease and who is using or awaiting it."""
@@ -142,19 +166,41 @@ class MemorySessionStore:
         Raises:
             LockTimeout: If another holder keeps it longer than ``lock_wait_s``.
         """
-        async with self._hold(self.keys.lock(key), self.keys.conversation_tag(key)):
+        async with self._locked(key):
             yield
 
     @asynccontextmanager
-    async def _hold(self, name: str, tag: str) -> AsyncIterator[None]:
-        """Hold the lock at key ``name``; ``tag`` names the conversation in a timeout."""
+    async def hold(self, key: ConversationKey, *, delivery_id: str | None = None) -> AsyncIterator[_MemoryHeld]:
+        """See :meth:`core.protocols.SessionStore.hold`."""
+        self._check_open()
+        seen = self.keys.delivery(key, delivery_id) if delivery_id else None
+        if seen is not None and self._get(seen) is not None:
+            yield _MemoryHeld(self, key, None, "", state=None)
+            return
+        async with self._locked(key) as (slot, token):
+            if seen is not None and self._get(seen) is not None:  # the same delivery got the lock first
+                yield _MemoryHeld(self, key, None, "", state=None)
+                return
+            if seen is not None:
+                self._set(seen, "1", self.dedup_ttl_s)
+            yield _MemoryHeld(self, key, slot, token, state=await self.load(key))
+
+    @asynccontextmanager
+    async def _locked(self, key: ConversationKey) -> AsyncIterator[tuple[_LockSlot, str]]:
+        """The lock's slot and our lease token; released on exit (a no-op if ``save`` released it)."""
+        async with self._locked_at(self.keys.lock(key), self.keys.conversation_tag(key)) as held:
+            yield held
+
+    @asynccontextmanager
+    async def _locked_at(self, name: str, tag: str) -> AsyncIterator[tuple[_LockSlot, str]]:
+        """The lock at key ``name``; ``tag`` names its conversation in a timeout."""
         self._check_open()
         slot = self._locks.setdefault(name, _LockSlot(asyncio.Condition()))
         slot.users += 1
         try:
             token = await self._acquire(slot, tag)
             try:
-                yield
+                yield slot, token
             finally:
                 await self._release(slot, token)
         finally:
@@ -230,9 +276,10 @@ class MemorySessionStore:
     async def forget_user(self, platform: Platform, user_id: str) -> int:
         """Erase the user from every conversation and record indexed for them, then the index.
 
-        A conversation they had alone is deleted; a shared one keeps the other
-        participants' part (:meth:`ConversationState.without_participant`),
-        rewritten under its lock. Call it outside any conversation lock.
+        A conversation they had alone is deleted (with the repeat marks of its
+        recent deliveries); a shared one keeps the other participants' part
+        (:meth:`ConversationState.without_participant`), rewritten under its
+        lock. Call it outside any conversation lock.
 
         Returns:
             How many states and records were deleted or rewritten.
@@ -251,13 +298,16 @@ class MemorySessionStore:
         return removed
 
     async def _erase_from_state(self, name: str, user_id: str) -> int:
-        async with self._hold(self.keys.lock_for_state(name), name):
+        async with self._locked_at(self.keys.lock_for_state(name), name):
             raw = self._get(name)
             if raw is None:
                 return 0
-            rest = ConversationState.model_validate_json(raw).without_participant(user_id)
+            state = ConversationState.model_validate_json(raw)
+            rest = state.without_participant(user_id)
             if rest is None:
                 del self._entries[name]
+                for delivery_id in state.deliveries:
+                    self._entries.pop(self.keys.delivery_for_state(name, delivery_id), None)
             else:
                 self._entries[name] = _Entry(rest.model_dump_json(), self._entries[name].expires_at)
             return 1

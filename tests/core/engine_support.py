@@ -124,9 +124,10 @@ def tiny_manager(store: SessionStore, *, bot: Bot | None = None, settings: Setti
 
 def says(text: str = "", *, user: str = "u1", chat: str = "c1", platform: Platform = Platform.TELEGRAM,
          bot: str = "tiny", thread: str = "", payload: str | None = None, command_prefix: str = "/",
-         user_name: str | None = None) -> IncomingMessage:
+         user_name: str | None = None, delivery_id: str | None = None) -> IncomingMessage:
     """One message to the tiny bot."""
     return IncomingMessage(
         conversation=ConversationKey(platform=platform, bot=bot, chat=chat, thread=thread),
         user_id=user, user_name=user_name, text=text, button_payload=payload, command_prefix=command_prefix,
+        delivery_id=delivery_id,
     )

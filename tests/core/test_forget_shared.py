@@ -7,7 +7,9 @@ no stored value names him or holds what he wrote; Ada's part is intact.
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Sequence
+from typing import Any
 
 import redis.asyncio as aioredis
 
@@ -15,12 +17,21 @@ from core.handoff import HandoffService
 from core.keys import KeyBuilder
 from core.messages import ConversationKey, Platform, Reply
 from core.sessions import RedisSessionStore
-from tests.core.engine_support import says, tiny_manager
+from tests.core.engine_support import says as _says
+from tests.core.engine_support import tiny_manager
 
 ADA, BOB = "u-ada-1001", "u-bob-2002"
 GROUP = "-100777"  # a Telegram group chat
 STAFF = ConversationKey(platform=Platform.SLACK, bot="staff_helpdesk", workspace="T1", chat="C1")
 BOB_WORDS = ("buy milk", "my phone is +44 7700 900123", "i want a person")
+
+
+_UPDATES = itertools.count(5000)
+
+
+def says(text: str = "", **kwargs: Any) -> Any:
+    """A message as a platform delivers it: with a delivery id, whose repeat mark the store keeps."""
+    return _says(text, delivery_id=f"telegram:tiny:{next(_UPDATES)}", **kwargs)
 
 
 class Outbox:
@@ -69,6 +80,7 @@ async def test_second_participant_forgets_and_nothing_of_theirs_remains(
     await manager.handle(says("/human ring me on 07700 900123", user=BOB, chat=GROUP, user_name="bob"))
     before = await _everything(raw_redis, redis_store.keys)
     assert any(BOB in name for name in before) and any("buy milk" in value for value in before.values())
+    assert any(":seen:" in name and BOB in name for name in before)  # repeat marks of Bob's DM deliveries
     ticket_id = (await redis_store.load(group)).data["handoff"]["ticket"]  # type: ignore[union-attr]
     assert await redis_store.get_record("handoff", ticket_id) is not None
 
