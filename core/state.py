@@ -88,7 +88,7 @@ class ConversationState(BaseModel):
 
     # ClassVar: limits, not stored fields (a stored MAX_HISTORY from older states is ignored on load).
     MAX_HISTORY: ClassVar[int] = 40
-    MAX_DELIVERIES: ClassVar[int] = 40
+    MAX_DELIVERIES: ClassVar[int] = 20
 
     @model_validator(mode="after")
     def _first_speaker_takes_part(self) -> ConversationState:
