@@ -181,6 +181,7 @@ def create_app(
         serving.runtime = opened
         socket = None
         sweeper: asyncio.Task[None] | None = None
+        handoff: Any = None
         # A runtime with a handoff service has an outbox router the adapters register into.
         outbox = getattr(opened, "outbox", None)
         observed = [m.decision_observers for m in opened.managers.values() if hasattr(m, "decision_observers")]
@@ -199,6 +200,7 @@ def create_app(
                     staff_handler=None if staff is None else metrics.instrument(
                         staff.handle, platform="slack", bot=settings.staff_bot
                     ),
+                    commands={name: manager.command_menu for name, manager in opened.managers.items()},
                 )
                 if outbox is not None:
                     outbox.register(Platform.SLACK, serving.slack)
@@ -213,6 +215,7 @@ def create_app(
                     bot=bot,
                     store=opened.store,
                     metrics=metrics,
+                    commands=opened.managers[bot].command_menu,
                 )
                 await serving.telegram.start()
                 if outbox is not None:
@@ -222,6 +225,7 @@ def create_app(
                                     slack_served=serve_slack, telegram_served=telegram_webhook)
             handoff = getattr(opened, "handoff", None)
             if handoff is not None:
+                handoff.relay_observers.append(metrics.observe_relay)
                 sweeper = asyncio.create_task(_sweep_forever(handoff, settings.handoff_sweep_every_s))
             serving.ready = True
             logger.info("serving platforms=%s bots=%s", [p.value for p in platforms], bots)
@@ -231,6 +235,9 @@ def create_app(
             for observers in observed:
                 with contextlib.suppress(ValueError):
                     observers.remove(metrics.observe_decision)
+            if handoff is not None:
+                with contextlib.suppress(ValueError):
+                    handoff.relay_observers.remove(metrics.observe_relay)
             if sweeper is not None:
                 sweeper.cancel()
                 with contextlib.suppress(asyncio.CancelledError):

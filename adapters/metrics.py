@@ -22,6 +22,7 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metri
 from prometheus_client.registry import Collector
 
 from adapters.types import MessageHandler
+from core.handoff import RelayOutcome
 from core.messages import IncomingMessage, Reply
 from core.protocols import CacheStats
 from core.state import Decision
@@ -62,6 +63,11 @@ class AdapterMetrics:
             "shopkeep_errors_total", "Failures while handling or answering a message.",
             ("platform", "bot", "kind"), registry=self.registry,
         )
+        self.handoff_relays = Counter(
+            "shopkeep_handoff_relays_total",
+            "Messages relayed during a live handoff, by direction and whether the platform took them.",
+            ("direction", "outcome"), registry=self.registry,
+        )
         self.duplicates = Counter(
             "shopkeep_duplicate_deliveries_total", "Platform redeliveries dropped by the adapter.",
             ("platform",), registry=self.registry,
@@ -80,6 +86,11 @@ class AdapterMetrics:
     def observe_replies(self, platform: str, bot: str, replies: Iterable[Reply]) -> None:
         if any(reply.handoff for reply in replies):
             self.handoffs.labels(platform=platform, bot=bot).inc()
+
+    def observe_relay(self, outcome: RelayOutcome) -> None:
+        """Count one relayed handoff message (``HandoffService.relay_observers`` calls this)."""
+        self.handoff_relays.labels(direction=outcome.direction,
+                                   outcome="delivered" if outcome.delivered else "failed").inc()
 
     def observe_error(self, platform: str, bot: str, error: BaseException) -> None:
         self.errors.labels(platform=platform, bot=bot, kind=type(error).__name__).inc()

@@ -72,6 +72,33 @@ class KeyBuilder:
         """The per-conversation lock (a random token, set NX PX)."""
         return f"{self.prefix}:{{{self.conversation_tag(key)}}}:lock"
 
+    def is_state(self, name: str) -> bool:
+        """Whether ``name`` is a conversation state key of this builder (user indexes hold several kinds)."""
+        return name.startswith(f"{self.prefix}:{{") and name.endswith("}:state")
+
+    def lock_for_state(self, state_key: str) -> str:
+        """The lock of the conversation whose state is at ``state_key``.
+
+        Raises:
+            ValueError: If ``state_key`` is not a state key of this builder.
+        """
+        return self._beside_state(state_key, "lock")
+
+    def delivery_for_state(self, state_key: str, delivery_id: str) -> str:
+        """The repeat mark of a delivery to the conversation whose state is at ``state_key``.
+
+        Raises:
+            ValueError: If ``state_key`` is not a state key of this builder, or ``delivery_id`` is empty.
+        """
+        if not delivery_id:
+            raise ValueError("delivery id must be non-empty")
+        return self._beside_state(state_key, f"seen:{_escape(delivery_id, _TAG_ESCAPES)}")
+
+    def _beside_state(self, state_key: str, suffix: str) -> str:
+        if not self.is_state(state_key):
+            raise ValueError(f"{state_key!r} is not a conversation state key")
+        return f"{state_key[: -len(':state')]}:{suffix}"
+
     def delivery(self, key: ConversationKey, delivery_id: str) -> str:
         """Marks a delivery to this conversation as seen.
 
@@ -97,6 +124,9 @@ class KeyBuilder:
 
     def user_index(self, platform: Platform, user_id: str) -> str:
         """The SET of every key holding this user's data, read by ``forget_user``.
+
+        Members: the state of each conversation the user took part in, and the
+        records tied to them (handoff tickets...).
 
         Raises:
             ValueError: If ``user_id`` is empty.

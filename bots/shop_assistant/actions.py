@@ -29,6 +29,11 @@ from bots.shop_assistant import cart, orders, policies, products, returns, small
 from bots.shop_assistant.cart import checkout_url
 from bots.shop_assistant.services import ShopServices, registry, setup
 
+# Commands beyond the generic ones (/start /help /lang /why /forget /human /cancel):
+# every platform lists and runs them (core/commands.py).
+registry.command("cart", intent="view_cart", description="command_cart")
+registry.command("orders", intent="order_status", description="command_orders", accepts_text=True)
+
 __all__ = [
            "ShopServices",
            "cart",
