@@ -1,0 +1,167 @@
+"""The cart: adding (with the variant asked for), removing, viewing, the checkout link."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from decimal import Decimal
+from typing import Any
+
+from bots.shop_assistant.products import matching_variants, target_product
+from bots.shop_assistant.services import content_words, ent, money, pick, registry, svc
+from core.actions import ActionContext
+from core.commerce.catalog import Product, Variant
+from core.messages import Button
+
+
+def _cart(ctx: ActionContext) -> list[dict[str, Any]]:
+    return ctx.state.data.setdefault("cart", [])
+
+
+def _cart_total(cart: Sequence[dict[str, Any]]) -> Decimal:
+    return sum((Decimal(line["price"]) * line["qty"] for line in cart), Decimal(0))
+
+
+def _cart_buttons(ctx: ActionContext) -> list[Button]:
+    return [ctx.button("button_view_cart", "intent:view_cart"), ctx.button("button_checkout", "intent:checkout")]
+
+
+def _quantity(ctx: ActionContext) -> int:
+    qty = ent(ctx, "quantity")
+    return qty if isinstance(qty, int) and 0 < qty <= 20 else 1
+
+
+def add_variant(ctx: ActionContext, product: Product, variant: Variant, qty: int = 1) -> bool:
+    """Put a buyable variant in the cart; refuses (and says so) when it is not buyable."""
+    label = variant.title if len(product.variants) > 1 else "-"
+    if not (product.offered and variant.buyable):
+        ctx.say("unavailable", title=product.title, variant=label)
+        return False
+    cart = _cart(ctx)
+    line = next((item for item in cart if item["sku"] == variant.sku), None)
+    if line is None:
+        cart.append({"sku": variant.sku, "variant_id": variant.id, "handle": product.handle, "title": product.title,
+                     "variant": label, "price": str(variant.price), "qty": qty})
+    else:
+        line["qty"] += qty
+    ctx.state.data["focus"] = product.handle
+    ctx.cite(f"product:{product.handle}")
+    ctx.say("added", buttons=_cart_buttons(ctx), qty=qty, title=product.title, variant=label,
+            count=sum(item["qty"] for item in cart), total=money(_cart_total(cart)))
+    return True
+
+
+async def _add_product(ctx: ActionContext, product: Product, *, from_button: bool = False) -> None:
+    """Add a product, asking which variant when several buyable ones fit."""
+    candidates = matching_variants(ctx, product, use_search=from_button)
+    if not candidates:
+        ctx.say("not_found_variant", title=product.title,
+                available=", ".join(v.title for v in product.variants if v.buyable) or "-")
+        return
+    buyable = [v for v in candidates if v.buyable]
+    if len(buyable) == 1:
+        add_variant(ctx, product, buyable[0], _quantity(ctx))
+    elif not buyable:
+        ctx.say("unavailable", title=product.title,
+                variant=candidates[0].title if len(candidates) == 1 else "-")
+    else:
+        ctx.state.data["focus"] = product.handle
+        buttons = [Button(label=v.title, payload=f"variant:{v.sku}") for v in buyable[:24]]
+        ctx.say("choose_variant", buttons=buttons, title=product.title)
+
+
+@registry.intent("add_to_cart", templates=("added", "unavailable", "not_found_variant", "choose_variant"))
+async def add_to_cart(ctx: ActionContext) -> None:
+    product = target_product(ctx)
+    if product is None:
+        ctx.say("which_product")
+        return
+    await _add_product(ctx, product)
+
+
+@registry.payload("add:")
+async def add_button(ctx: ActionContext, sku_or_handle: str) -> None:
+    catalog = svc(ctx).catalog
+    found = catalog.find_variant(sku_or_handle)
+    if found is not None:
+        add_variant(ctx, *found)
+        return
+    product = target_product(ctx, sku_or_handle)
+    if product is None:
+        ctx.say("which_product")
+        return
+    await _add_product(ctx, product, from_button=True)
+
+
+@registry.payload("variant:")
+async def variant_button(ctx: ActionContext, sku: str) -> None:
+    found = svc(ctx).catalog.find_variant(sku)
+    if found is None:
+        ctx.say("which_product")
+        return
+    add_variant(ctx, *found)
+
+
+def _remove(ctx: ActionContext, sku: str) -> None:
+    cart = _cart(ctx)
+    line = next((item for item in cart if item["sku"] == sku), None)
+    if line is None:
+        ctx.say("remove_which")
+        return
+    cart.remove(line)
+    ctx.say("removed", title=line["title"], count=sum(i["qty"] for i in cart), total=money(_cart_total(cart)))
+
+
+@registry.intent("remove_from_cart", templates=("removed", "remove_which", "cart_empty"))
+async def remove_from_cart(ctx: ActionContext) -> None:
+    cart = _cart(ctx)
+    if not cart:
+        ctx.say("cart_empty")
+        return
+    if (picked := pick(ctx, cart)) is not None:
+        _remove(ctx, picked["sku"])
+        return
+    words = content_words(ctx.understanding.text)
+    named = [line for line in cart if content_words(line["title"]) & words]
+    if len(named) == 1 or len(cart) == 1:
+        _remove(ctx, (named or cart)[0]["sku"])
+        return
+    buttons = [ctx.button("button_remove", f"remove:{line['sku']}", title=line["title"]) for line in cart]
+    ctx.say("remove_which", buttons=buttons)
+
+
+@registry.payload("remove:")
+async def remove_button(ctx: ActionContext, sku: str) -> None:
+    _remove(ctx, sku)
+
+
+@registry.intent("view_cart", templates=("cart_view",))
+async def view_cart(ctx: ActionContext) -> None:
+    cart = _cart(ctx)
+    if not cart:
+        ctx.say("cart_empty")
+        return
+    lines = "\n".join(
+        f"{i}. {line['title']}" + (f" ({line['variant']})" if line["variant"] != "-" else "")
+        + f" × {line['qty']}: {money(Decimal(line['price']) * line['qty'])}"
+        for i, line in enumerate(cart, 1)
+    )
+    ctx.say("cart_view", buttons=[ctx.button("button_checkout", "intent:checkout")],
+            count=sum(line["qty"] for line in cart), lines=lines, total=money(_cart_total(cart)))
+
+
+def checkout_url(cart: Sequence[dict[str, Any]], *, shop_url: str, template: str) -> str:
+    """Shopify cart permalink when every line has a variant id, else the SKU template."""
+    if all(line.get("variant_id") for line in cart):
+        return f"{shop_url}/cart/" + ",".join(f"{line['variant_id']}:{line['qty']}" for line in cart)
+    items = ",".join(f"{line['sku']}:{line['qty']}" for line in cart)
+    return template.format(shop_url=shop_url, items=items)
+
+
+@registry.intent("checkout", templates=("checkout_link",))
+async def checkout(ctx: ActionContext) -> None:
+    cart = _cart(ctx)
+    if not cart:
+        ctx.say("cart_empty")
+        return
+    url = checkout_url(cart, shop_url=ctx.settings.shop_url, template=ctx.settings.cart_link_template)
+    ctx.say("checkout_link", url=url, total=money(_cart_total(cart)))

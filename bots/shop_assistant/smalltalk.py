@@ -1,0 +1,35 @@
+"""Small talk, complaints and asking for a person."""
+
+from __future__ import annotations
+
+from bots.shop_assistant.services import registry
+from core.actions import ActionContext
+from core.commands import request_handoff
+
+registry.replies({
+    "greet": "greet",
+    "help": "help",
+    "thanks": "thanks",
+    "goodbye": "goodbye",
+    "bot_challenge": "bot_challenge",
+    "affirm": "affirm",
+    "deny": "deny",
+    "cancel": "nothing_to_cancel",
+})
+
+
+@registry.intent("human_handoff")
+async def human_handoff(ctx: ActionContext) -> None:
+    request_handoff(ctx.state, "user_request")
+    ctx.say("handoff", handoff=True)
+
+
+@registry.intent("complaint", templates=("complaint",))
+async def complaint(ctx: ActionContext) -> None:
+    ctx.say(
+        "complaint",
+        buttons=[
+            ctx.button("button_talk_to_human", "cmd:human"),
+            ctx.button("intent_return_request", "intent:return_request"),
+        ],
+    )
