@@ -44,6 +44,8 @@ from core.protocols import TextEncoder
 
 logger = logging.getLogger(__name__)
 
+_READ_BLOCK_MS = 500  # how long one read of the change stream waits for news
+
 
 @dataclass(frozen=True)
 class _View:
@@ -154,6 +156,7 @@ class LiveShopCatalog:
         self.entities = LiveEntities(self)
         self._position = "0-0"
         self._follower: asyncio.Task[None] | None = None
+        self._stopping = False
         self.applied_at: dict[str, float] = {}  # product id -> loop time its change became searchable
         self.rebuilds = 0
 
@@ -245,16 +248,25 @@ class LiveShopCatalog:
             self._follower = asyncio.get_running_loop().create_task(self._follow(), name="catalogue follower")
 
     async def stop(self) -> None:
-        if self._follower is not None:
-            self._follower.cancel()
+        """Stop following. The follower ends after its current read; cancelling a blocked
+        ``XREAD`` can leave the Redis connection stuck, so that is only the fallback."""
+        follower, self._follower = self._follower, None
+        if follower is None:
+            return
+        self._stopping = True
+        try:
+            await asyncio.wait_for(asyncio.shield(follower), timeout=_READ_BLOCK_MS / 1000 + 2.0)
+        except (TimeoutError, asyncio.TimeoutError):
+            follower.cancel()
             with contextlib.suppress(asyncio.CancelledError):
-                await self._follower
-            self._follower = None
+                await follower
+        finally:
+            self._stopping = False
 
     async def _follow(self) -> None:
-        while True:
+        while not self._stopping:
             try:
-                ids, position = await self.snapshot.changes(self._position, block_ms=1000)
+                ids, position = await self.snapshot.changes(self._position, block_ms=_READ_BLOCK_MS)
             except StorageError as error:
                 logger.warning("catalogue: change stream unreadable, serving the last view: %s", error)
                 await asyncio.sleep(1.0)

@@ -26,7 +26,8 @@ def fake_shop() -> FakeShop:
 
 @pytest.fixture
 async def shopify_api(fake_shop: FakeShop) -> AsyncIterator[ShopifyAdminStandin]:
-    async with ShopifyAdminStandin(fake_shop, token=TOKEN) as server:
+    # A roomy bucket (a Plus-sized shop): the throttling tests shrink it themselves.
+    async with ShopifyAdminStandin(fake_shop, token=TOKEN, bucket_max=100_000, restore_rate=50_000) as server:
         yield server
 
 
