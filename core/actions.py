@@ -182,6 +182,7 @@ class ActionRegistry:
         self._forms: dict[str, Form] = {}
         self._templates: set[str] = set(templates)
         self._overrides: list[IntentOverride] = []
+        self._commands: dict[str, PayloadHandler] = {}
         self.entity_hook: EntityHook | None = None
 
     @property
@@ -230,6 +231,25 @@ class ActionRegistry:
             return fn
 
         return decorate
+
+    def command(self, name: str, *, templates: Iterable[str] = ()) -> Callable[[PayloadHandler], PayloadHandler]:
+        """Register a slash command of this bot only (``/notify off`` → ``fn(ctx, "off")``)."""
+
+        def decorate(fn: PayloadHandler) -> PayloadHandler:
+            if name in self._commands:
+                raise ValueError(f"command /{name} already has a handler")
+            self._commands[name] = fn
+            self._templates.update(templates)
+            return fn
+
+        return decorate
+
+    @property
+    def commands(self) -> frozenset[str]:
+        return frozenset(self._commands)
+
+    def for_command(self, name: str) -> PayloadHandler | None:
+        return self._commands.get(name)
 
     def override(self, fn: IntentOverride) -> IntentOverride:
         """Register a hook that may re-route a classified message (e.g. follow-ups)."""

@@ -1,5 +1,7 @@
 """Slash commands every bot understands: /start /help /lang /why /forget /human /cancel.
 
+A bot may add its own (``registry.command("notify")``); the generic ones win a name clash.
+
 They are dispatched by the dialogue manager before the classifier runs, from
 text (``/lang zh``) or from a button payload (``cmd:human``). ``/why`` does not
 overwrite ``state.last_decision``, so asking twice explains the same decision.
@@ -128,9 +130,10 @@ COMMANDS: dict[str, Command] = {
 
 async def run_command(ctx: ActionContext, name: str, arg: str) -> None:
     """Run one generic command; an unknown one gets a polite list of known ones."""
-    command = COMMANDS.get(name)
+    command = COMMANDS.get(name) or ctx.bot.registry.for_command(name)
     ctx.action = f"/{name}"
     if command is None:
-        ctx.say("unknown_command", commands=" ".join(f"/{c}" for c in COMMANDS))
+        known = [*COMMANDS, *sorted(ctx.bot.registry.commands)]
+        ctx.say("unknown_command", commands=" ".join(f"/{c}" for c in known))
         return
     await command(ctx, arg)

@@ -25,6 +25,10 @@ from core.commerce.shopdata import Order, Store
 from core.errors import ConfigError
 from core.settings import Settings
 
+#: Keys under which the runtime hands a connected backend and the notifier to bots (``SetupContext.shared``).
+SHARED_BACKEND = ("commerce", "backend")
+SHARED_NOTIFIER = ("commerce", "notifier")
+
 #: The bot's return reasons → Shopify's ``ReturnReason`` enum (others become ``OTHER`` with a note).
 RETURN_REASONS = {"damaged": "DEFECTIVE", "not_as_described": "NOT_AS_DESCRIBED", "changed_mind": "UNWANTED",
                   "wrong_item": "WRONG_ITEM", "size_small": "SIZE_TOO_SMALL", "size_large": "SIZE_TOO_LARGE",

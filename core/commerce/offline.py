@@ -2,8 +2,9 @@
 
 Products come from a Shopify product export (CSV or JSON), orders and stores
 from YAML, stock per location from a Shopify inventory export when one is
-given. Cancellations and returns are kept in memory for the life of the
-process: the demo shows the whole conversation, nothing leaves the machine.
+given. A cancellation is kept in memory for the life of the process; a
+return gets a return number and is not remembered (every conversation of the
+demo can return the same delivered line). Nothing leaves the machine.
 """
 
 from __future__ import annotations
@@ -48,7 +49,6 @@ class OfflineBackend:
         self.inventory = inventory
         self._today = today
         self._cancelled: dict[str, datetime] = {}
-        self._returned: dict[tuple[str, str], int] = {}
 
     @property
     def catalog(self) -> Catalog:
@@ -85,21 +85,14 @@ class OfflineBackend:
     async def returnable_items(self, order: Order) -> list[ReturnableItem]:
         if order.status != OrderStatus.DELIVERED:
             return []
-        items = []
-        for li in order.line_items:
-            left = li.quantity - self._returned.get((order.number, li.sku), 0)
-            if left > 0:
-                items.append(ReturnableItem(sku=li.sku, title=li.title, variant_title=li.variant_title,
-                                            quantity=left, line_item_id=li.id))
-        return items
+        return [ReturnableItem(sku=li.sku, title=li.title, variant_title=li.variant_title, quantity=li.quantity,
+                               line_item_id=li.id) for li in order.line_items]
 
     async def request_return(self, order: Order, item: ReturnableItem, *, reason: str, quantity: int = 1,
                              note: str = "") -> ReturnReceipt:
         if quantity < 1 or quantity > item.quantity:
             raise CommerceRejected("returnRequest", [f"{quantity} of {item.title} cannot be returned"],
                                    codes=["INVALID"])
-        key = (order.number, item.sku)
-        self._returned[key] = self._returned.get(key, 0) + quantity
         rma = new_rma()
         return ReturnReceipt(id=rma, name=rma, status="OPEN")
 
