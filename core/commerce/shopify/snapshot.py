@@ -10,7 +10,7 @@ In Redis (all keys of one shop share the hash tag ``{shop:<shop>}``)::
 
 A change is written with its stream entry in one script that refuses an
 older version (``v``, the product's ``updated_at``), so out-of-order
-webhooks never roll a product back. Every process follows the stream
+webhooks never roll a product back; a deletion is final. Every process follows the stream
 (``XREAD BLOCK``) and rebuilds only what changed: a change applied by one
 process is seen by all. :class:`MemoryCatalogSnapshot` is the same contract
 in one process (the embedded default, no Redis).
@@ -34,13 +34,15 @@ FULL = "*"  # a change entry meaning "everything was replaced"
 _STREAM_MAX = 10_000
 _CHUNK = 500
 
-# KEYS: products hash, changes stream. ARGV: product id, record JSON, version, stream max length.
-# Returns the previous record ("" when none) or false when the stored version is newer.
+# KEYS: products hash, changes stream. ARGV: product id, record JSON, version, stream max length,
+# "1" when the record is a tombstone. A deletion always applies and is final (Shopify never reuses a
+# product id); otherwise a stored newer version wins.
+# Returns the previous record ("" when none) or false when nothing was written.
 _PUT_LUA = """
 local current = redis.call('HGET', KEYS[1], ARGV[1])
-if current then
+if current and ARGV[5] ~= '1' then
   local ok, decoded = pcall(cjson.decode, current)
-  if ok and type(decoded) == 'table' and tonumber(decoded['v'] or 0) > tonumber(ARGV[3]) then
+  if ok and type(decoded) == 'table' and (decoded['deleted'] or tonumber(decoded['v'] or 0) > tonumber(ARGV[3])) then
     return false
   end
 end
@@ -145,7 +147,8 @@ class RedisCatalogSnapshot:
     async def put(self, record: Mapping[str, Any]) -> tuple[bool, dict[str, Any] | None]:
         result = await self._run("store a product", self._put(
             keys=[self._products, self._changes],
-            args=[str(record["id"]), _dumps(record), int(record.get("v") or 0), _STREAM_MAX]))
+            args=[str(record["id"]), _dumps(record), int(record.get("v") or 0), _STREAM_MAX,
+                  "1" if is_tombstone(record) else "0"]))
         if result is None:
             return False, None
         return True, (_loads(result) if result else None)
@@ -236,7 +239,8 @@ class MemoryCatalogSnapshot:
     async def put(self, record: Mapping[str, Any]) -> tuple[bool, dict[str, Any] | None]:
         pid = str(record["id"])
         current = self._records.get(pid)
-        if current is not None and int(current.get("v") or 0) > int(record.get("v") or 0):
+        if current is not None and not is_tombstone(record) and (
+                is_tombstone(current) or int(current.get("v") or 0) > int(record.get("v") or 0)):
             return False, None
         self._records[pid] = dict(record)
         await self._append([pid])
