@@ -52,6 +52,7 @@ class _View:
     catalog: InMemoryCatalog
     search: ProductSearch
     entities: EntityExtractor
+    vocabulary: Vocabulary
     version: int
 
 
@@ -150,6 +151,7 @@ class LiveShopCatalog:
         self._products: dict[str, Product] = {}
         self.records: dict[str, dict[str, Any]] = {}  # the snapshot records behind the products
         self._vectors: dict[str, np.ndarray] = {}
+        self._keys: dict[int, tuple[Product, str]] = {}
         self.view = self._build_view({}, {}, 0)
         self.catalog = LiveCatalog(self)
         self.search = LiveSearch(self)
@@ -164,25 +166,37 @@ class LiveShopCatalog:
     def _text_key(self, document: str) -> str:
         return f"{self.model_tag}:{hashlib.sha1(document.encode()).hexdigest()}"
 
+    def _document_key(self, product: Product) -> str:
+        """The cache key of a product's search text (memoised per product object: products are frozen)."""
+        cached = self._keys.get(id(product))
+        if cached is None or cached[0] is not product:
+            cached = (product, self._text_key(product_document(product)))
+            self._keys[id(product)] = cached
+        return cached[1]
+
     def _build_view(self, products: dict[str, Product], vectors: dict[str, np.ndarray], version: int) -> _View:
         catalog = InMemoryCatalog(products=list(products.values()), source="shopify")
         offered = catalog.offered()
         if offered:
-            matrix = np.stack([vectors[self._text_key(product_document(p))] for p in offered])
+            matrix = np.stack([vectors[self._document_key(p)] for p in offered])
         else:
             matrix = np.zeros((0, self.encoder.dim), dtype=np.float32)
         search = ProductSearch(catalog=catalog, encoder=self.encoder, embeddings=matrix)
-        return _View(catalog=catalog, search=search, entities=EntityExtractor(catalog.vocabulary()), version=version)
+        vocabulary = catalog.vocabulary()
+        previous = getattr(self, "view", None)
+        # The extractor is rebuilt only when the catalogue's words changed (a price or stock change keeps them).
+        entities = previous.entities if previous is not None and previous.vocabulary == vocabulary \
+            else EntityExtractor(vocabulary)
+        return _View(catalog=catalog, search=search, entities=entities, vocabulary=vocabulary, version=version)
 
     async def _ensure_vectors(self, products: Iterable[Product]) -> None:
         """Embed the offered products whose text has no vector yet (memory, then snapshot, then encoder)."""
         wanted = {}
         for p in products:
             if p.offered:
-                document = product_document(p)
-                key = self._text_key(document)
+                key = self._document_key(p)
                 if key not in self._vectors:
-                    wanted[key] = document
+                    wanted[key] = product_document(p)
         if not wanted:
             return
         try:
@@ -203,6 +217,8 @@ class LiveShopCatalog:
     async def _swap(self, changed: set[str]) -> None:
         await self._ensure_vectors(self._products.values())
         products, vectors = dict(self._products), dict(self._vectors)
+        live = {id(p) for p in products.values()}
+        self._keys = {k: v for k, v in self._keys.items() if k in live}
         view = await asyncio.to_thread(self._build_view, products, vectors, self.view.version + 1)
         self.view = view
         self.rebuilds += 1

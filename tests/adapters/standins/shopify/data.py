@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import itertools
 import random
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from decimal import Decimal
@@ -19,7 +19,6 @@ from typing import Any
 from core.commerce.catalog import Product
 from core.commerce.shopdata import Order, OrderStatus
 
-_IDS = itertools.count(7_000_000_001)
 LOCATIONS = ({"id": "gid://shopify/Location/61001", "name": "Warehouse", "isActive": True},
              {"id": "gid://shopify/Location/61002", "name": "Downtown store", "isActive": True})
 
@@ -45,6 +44,8 @@ class FakeShop:
     products: list[dict[str, Any]] = field(default_factory=list)
     orders: list[dict[str, Any]] = field(default_factory=list)
     returns: list[dict[str, Any]] = field(default_factory=list)
+    # Ids count from the same start in every shop: two processes building the same shop agree on them.
+    ids: Iterator[int] = field(default_factory=lambda: itertools.count(7_000_000_001), repr=False)
 
     # --- look-ups --------------------------------------------------------------------------
     def variants(self) -> list[dict[str, Any]]:
@@ -73,7 +74,7 @@ class FakeShop:
                     options: Sequence[str] = (), variants: Sequence[dict[str, Any]] = (),
                     images: Sequence[str] = ()) -> dict[str, Any]:
         """Add a product; each variant is ``{"sku", "price", "qty", "options": {...}, "policy"}``."""
-        pid = next(_IDS)
+        pid = next(self.ids)
         product: dict[str, Any] = {
             "id": gid("Product", pid), "handle": handle, "title": title, "descriptionHtml": body_html,
             "vendor": vendor, "productType": product_type, "tags": list(tags), "status": status,
@@ -90,7 +91,7 @@ class FakeShop:
     def add_variant(self, product: dict[str, Any], *, sku: str, price: str | Decimal, qty: int | None = 5,
                     options: dict[str, str] | None = None, policy: str = "DENY",
                     compare_at: str | None = None) -> dict[str, Any]:
-        vid, iid = next(_IDS), next(_IDS)
+        vid, iid = next(self.ids), next(self.ids)
         chosen = options or {}
         title = " / ".join(chosen.values()) or "Default Title"
         variant: dict[str, Any] = {
@@ -139,11 +140,11 @@ class FakeShop:
         return shop
 
     def add_order(self, order: Order) -> dict[str, Any]:
-        oid = next(_IDS)
+        oid = next(self.ids)
         lines = []
         for li in order.line_items:
             lines.append({
-                "id": gid("LineItem", next(_IDS)), "title": li.title, "variantTitle": li.variant_title or None,
+                "id": gid("LineItem", next(self.ids)), "title": li.title, "variantTitle": li.variant_title or None,
                 "sku": li.sku, "quantity": li.quantity, "product": {"handle": li.handle} if li.handle else None,
                 "originalUnitPriceSet": {"shopMoney": {"amount": str(li.price), "currencyCode": order.currency},
                                          "presentmentMoney": {"amount": str(li.price), "currencyCode": order.currency}},
@@ -152,14 +153,14 @@ class FakeShop:
         fulfillments = []
         if shipped:
             fulfillments.append({
-                "id": gid("Fulfillment", next(_IDS)), "status": "SUCCESS",
+                "id": gid("Fulfillment", next(self.ids)), "status": "SUCCESS",
                 "displayStatus": "DELIVERED" if order.status == OrderStatus.DELIVERED else "FULFILLED",
                 "createdAt": (order.fulfilled_at or order.created_at).isoformat(),
                 "deliveredAt": order.delivered_at.isoformat() if order.delivered_at else None,
                 "trackingInfo": [{"company": order.carrier, "number": order.tracking_number,
                                   "url": f"https://track.example.com/{order.tracking_number}"}]
                 if order.tracking_number else [],
-                "lines": [{"id": gid("FulfillmentLineItem", next(_IDS)), "lineItem": li, "quantity": li["quantity"]}
+                "lines": [{"id": gid("FulfillmentLineItem", next(self.ids)), "lineItem": li, "quantity": li["quantity"]}
                           for li in lines],
             })
         financial = {"refunded": "REFUNDED", "pending": "PENDING"}.get(order.status.value, "PAID")
@@ -178,13 +179,13 @@ class FakeShop:
     def fulfil(self, order: dict[str, Any], *, company: str = "UPS", tracking: str = "1Z999AA10123456784",
                url: str | None = None) -> dict[str, Any]:
         """Ship every line of an order; returns the ``fulfillments/create`` payload."""
-        fid = next(_IDS)
+        fid = next(self.ids)
         url = url or f"https://www.ups.com/track?tracknum={tracking}"
         fulfillment = {
             "id": gid("Fulfillment", fid), "status": "SUCCESS", "displayStatus": "FULFILLED",
             "createdAt": now_iso(), "deliveredAt": None,
             "trackingInfo": [{"company": company, "number": tracking, "url": url}],
-            "lines": [{"id": gid("FulfillmentLineItem", next(_IDS)), "lineItem": li, "quantity": li["quantity"]}
+            "lines": [{"id": gid("FulfillmentLineItem", next(self.ids)), "lineItem": li, "quantity": li["quantity"]}
                       for li in order["lineItems"]],
         }
         order["fulfillments"].append(fulfillment)
