@@ -199,3 +199,37 @@ async def test_a_revoked_token_gets_a_polite_reply_and_readyz_says_why(settings:
         assert texts and not any("can't reach" in t for t in texts)
         texts = await chat.say("where is my order #99999? email ava.cohen@example.com")
         assert texts
+
+
+async def test_back_in_stock_once_and_notify_off_and_forget(settings: Settings, runtime: Runtime,
+                                                            telegram_api: TelegramApiStandin,
+                                                            shopify_api: ShopifyAdminStandin) -> None:
+    sold_out = [v for v in shopify_api.shop.variants()
+                if v["inventoryQuantity"] <= 0 and v["inventoryPolicy"] == "DENY" and v["product"]["status"] == "ACTIVE"
+                and v["product"]["publishedAt"] and v["inventoryItem"]["tracked"]]
+    first, second, third = sold_out[0], sold_out[1], sold_out[2]
+    async for served in serve(settings, runtime):
+        chat = Chat(served, telegram_api)
+        texts = await chat.press(f"notify:stock:{first['sku']}")
+        assert any("once" in t and "back in stock" in t for t in texts), texts
+        texts = await chat.say("/notify")
+        assert any("You'll get a message when" in t for t in texts), texts
+        restock = shopify_api.shop.set_available(first, 3)
+        assert await _webhook(served, "inventory_levels/update", restock, times=3, webhook_id="wh-restock-1") \
+            == [200] * 3
+        await runtime.shopify.events.drain()
+        await _wait_for_text(chat, "is back in stock. https://")
+        await asyncio.sleep(1.5)
+        assert len([t for t in telegram_texts(chat.sent()) if "is back in stock. https://" in t]) == 1
+
+        await chat.press(f"notify:stock:{second['sku']}")
+        texts = await chat.say("/notify off")
+        assert any("(1 stopped)" in t for t in texts), texts
+        await chat.press(f"notify:stock:{third['sku']}")
+        await chat.say("/forget")
+        for variant in (second, third):
+            await _webhook(served, "inventory_levels/update", shopify_api.shop.set_available(variant, 2))
+        await runtime.shopify.events.drain()
+        await asyncio.sleep(1.5)
+        assert len([t for t in telegram_texts(chat.sent()) if "is back in stock. https://" in t]) == 1, \
+            "nobody who switched off or forgot is messaged"
