@@ -28,6 +28,7 @@ import time
 from collections.abc import Callable, Mapping
 from typing import Any
 
+from core.errors import StorageError
 from core.messages import ConversationKey, Platform, Reply
 from core.outbox import Outbox, OutboxError
 from core.protocols import SessionStore
@@ -236,8 +237,6 @@ class Notifier:
 
     async def run(self, every_s: float = 1.0) -> None:
         """Deliver due messages every ``every_s`` seconds until cancelled."""
-        from core.errors import StorageError
-
         while True:
             try:
                 while await self.deliver_due():
