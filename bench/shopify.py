@@ -456,11 +456,23 @@ async def _storm(workers: Workers, redis_url: str, prefix: str, shop: Any, total
 
 
 def bench_storm(redis_url: str, products: int, total: int) -> dict[str, Any]:
+    """The stand-in runs in this process here: the storm changes its stock and orders as the shop would."""
+    from tests.adapters.standins.shopify import ShopifyAdminStandin
+
     prefix = f"bench-shopify-{uuid.uuid4().hex[:8]}"
-    orders = total // 10
-    shop = _standin_shop(products, 4, orders)
-    with StandinProcess(products=products, orders=orders) as api, Workers(api.api_url, redis_url, prefix) as w:
-        result = asyncio.run(_storm(w, redis_url, prefix, shop, total))
+    shop = _standin_shop(products, 4, total // 10)
+
+    async def main() -> dict[str, Any]:
+        async with ShopifyAdminStandin(shop, token=TOKEN, bucket_max=1e9, restore_rate=1e9) as api:
+            loop = asyncio.get_running_loop()
+            workers = Workers(api.api_url, redis_url, prefix)
+            await loop.run_in_executor(None, workers.__enter__)
+            try:
+                return await _storm(workers, redis_url, prefix, shop, total)
+            finally:
+                await loop.run_in_executor(None, workers.__exit__, None, None, None)
+
+    result = asyncio.run(main())
     asyncio.run(_cleanup(redis_url, prefix))
     return result
 
