@@ -91,3 +91,26 @@ async def test_a_token_revoked_mid_run_raises_and_says_what_is_wrong(backend: Sh
     with pytest.raises(CommerceAuthError):
         await backend.find_order("#1001")
     assert backend.problem is not None and "401" in backend.problem
+
+
+async def test_the_last_synced_catalogue_is_served_from_disk_while_the_api_is_down(
+        client: ShopifyClient, tmp_path, shopify_api: ShopifyAdminStandin, sleeps) -> None:
+    copy = tmp_path / "catalogue.json"
+    first = ShopifyBackend(client=client, snapshot=MemoryCatalogSnapshot(), encoder=HashingEncoder(), cache_path=copy)
+    await first.start()
+    await first.live.stop()
+    offered = {p.handle for p in first.catalog.offered()}
+    assert copy.exists() and offered
+
+    shopify_api.fail(503, times=100)  # the API is down, and this process has no snapshot
+    down = ShopifyClient(endpoint=shopify_api.api_url, token="shpat_standin_token_0001", sleep=sleeps,
+                         max_attempts=2)
+    second = ShopifyBackend(client=down, snapshot=MemoryCatalogSnapshot(), encoder=HashingEncoder(), cache_path=copy)
+    try:
+        await second.start()
+        assert {p.handle for p in second.catalog.offered()} == offered
+        hits = await second.live.search.search(next(iter(second.catalog.offered())).title, k=1)
+        assert hits, "search works on the copy"
+        assert second.problem is not None and "503" in second.problem
+    finally:
+        await second.aclose()
