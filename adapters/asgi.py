@@ -45,6 +45,7 @@ from adapters.telegram import TelegramAdapter, TelegramOutbox
 from adapters.types import RuntimeOpener, ServingRuntime
 from core.errors import ConfigError, StorageError
 from core.messages import Platform
+from core.protocols import CacheStats
 from core.settings import Settings
 
 logger = logging.getLogger(__name__)
@@ -139,6 +140,12 @@ def _register_send_only(
         logger.info("telegram: send-only outbox (served by telegram-poll, or not here)")
 
 
+def _embedding_cache_stats(runtime: ServingRuntime | None) -> CacheStats | None:
+    """The serving encoder's cache counters, when the runtime has an encoder with a cache."""
+    stats = getattr(getattr(runtime, "encoder", None), "cache_stats", None)
+    return stats() if callable(stats) else None
+
+
 def _error(status: int, message: str) -> JSONResponse:
     return JSONResponse({"ok": False, "error": message}, status_code=status)
 
@@ -172,6 +179,7 @@ def create_app(
     ))
     metrics = metrics if metrics is not None else AdapterMetrics()
     serving = _Serving()
+    metrics.watch_embedding_cache(lambda: _embedding_cache_stats(serving.runtime))
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Iterator
 
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
@@ -18,9 +18,12 @@ from prometheus_client import (
     Histogram,
     generate_latest,
 )
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector
 
 from adapters.types import MessageHandler
 from core.messages import IncomingMessage, Reply
+from core.protocols import CacheStats
 from core.state import Decision
 
 logger = logging.getLogger(__name__)
@@ -64,6 +67,10 @@ class AdapterMetrics:
             ("platform",), registry=self.registry,
         )
 
+    def watch_embedding_cache(self, stats: Callable[[], CacheStats | None]) -> None:
+        """Export the encoder's embedding cache (hits, misses, hit rate, entries), read at each scrape."""
+        self.registry.register(_EmbeddingCacheCollector(stats))
+
     def observe_decision(self, bot: str, decision: Decision) -> None:
         """Count what the dialogue understood (called with ``state.last_decision``)."""
         self.intents.labels(bot=bot, intent=decision.intent).inc()
@@ -98,3 +105,23 @@ class AdapterMetrics:
     def render(self) -> tuple[bytes, str]:
         """The exposition text and its content type, for ``/metrics``."""
         return generate_latest(self.registry), CONTENT_TYPE_LATEST
+
+
+class _EmbeddingCacheCollector(Collector):
+    """Reads the cache's counters when ``/metrics`` is rendered (nothing to update per message)."""
+
+    def __init__(self, stats: Callable[[], CacheStats | None]) -> None:
+        self._stats = stats
+
+    def collect(self) -> Iterator[Metric]:
+        stats = self._stats()
+        if stats is None:
+            return
+        yield CounterMetricFamily("shopkeep_embedding_cache_hits", "Texts whose embedding came from the cache.",
+                                  value=stats.hits)
+        yield CounterMetricFamily("shopkeep_embedding_cache_misses", "Texts the encoder had to embed.",
+                                  value=stats.misses)
+        yield GaugeMetricFamily("shopkeep_embedding_cache_hit_ratio", "Hits / lookups since start-up.",
+                                value=stats.hit_rate)
+        yield GaugeMetricFamily("shopkeep_embedding_cache_entries", "Texts held in the cache now.",
+                                value=stats.entries)

@@ -106,6 +106,7 @@ class ServeProcess:
     """One ``shopkeep serve`` subprocess on a free loopback port."""
 
     env: Mapping[str, str]
+    args: tuple[str, ...] = ()  # more `shopkeep serve` options (``("--workers", "2")``)
     port: int = field(default_factory=free_port)
     process: subprocess.Popen[bytes] | None = None
     started_at: float = 0.0
@@ -120,7 +121,8 @@ class ServeProcess:
         self.started_at = time.monotonic()
         with self.log.open("wb") as out:
             self.process = subprocess.Popen(
-                [str(SHOPKEEP), "serve", "--host", "127.0.0.1", "--port", str(self.port), "--log-level", "warning"],
+                [str(SHOPKEEP), "serve", "--host", "127.0.0.1", "--port", str(self.port), "--log-level", "warning",
+                 *self.args],
                 env=env, cwd=REPO_ROOT, stdout=out, stderr=subprocess.STDOUT,
             )
 
@@ -147,6 +149,20 @@ class ServeProcess:
         """(current, peak) RSS of the worker in MiB."""
         return rss_mb(self.process.pid) if self.process is not None else (0.0, 0.0)
 
+    def worker_pids(self) -> list[int]:
+        """The processes serving requests: the children uvicorn spawned for ``--workers``, else this one."""
+        if self.process is None:
+            return []
+        children: list[int] = []
+        for task in Path(f"/proc/{self.process.pid}/task").glob("*/children"):
+            try:
+                children += [int(pid) for pid in task.read_text().split()]
+            except OSError:
+                continue
+        # multiprocessing's spawn starts a resource tracker too: it never loads the app.
+        serving = [pid for pid in children if "resource_tracker" not in _cmdline(pid)]
+        return serving or [self.process.pid]
+
     def alive(self) -> bool:
         return self.process is not None and self.process.poll() is None
 
@@ -167,6 +183,13 @@ class ServeProcess:
             self.process.wait(5)
         self.process = None
         self.log.unlink(missing_ok=True)
+
+
+def _cmdline(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+    except OSError:
+        return ""
 
 
 def serve_env(*, redis_url: str, slack_api_url: str = "http://127.0.0.1:9/api/",

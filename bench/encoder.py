@@ -4,6 +4,10 @@
     python -m bench.encoder --quick    # smaller run
     python -m bench.encoder --device cuda   # CUDA provider fp16 + I/O binding vs PyTorch fp16
 
+On CPU the engines are PyTorch fp32 (the baseline), ORT fp32, the blockwise
+int8 graph shipped before issue 12 (rebuilt here from the fp32 graph) and
+the int8 graph the build ships now.
+
 Every engine uses the same thread count (``torch.set_num_threads`` equals the
 ORT intra-op threads) and the same ``tokenizers`` tokenisation, which is
 included in the timings for all of them. Writes ``bench/results/encoder.json``
@@ -142,6 +146,36 @@ def _cuda_fp16_embedder(fp32_path: Path, tokenizer_path: Path, workdir: Path) ->
     return embed
 
 
+BLOCKWISE_SCHEME = "blockwise8_b32_int8_compute"  # the int8 graph shipped before issue 12
+
+
+def blockwise_int8_artifacts(src: Path, dst: Path) -> Path:
+    """An encoder folder at ``dst`` like ``src`` but serving the blockwise 8-bit ``MatMulNBits`` graph.
+
+    The fp32 graph and tokenizer are linked, the blockwise graph is quantised
+    from the fp32 one, and the manifest selects it: the "before" encoder of
+    ``make bench``.
+    """
+    import logging
+
+    from models.manifest import GRAPH_FILES, GraphInfo, read_manifest, sha256_file, write_manifest
+    from models.quantize import quantize, scheme_named
+
+    logging.getLogger("onnxruntime.quantization").setLevel(logging.WARNING)  # per-node chatter
+    manifest = read_manifest(src)
+    dst.mkdir(parents=True, exist_ok=True)
+    fp32 = manifest.graph_path(src, "fp32")
+    for path in (fp32, src / "tokenizer.json"):
+        (dst / path.name).unlink(missing_ok=True)
+        (dst / path.name).symlink_to(path.resolve())
+    int8 = dst / GRAPH_FILES["int8"]
+    quantize(fp32, int8, scheme_named(BLOCKWISE_SCHEME))
+    graphs = {"fp32": manifest.graphs["fp32"],
+              "int8": GraphInfo(file=int8.name, sha256=sha256_file(int8), size_bytes=int8.stat().st_size)}
+    write_manifest(dst, manifest.model_copy(update={"graphs": graphs, "selected_variant": "int8"}))
+    return dst
+
+
 def run(
     quick: Annotated[bool, typer.Option("--quick", help="Fewer sentences and a shorter time budget.")] = False,
     device: Annotated[str, typer.Option("--device", help="cpu, or cuda (needs a GPU and onnxruntime-gpu).")] = "cpu",
@@ -188,11 +222,14 @@ def run(
     if device == "cpu":
         torch_embed, torch_sync = _torch_embedder(model_dir, tokenizer_path, device="cpu", fp16=False)
         engines.append(("pytorch-fp32", torch_embed, torch_sync))
-        for variant in ("fp32", "int8"):
-            if variant in manifest.graphs:
-                encoder = OnnxEncoder.from_artifacts(encoder_dir, variant=variant, intra_op_threads=threads,
+        blockwise_dir = blockwise_int8_artifacts(encoder_dir, Path(tmp.name) / "blockwise")
+        for name, folder, variant in (("onnxruntime-fp32", encoder_dir, "fp32"),
+                                      ("onnxruntime-int8-blockwise", blockwise_dir, "int8"),
+                                      ("onnxruntime-int8", encoder_dir, "int8")):
+            if variant in read_manifest(folder).graphs:
+                encoder = OnnxEncoder.from_artifacts(folder, variant=variant, intra_op_threads=threads,
                                                      device="cpu", batch_max_size=128)
-                engines.append((f"onnxruntime-{variant}", encoder.embed_sync, lambda: None))
+                engines.append((name, encoder.embed_sync, lambda: None))
     else:
         torch_embed, torch_sync = _torch_embedder(model_dir, tokenizer_path, device="cuda", fp16=True)
         engines.append(("pytorch-fp16-cuda", torch_embed, torch_sync))
@@ -239,7 +276,7 @@ def run(
 
     table = Table(title=f"encoder benchmark ({device}, {threads} threads)")
     for column in ("engine", "batch", "sent/s", "p50 ms", "p99 ms", "× pytorch", "min cos"):
-        table.add_column(column, justify="right" if column != "engine" else "left")
+        table.add_column(column, justify="right" if column != "engine" else "left", no_wrap=column == "engine")
     for m in results:
         table.add_row(m.engine, str(m.batch_size), f"{m.sentences_per_s:.0f}", f"{m.latency_p50_ms:.1f}",
                       f"{m.latency_p99_ms:.1f}", "" if m.ratio_to_pytorch is None else f"{m.ratio_to_pytorch:.2f}",

@@ -1,4 +1,4 @@
-"""Reliability soak: retry storms, racing cart updates, a Redis outage, two processes, fuzzing.
+"""Reliability soak: retry storms, racing cart updates, a Redis outage, two processes, fuzzing, a cluster failover.
 
     python -m bench.soak                 # full soak (~10 min): 10 s outage, 10,000 fuzz cases
     python -m bench.soak --quick         # short version of everything
@@ -31,8 +31,9 @@ import httpx
 import typer
 from rich.console import Console
 
+from adapters.slack.app import APOLOGY as SLACK_APOLOGY
 from bench.coldstart import RedisServer, ServeProcess, serve_env
-from bench.e2e import RESULTS_DIR, add_payloads_from, shopper_messages
+from bench.e2e import RESULTS_DIR, add_payloads_from, rss_mb, shopper_messages
 from core.messages import ConversationKey, IncomingMessage, Platform, Reply
 from core.settings import Settings
 from tests.adapters.conftest import (
@@ -371,6 +372,165 @@ async def scale_out(*, events: int, presses: int) -> dict[str, Any]:
             "cart_statuses": dict(Counter(statuses)), "items_in_cart": in_cart, "all_alive": alive}
 
 
+# --- Redis Cluster failover under two workers -----------------------------------
+
+
+@dataclass
+class _Sent:
+    channel: str
+    sent: float
+    done: float = 0.0
+    kind: str = "pending"  # ok | apology | unanswered
+
+
+async def cluster_failover(*, shoppers: int, before_s: float, after_s: float,
+                           answer_timeout_s: float = 20.0) -> dict[str, Any]:
+    """``serve --workers 2`` on a private 3+3 Redis Cluster under load; the cart's master is SIGKILLed mid-run.
+
+    Shoppers (one Slack DM channel each) send messages one after another,
+    a quarter of them delivered twice (Slack's retry header on the second),
+    and a 5xx answer is redelivered as Slack does; a cart writer presses
+    add-to-cart buttons in its own channel. Every delivery must get exactly
+    its one reply (normal, or the polite "try again" while the cluster fails
+    over), and every "Added" reply must still be in the cart at the end.
+    """
+    from bench.redis_cluster import LocalRedisCluster
+    from bots.runtime import BOTS_DIR
+    from core.bot import Bot
+    from core.keys import KeyBuilder
+    from core.sessions import RedisSessionStore
+
+    cluster = LocalRedisCluster()
+    cluster_start_s = await asyncio.to_thread(cluster.start)
+    server: ServeProcess | None = None
+    bot = Bot.load(BOTS_DIR / BOT)
+    apologies = {bot.responses.render("storage_error", lang) for lang in bot.languages} | {SLACK_APOLOGY}
+    records: list[_Sent] = []
+    duplicates: Counter[str] = Counter()
+    try:
+        async with SlackApiStandin() as slack_api:
+            env = serve_env(redis_url=cluster.url, slack_api_url=slack_api.api_url, signing_secret=SIGNING_SECRET)
+            env |= {"SHOPKEEP_REDIS_WAIT_REPLICAS": "1", "SHOPKEEP_LOCK_WAIT_S": "3"}
+            server = ServeProcess(env=env, args=("--workers", "2"))
+            server.start()
+            ready_s = await asyncio.to_thread(server.wait_ready)
+            workers = server.worker_pids()
+            recorder = slack_api.recorder
+            async with httpx.AsyncClient(base_url=server.url, timeout=30.0) as client:
+
+                async def post(body: str, headers: dict[str, str]) -> int:
+                    for attempt in range(4):  # Slack redelivers a failed delivery up to 3 times
+                        if attempt:
+                            headers = headers | {"X-Slack-Retry-Num": str(attempt), "X-Slack-Retry-Reason": "http_error"}
+                        try:
+                            status = (await client.post("/slack/events", content=body, headers=headers)).status_code
+                        except httpx.HTTPError:
+                            status = 599
+                        if status < 500:
+                            return status
+                        await asyncio.sleep(0.2)
+                    return status
+
+                def posts_in(channel: str) -> list[Any]:
+                    return [c for c in recorder.of("chat.postMessage") if c.params.get("channel") == channel]
+
+                async def deliver(record: _Sent, body: str, headers: dict[str, str], *, twice: bool) -> None:
+                    before = len(posts_in(record.channel))
+                    retry = headers | {"X-Slack-Retry-Num": "1", "X-Slack-Retry-Reason": "http_timeout"}
+                    await asyncio.gather(post(body, headers), *([post(body, retry)] if twice else []))
+                    deadline = time.monotonic() + answer_timeout_s
+                    while time.monotonic() < deadline and len(posts_in(record.channel)) <= before:
+                        await asyncio.sleep(0.02)
+                    record.done = time.monotonic()
+                    got = posts_in(record.channel)[before:]
+                    if not got:
+                        record.kind = "unanswered"
+                        return
+                    record.kind = "apology" if str(got[0].params.get("text")) in apologies else "ok"
+
+                stop = asyncio.Event()
+                acknowledged = 0
+                cart_channel = f"DCLCART{uuid.uuid4().hex[:6]}"
+                skus = await _catalog_skus(40)
+
+                async def shopper(i: int) -> None:
+                    channel = f"DCL{uuid.uuid4().hex[:6]}{i}"
+                    n = 0
+                    while not stop.is_set():
+                        text = STORM_TEXTS[(i + n) % len(STORM_TEXTS)]
+                        ts = f"1700001000.{n:06d}"
+                        body = event_body(dm(text, channel, ts), event_id=f"EvCl{channel}{n}")
+                        record = _Sent(channel, time.monotonic())
+                        records.append(record)
+                        await deliver(record, body, slack_headers(body), twice=n % 4 == 0)
+                        n += 1
+                        await asyncio.sleep(0.05)
+
+                async def cart_writer() -> None:
+                    nonlocal acknowledged
+                    n = 0
+                    while not stop.is_set():
+                        body = block_action(f"variant:{skus[n % len(skus)]}", channel=cart_channel, n=n)
+                        record = _Sent(cart_channel, time.monotonic())
+                        records.append(record)
+                        before = len(posts_in(cart_channel))
+                        await deliver(record, body, slack_headers(body, content_type="application/x-www-form-urlencoded"),
+                                      twice=False)
+                        got = posts_in(cart_channel)[before:]
+                        acknowledged += bool(got) and str(got[0].params.get("text", "")).startswith("Added")
+                        n += 1
+                        await asyncio.sleep(0.05)
+
+                tasks = [asyncio.create_task(shopper(i)) for i in range(shoppers)]
+                tasks.append(asyncio.create_task(cart_writer()))
+                await asyncio.sleep(before_s)
+                cart_key = ConversationKey(platform=Platform.SLACK, bot=BOT, workspace="T0001", chat=cart_channel)
+                cart_state_key = KeyBuilder().state(cart_key)
+                killed_port, killed_at = await asyncio.to_thread(cluster.kill_master_of, cart_state_key)
+                failover_at = await asyncio.to_thread(cluster.wait_failover, killed_port, cart_state_key)
+                await asyncio.sleep(after_s)
+                stop.set()
+                await asyncio.gather(*tasks)
+                await settle(recorder, quiet_s=1.0)
+                per_channel = Counter(str(c.params.get("channel")) for c in recorder.of("chat.postMessage"))
+                sent_per_channel = Counter(r.channel for r in records)
+                for channel, sent in sent_per_channel.items():
+                    if per_channel[channel] > sent:
+                        duplicates[channel] = per_channel[channel] - sent
+                store = RedisSessionStore.from_url(cluster.url)
+                try:
+                    state = await store.load(cart_key)
+                finally:
+                    await store.aclose()
+                in_cart = sum(int(line["qty"]) for line in (state.data.get("cart", []) if state else []))
+                alive = server.alive()
+                rss = [rss_mb(pid)[0] for pid in workers]
+    finally:
+        if server is not None:
+            await asyncio.to_thread(server.stop)
+        await asyncio.to_thread(cluster.stop)
+    after_kill = [r for r in records if r.done >= killed_at]
+    # Hit by the failover: answered other than normally, or normally but late (> 1 s).
+    hit = [r for r in after_kill if r.kind != "ok" or r.done - r.sent > 1.0]
+    recovery_s = max((r.done - killed_at for r in hit), default=0.0)
+    return {
+        "cluster": "3 masters + 3 replicas, cluster-node-timeout 1000 ms, WAIT 1 replica after each save",
+        "cluster_start_s": cluster_start_s, "serve": "shopkeep serve --workers 2", "ready_s": ready_s,
+        "worker_rss_mb": rss, "shoppers": shoppers, "messages": len(records),
+        "kinds": dict(Counter(r.kind for r in records)),
+        "unanswered": sum(r.kind in ("unanswered", "pending") for r in records),
+        "duplicate_replies": sum(duplicates.values()),
+        "killed_master_port": killed_port, "failover_s": failover_at - killed_at,
+        "recovery_s": recovery_s,
+        "hit_by_failover": [{"sent_s": round(r.sent - killed_at, 2), "answered_s": round(r.done - killed_at, 2),
+                             "kind": r.kind} for r in hit],
+        "max_latency_s": max((r.done - r.sent for r in records), default=0.0),
+        "recovery_rule": "from the kill to the last answer that was not normal or took over 1 s (times from the kill)",
+        "acknowledged_cart_adds": acknowledged, "cart_items_after": in_cart,
+        "acknowledged_lost": max(0, acknowledged - in_cart), "server_alive": alive,
+    }
+
+
 async def _catalog_skus(n: int) -> list[str]:
     from bots.runtime import BOTS_DIR
     from core.commerce.catalog import load_catalog
@@ -586,6 +746,13 @@ async def soak(*, quick: bool) -> dict[str, Any]:
         )
         console.print("scale-out (two shopkeep serve processes)…")
         results["scale_out"] = await scale_out(events=20 if quick else 100, presses=20 if quick else 50)
+        console.print("Redis Cluster failover (serve --workers 2, a master killed)…")
+        results["cluster_failover"] = await cluster_failover(shoppers=6 if quick else 12, before_s=4.0 if quick else 10.0,
+                                                             after_s=6.0 if quick else 10.0)
+        cf = results["cluster_failover"]
+        console.print(f"cluster: failover {cf['failover_s']:.2f} s after the kill, time to recovery "
+                      f"{cf['recovery_s']:.2f} s; {cf['duplicate_replies']} duplicate replies, "
+                      f"{cf['unanswered']} unanswered, {cf['acknowledged_lost']} acknowledged cart adds lost")
     finally:
         await runtime.aclose()
     return results
@@ -605,12 +772,24 @@ def verdicts(results: dict[str, Any]) -> dict[str, bool]:
         "scale-out: 0 duplicate replies": scale["storm"]["duplicate_replies"] == 0 and scale["all_alive"],
         "scale-out: cart consistent": scale["items_in_cart"] == scale["cart_presses"],
         "fuzz: 0 unhandled exceptions, 0 5xx": fz["unhandled_exceptions"] == 0 and fz["server_errors_5xx"] == 0,
+        **cluster_verdicts(results["cluster_failover"]),
+    }
+
+
+def cluster_verdicts(cf: dict[str, Any]) -> dict[str, bool]:
+    """The cluster failover targets as pass/fail."""
+    return {
+        "cluster: 0 duplicate replies": cf["duplicate_replies"] == 0,
+        "cluster: every message answered": cf["unanswered"] == 0,
+        "cluster: 0 acknowledged cart adds lost": cf["acknowledged_lost"] == 0 and cf["acknowledged_cart_adds"] > 0,
+        "cluster: recovery <= 5 s after a master is killed": cf["recovery_s"] <= 5.0 and cf["server_alive"],
     }
 
 
 def run(
     quick: Annotated[bool, typer.Option("--quick", help="Short outage, fewer events and fuzz cases.")] = False,
-    out: Annotated[Path, typer.Option(help="JSON output.")] = RESULTS_DIR / "soak.json",
+    out: Annotated[Path | None, typer.Option(help="JSON output (default soak.json, or soak_cluster.json).")] = None,
+    cluster_only: Annotated[bool, typer.Option("--cluster-only", help="Only the Redis Cluster failover run.")] = False,
 ) -> None:
     """Run the reliability soak and write ``bench/results/soak.json``; exit 1 if a target is missed."""
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -618,9 +797,18 @@ def run(
     logging.basicConfig(level=logging.WARNING)
     logging.getLogger("slack_bolt").setLevel(logging.ERROR)  # "Unhandled request" per fuzzed garbage body
     started = time.monotonic()
-    results = asyncio.run(soak(quick=quick))
+    if cluster_only:
+        out = out or RESULTS_DIR / "soak_cluster.json"
+        failover = asyncio.run(cluster_failover(shoppers=6 if quick else 12, before_s=4.0 if quick else 10.0,
+                                                after_s=6.0 if quick else 10.0))
+        results: dict[str, Any] = {"quick": quick, "cluster_failover": failover,
+                                   "verdicts": cluster_verdicts(failover)}
+        console.print(json.dumps(failover, indent=2, default=str), markup=False)
+    else:
+        out = out or RESULTS_DIR / "soak.json"
+        results = asyncio.run(soak(quick=quick))
+        results["verdicts"] = verdicts(results)
     results["seconds"] = time.monotonic() - started
-    results["verdicts"] = verdicts(results)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(results, indent=2, default=str) + "\n", encoding="utf-8")
     from bench.charts import soak_chart
@@ -629,6 +817,10 @@ def run(
     for name, ok in results["verdicts"].items():
         console.print(f"{'[green]PASS' if ok else '[red]FAIL'}[/] {name}")
     console.print(f"wrote {out}")
+    if out.parent == RESULTS_DIR:
+        from bench.report import update_doc
+
+        update_doc()
     if not all(results["verdicts"].values()):
         raise typer.Exit(1)
 

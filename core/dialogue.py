@@ -1,10 +1,10 @@
 """The dialogue manager: one incoming message in, the bot's replies out.
 
 Per message: drop a repeated delivery, take the conversation lock, load the
-state inside it, understand the message (one classifier call whose embedding
+state inside it (one store call, :meth:`~core.protocols.SessionStore.hold`), understand the message (one classifier call whose embedding
 the actions reuse), run a command, a button handler, the active form or the
 intent's action on the state (its JSON kept to restore it on failure),
-render the replies, save, unlock.
+render the replies, save and unlock (one more store call).
 
 A failing action never reaches the user as a traceback: it becomes the
 ``error`` template, is logged once with masked personal data, and the stored
@@ -28,7 +28,7 @@ from core.bot import Bot
 from core.errors import StorageError
 from core.messages import Button, IncomingMessage, Reply
 from core.privacy import mask_pii
-from core.protocols import IntentClassifier, SessionStore
+from core.protocols import HeldConversation, IntentClassifier, SessionStore
 from core.settings import Settings
 from core.state import ConversationState, Decision, Turn
 
@@ -80,13 +80,11 @@ class DialogueManager:
         """Handle one message and return the replies to send (``[]`` for a repeat delivery)."""
         key = message.conversation
         try:
-            if message.delivery_id and not await self.store.first_delivery(
-                f"delivery:{key.platform.value}", message.delivery_id
-            ):
-                logger.debug("dropping repeated delivery", extra={"conversation": key.tag})
-                return []
-            async with self.store.lock(key):
-                return await self._handle_locked(message)
+            async with self.store.hold(key, delivery_id=message.delivery_id) as held:
+                if held.duplicate:
+                    logger.debug("dropping repeated delivery", extra={"conversation": key.tag})
+                    return []
+                return await self._handle_locked(message, held)
         except StorageError as e:
             logger.warning("storage unavailable for %s: %s", key.tag, mask_pii(str(e)))
             lang = self._guess_lang(message, None)
@@ -94,16 +92,15 @@ class DialogueManager:
 
     # -- one message, inside the lock -----------------------------------------
 
-    async def _handle_locked(self, message: IncomingMessage) -> list[Reply]:
-        loaded = await self.store.load(message.conversation)
-        state = loaded or ConversationState(user_id=message.user_id, lang=self.bot.default_lang)
+    async def _handle_locked(self, message: IncomingMessage, held: HeldConversation) -> list[Reply]:
+        state = held.state or ConversationState(user_id=message.user_id, lang=self.bot.default_lang)
         if not state.lang_locked:
             state.lang = self._guess_lang(message, state)
         if self.interceptor is not None:
             intercepted = await self.interceptor.intercept(message, state)
             if intercepted is not None:
                 self._record_intercepted(state, message, intercepted)
-                await self.store.save(message.conversation, state)
+                await held.save(state)
                 return intercepted
         # Copy-on-error: the action works on the loaded state itself; the
         # pre-action state is kept as its JSON (one fast Rust call) and only
@@ -142,7 +139,7 @@ class DialogueManager:
                 if reply.text:
                     final.add_turn(Turn(role="bot", text=mask_pii(reply.text)))
             replies = [*replies, *extra]
-        await self.store.save(message.conversation, final)
+        await held.save(final)
         if not is_command and final.last_decision is not None:
             for observe in self.decision_observers:
                 observe(self.bot.name, final.last_decision)

@@ -6,6 +6,7 @@ cluster slot::
 
     shopkeep:{console:shop_assistant:chat42}:state
     shopkeep:{console:shop_assistant:chat42}:lock
+    shopkeep:{console:shop_assistant:chat42}:seen:<delivery id>
     shopkeep:{telegram:shop_assistant}:dedup:<delivery id>
     shopkeep:{user:telegram:1234}:conversations
     shopkeep:{rec:handoff:abc}
@@ -70,6 +71,19 @@ class KeyBuilder:
     def lock(self, key: ConversationKey) -> str:
         """The per-conversation lock (a random token, set NX PX)."""
         return f"{self.prefix}:{{{self.conversation_tag(key)}}}:lock"
+
+    def delivery(self, key: ConversationKey, delivery_id: str) -> str:
+        """Marks a delivery to this conversation as seen.
+
+        It lives in the conversation's slot, so the repeat check, the lock and
+        the state load are one script on Redis (and on Redis Cluster).
+
+        Raises:
+            ValueError: If ``delivery_id`` is empty.
+        """
+        if not delivery_id:
+            raise ValueError("delivery id must be non-empty")
+        return f"{self.prefix}:{{{self.conversation_tag(key)}}}:seen:{_escape(delivery_id, _TAG_ESCAPES)}"
 
     def dedup(self, scope: str, delivery_id: str) -> str:
         """Marks a platform delivery as seen; ``scope`` is e.g. ``telegram:shop_assistant``.

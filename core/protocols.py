@@ -18,6 +18,22 @@ from core.messages import ConversationKey, Platform
 from core.state import ConversationState
 
 
+@dataclass(frozen=True)
+class CacheStats:
+    """Counters of a cache since start-up (hits and misses of lookups, entries held now)."""
+
+    hits: int
+    misses: int
+    entries: int
+    capacity: int
+
+    @property
+    def hit_rate(self) -> float:
+        """Share of lookups answered from the cache (0.0 before any lookup)."""
+        total = self.hits + self.misses
+        return self.hits / total if total else 0.0
+
+
 @runtime_checkable
 class TextEncoder(Protocol):
     """Turns sentences into L2-normalised float32 embeddings of shape (n, dim)."""
@@ -61,6 +77,28 @@ class IntentClassifier(Protocol):
 
 
 @runtime_checkable
+class HeldConversation(Protocol):
+    """A conversation under its lock, as :meth:`SessionStore.hold` hands it out.
+
+    ``duplicate`` is True when the delivery was seen before: then nothing is
+    locked or loaded and the caller drops the message. Otherwise ``state`` is
+    what was stored (None for a new conversation), read inside the lock.
+    """
+
+    duplicate: bool
+    state: ConversationState | None
+
+    async def save(self, state: ConversationState) -> None:
+        """Store ``state`` and release the lock (one round trip on Redis).
+
+        Raises:
+            StorageError: the store failed, or the lock was lost before the save
+                (another holder may have written since: nothing is stored).
+        """
+        ...
+
+
+@runtime_checkable
 class SessionStore(Protocol):
     """Where conversation state lives. Called by the dialogue manager only.
 
@@ -75,6 +113,24 @@ class SessionStore(Protocol):
 
     def lock(self, key: ConversationKey) -> AbstractAsyncContextManager[None]:
         """Exclusive per-conversation lock; state must be loaded inside it."""
+        ...
+
+    def hold(
+        self, key: ConversationKey, *, delivery_id: str | None = None
+    ) -> AbstractAsyncContextManager[HeldConversation]:
+        """The dialogue's hot path: drop a repeat, lock, load; ``save`` then stores and unlocks.
+
+        One round trip on Redis for the first three (a script in the
+        conversation's slot), one for the save and release. A delivery is
+        marked seen only once its lock is taken, so a repeat that arrives while
+        the first is still waiting for the lock is dropped, and a delivery that
+        timed out waiting is handled when the platform sends it again. Leaving
+        the block without ``save`` releases the lock.
+
+        Raises:
+            LockTimeout: another holder kept the lock longer than the store waits.
+            StorageError: the store failed.
+        """
         ...
 
     async def first_delivery(self, scope: str, delivery_id: str) -> bool:

@@ -28,12 +28,16 @@ class Settings(BaseSettings):
     dedup_ttl_s: int = 3600
     lock_ttl_ms: int = 15_000
     lock_wait_s: float = 10.0
+    # After each conversation save, wait for this many replicas (WAIT) so a failover cannot lose it.
+    redis_wait_replicas: int = 0
+    redis_wait_replicas_ms: int = 100
 
     # --- models ------------------------------------------------------------
     artifacts_dir: Path = REPO_ROOT / "artifacts"
     max_seq_len: int = 128
     batch_max_size: int = 64
     batch_max_wait_ms: float = 2.0
+    embedding_cache_size: int = 4096  # texts whose embeddings are kept (greetings, button labels); 0: none
     use_tensorrt: bool = False
     intra_op_threads: int = 0  # 0: let ONNX Runtime decide
 

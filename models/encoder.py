@@ -21,7 +21,9 @@ from tokenizers import Tokenizer
 from typing_extensions import Self
 
 from core.errors import ModelNotBuilt
+from core.protocols import CacheStats
 from models.batcher import MicroBatcher
+from models.cache import EmbeddingCache
 from models.manifest import TOKENIZER_NAME, EncoderManifest, read_manifest
 from models.providers import plan_providers
 
@@ -50,6 +52,7 @@ class OnnxEncoder:
         batch_max_size: largest inference batch (``embed_sync`` chunks and the
             micro-batcher both respect it).
         batch_max_wait_ms: how long the micro-batcher waits to fill a batch.
+        cache_size: texts whose embeddings :meth:`embed` keeps (0: no cache).
 
     Raises:
         ModelNotBuilt: a file is missing.
@@ -68,6 +71,7 @@ class OnnxEncoder:
         use_tensorrt: bool = False,
         batch_max_size: int = 64,
         batch_max_wait_ms: float = 2.0,
+        cache_size: int = 0,
     ) -> None:
         for path in (model_path, tokenizer_path):
             if not Path(path).is_file():
@@ -80,6 +84,7 @@ class OnnxEncoder:
         self.manifest = manifest
         self.max_seq_len = max_seq_len
         self.batch_max_size = batch_max_size
+        self._cache = EmbeddingCache(cache_size) if cache_size > 0 else None
 
         self._tokenizer = open_tokenizer(tokenizer_path, max_seq_len)
 
@@ -119,6 +124,7 @@ class OnnxEncoder:
         batch_max_size: int = 64,
         batch_max_wait_ms: float = 2.0,
         device: str = "auto",
+        cache_size: int = 0,
     ) -> OnnxEncoder:
         """Load a built encoder.
 
@@ -152,6 +158,7 @@ class OnnxEncoder:
             use_tensorrt=use_tensorrt,
             batch_max_size=batch_max_size,
             batch_max_wait_ms=batch_max_wait_ms,
+            cache_size=cache_size,
         )
 
     # --- TextEncoder ------------------------------------------------------
@@ -177,11 +184,25 @@ class OnnxEncoder:
         return out
 
     async def embed(self, texts: Sequence[str]) -> np.ndarray:
-        """Embed off the event loop through the shared micro-batcher."""
+        """Embed off the event loop through the shared micro-batcher (cached texts skip it)."""
         texts = _check_texts(texts)
         if not texts:
             return np.zeros((0, self.dim), dtype=np.float32)
-        return await self.batcher.submit_many(texts)
+        cache = self._cache
+        if cache is None:
+            return await self.batcher.submit_many(texts)
+        rows = [cache.get(text) for text in texts]
+        missing = [i for i, row in enumerate(rows) if row is None]
+        if missing:
+            fresh = await self.batcher.submit_many([texts[i] for i in missing])
+            for i, row in zip(missing, fresh):
+                cache.put(texts[i], row)
+                rows[i] = row
+        return np.stack(rows)
+
+    def cache_stats(self) -> CacheStats | None:
+        """Hits, misses and size of the embedding cache; None when there is none."""
+        return None if self._cache is None else self._cache.stats()
 
     @property
     def batcher(self) -> MicroBatcher:

@@ -68,6 +68,18 @@ def _schemes() -> tuple[QuantScheme, ...]:
     )
 
 
+def scheme_named(name: str) -> QuantScheme:
+    """The scheme called ``name``.
+
+    Raises:
+        KeyError: no scheme has that name.
+    """
+    for scheme in _schemes():
+        if scheme.name == name:
+            return scheme
+    raise KeyError(f"no int8 scheme named {name!r}")
+
+
 @contextmanager
 def _quiet_quantizer() -> Iterator[None]:
     # The ORT quantisers log per-node chatter on the root logger and warn about

@@ -29,6 +29,7 @@ from slack_sdk.webhook.async_client import AsyncWebhookClient
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
+from adapters.dedup import first_delivery
 from adapters.metrics import AdapterMetrics
 from adapters.slack import extract
 from adapters.slack.render import ACTION_ID_PREFIX, render_reply
@@ -222,7 +223,7 @@ class SlackAdapter:
     # --- middleware and listeners -------------------------------------------
     async def _drop_redeliveries(self, body: dict[str, Any], next: Any) -> BoltResponse | None:
         delivery = extract.dedup_id(body)
-        if self._store is not None and delivery and not await self._store.first_delivery(DEDUP_SCOPE, delivery):
+        if self._store is not None and delivery and not await first_delivery(self._store, DEDUP_SCOPE, delivery):
             logger.info("slack: dropping redelivery %s", delivery)
             if self._metrics is not None:
                 self._metrics.duplicates.labels(platform="slack").inc()

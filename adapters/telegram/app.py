@@ -38,6 +38,7 @@ from telegram.ext import (
     MessageHandler as PTBMessageHandler,
 )
 
+from adapters.dedup import first_delivery
 from adapters.metrics import AdapterMetrics
 from adapters.telegram import extract
 from adapters.telegram.callbacks import CallbackCodec, CallbackExpired
@@ -174,7 +175,7 @@ class TelegramAdapter:
     async def _drop_repeats(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         if self._store is None:
             return
-        if not await self._store.first_delivery(f"adapter:telegram:{self._bot}", str(update.update_id)):
+        if not await first_delivery(self._store, f"adapter:telegram:{self._bot}", str(update.update_id)):
             logger.info("telegram: dropping repeated update %s", update.update_id)
             if self._metrics is not None:
                 self._metrics.duplicates.labels(platform="telegram").inc()

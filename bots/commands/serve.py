@@ -6,6 +6,7 @@ Heavy imports happen inside the commands so ``shopkeep --help`` stays instant.
 from __future__ import annotations
 
 import logging
+import os
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
@@ -49,6 +50,23 @@ def app_factory() -> Starlette:
     return build_app(Settings())
 
 
+# `serve --workers N` hands its log level to the worker processes it spawns.
+_WORKER_LOG_LEVEL = "_SHOPKEEP_WORKER_LOG_LEVEL"
+
+
+def worker_app() -> Starlette:
+    """What each process of ``serve --workers N`` serves: logs masked as in one process, then the app."""
+    from core.logs import configure_logging
+
+    configure_logging(os.environ.get(_WORKER_LOG_LEVEL, "INFO").upper())
+    return app_factory()
+
+
+def threads_per_worker(workers: int, cores: int) -> int:
+    """ONNX Runtime threads for each of ``workers`` processes sharing ``cores`` (at least 1)."""
+    return max(1, cores // max(1, workers))
+
+
 def _fail(error: ShopkeepError) -> None:
     err.print(f"[red]error:[/red] {error}")
     raise typer.Exit(code=2)
@@ -62,20 +80,46 @@ def register(app: typer.Typer) -> None:
         port: int = typer.Option(8000, "--port", envvar="PORT", help="Port to listen on ($PORT on most hosts)."),
         host: str = typer.Option("0.0.0.0", "--host", help="Interface to bind."),
         log_level: str = typer.Option("info", "--log-level", help="uvicorn log level."),
+        workers: int = typer.Option(
+            1, "--workers", min=1, envvar="WEB_CONCURRENCY",
+            help="Server processes on the one port; each loads its own models ($WEB_CONCURRENCY).",
+        ),
     ) -> None:
-        """Serve Slack (HTTP and/or Socket Mode) and the Telegram webhook, plus /healthz, /readyz, /metrics."""
+        """Serve Slack (HTTP and/or Socket Mode) and the Telegram webhook, plus /healthz, /readyz, /metrics.
+
+        With ``--workers N`` uvicorn runs N processes that share the port (the
+        kernel spreads connections) and restarts any that dies. They share
+        nothing but Redis, whose conversation locks and delivery marks keep
+        them consistent; without ``REDIS_URL`` each would keep its own
+        conversations, so several workers need it. Unless
+        ``SHOPKEEP_INTRA_OP_THREADS`` is set, each worker gets an equal share
+        of the cores for ONNX Runtime.
+        """
         import uvicorn
 
+        from core.errors import ConfigError
         from core.logs import configure_logging
         from core.settings import Settings
 
         configure_logging(log_level.upper())
+        settings = Settings()
         try:
-            application = build_app(Settings())
+            if workers > 1 and not settings.redis_url:
+                raise ConfigError("REDIS_URL", "is missing: --workers above 1 share conversations through Redis.")
+            application = build_app(settings)  # checks every setting before any worker starts
         except ShopkeepError as error:
             _fail(error)
         # log_config=None: uvicorn's loggers propagate to the root handler, whose filter masks personal data.
-        uvicorn.run(application, host=host, port=port, log_level=log_level, proxy_headers=True, log_config=None)
+        options = {"host": host, "port": port, "log_level": log_level, "proxy_headers": True, "log_config": None}
+        if workers == 1:
+            uvicorn.run(application, **options)
+            return
+        from models.encoder import default_threads
+
+        os.environ[_WORKER_LOG_LEVEL] = log_level
+        if not settings.intra_op_threads:
+            os.environ["SHOPKEEP_INTRA_OP_THREADS"] = str(threads_per_worker(workers, default_threads()))
+        uvicorn.run(f"{__name__}:worker_app", factory=True, workers=workers, **options)
 
     @app.command("telegram-poll")
     def telegram_poll(

@@ -19,6 +19,8 @@ __all__ = ["MemorySessionStore", "RedisSessionStore", "make_store"]
 def make_store(settings: Settings, *, keys: KeyBuilder | None = None) -> SessionStore:
     """The store the settings ask for: Redis when ``redis_url`` is set, else memory.
 
+    ``redis+cluster://host:port[,host:port...]`` opens a Redis Cluster.
+
     Args:
         settings: Read for ``redis_url`` and the TTL and lock settings.
         keys: Key builder; the default uses the ``shopkeep`` prefix.
@@ -34,6 +36,8 @@ def make_store(settings: Settings, *, keys: KeyBuilder | None = None) -> Session
             dedup_ttl_s=settings.dedup_ttl_s,
             lock_ttl_ms=settings.lock_ttl_ms,
             lock_wait_s=settings.lock_wait_s,
+            wait_replicas=settings.redis_wait_replicas,
+            wait_replicas_ms=settings.redis_wait_replicas_ms,
         )
     return MemorySessionStore(
         keys=keys,

@@ -37,6 +37,30 @@ class _Lease:
     expires_at: float
 
 
+class _MemoryHeld:
+    """What :meth:`MemorySessionStore.hold` hands out (a :class:`~core.protocols.HeldConversation`)."""
+
+    def __init__(self, store: MemorySessionStore, key: ConversationKey, slot: _LockSlot | None, token: str, *,
+                 state: ConversationState | None) -> None:
+        self.duplicate = slot is None
+        self.state = state
+        self._store = store
+        self._key = key
+        self._slot = slot
+        self._token = token
+        self.released = slot is None
+
+    async def save(self, state: ConversationState) -> None:
+        if self.released or self._slot is None:
+            raise StorageError("this conversation was already saved and released")
+        self.released = True
+        lease = self._slot.lease
+        if lease is None or lease.token != self._token or lease.expires_at <= self._store._clock():
+            raise StorageError(f"lock of {self._key.tag} was lost before the save; nothing was stored")
+        await self._store.save(self._key, state)
+        await self._store._release(self._slot, self._token)
+
+
 @dataclass
 class _LockSlot:
     """One conversation's lock: the current lease and who is using or awaiting it."""
@@ -139,6 +163,28 @@ class MemorySessionStore:
         Raises:
             LockTimeout: If another holder keeps it longer than ``lock_wait_s``.
         """
+        async with self._locked(key):
+            yield
+
+    @asynccontextmanager
+    async def hold(self, key: ConversationKey, *, delivery_id: str | None = None) -> AsyncIterator[_MemoryHeld]:
+        """See :meth:`core.protocols.SessionStore.hold`."""
+        self._check_open()
+        seen = self.keys.delivery(key, delivery_id) if delivery_id else None
+        if seen is not None and self._get(seen) is not None:
+            yield _MemoryHeld(self, key, None, "", state=None)
+            return
+        async with self._locked(key) as (slot, token):
+            if seen is not None and self._get(seen) is not None:  # the same delivery got the lock first
+                yield _MemoryHeld(self, key, None, "", state=None)
+                return
+            if seen is not None:
+                self._set(seen, "1", self.dedup_ttl_s)
+            yield _MemoryHeld(self, key, slot, token, state=await self.load(key))
+
+    @asynccontextmanager
+    async def _locked(self, key: ConversationKey) -> AsyncIterator[tuple[_LockSlot, str]]:
+        """The lock's slot and our lease token; released on exit (a no-op if ``save`` released it)."""
         self._check_open()
         name = self.keys.lock(key)
         slot = self._locks.setdefault(name, _LockSlot(asyncio.Condition()))
@@ -146,7 +192,7 @@ class MemorySessionStore:
         try:
             token = await self._acquire(slot, key)
             try:
-                yield
+                yield slot, token
             finally:
                 await self._release(slot, token)
         finally:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
@@ -144,6 +145,10 @@ async def test_shopping_over_slack(real_settings: Settings, memory_runtime: Runt
         metrics = (await served.client.get("/metrics")).text
         assert 'shopkeep_intents_total{bot="shop_assistant",intent="product_search"}' in metrics
         assert 'shopkeep_intents_total{bot="shop_assistant",intent="checkout"}' in metrics
+        # The encoder's embedding cache is exported, with at least the texts above looked up.
+        misses = re.search(r"^shopkeep_embedding_cache_misses_total ([0-9.e+]+)$", metrics, re.MULTILINE)
+        assert misses is not None and float(misses.group(1)) >= 1
+        assert "shopkeep_embedding_cache_hit_ratio" in metrics
 
 
 async def test_retry_storm_with_the_real_manager_on_redis(

@@ -6,13 +6,15 @@ the server is shared with other tests, so nothing here ever FLUSHes it.
 
 from __future__ import annotations
 
+import shutil
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from typing import Any
 
 import pytest
 import redis.asyncio as aioredis
 
+from bench.redis_cluster import LocalRedisCluster
 from core.keys import KeyBuilder
 from core.protocols import SessionStore
 from core.sessions import MemorySessionStore, RedisSessionStore
@@ -40,14 +42,23 @@ async def raw_redis(redis_url: str, key_builder: KeyBuilder) -> AsyncIterator[ai
     await client.aclose()
 
 
-@pytest.fixture(params=["memory", "redis"])
+@pytest.fixture(scope="session")
+def redis_cluster() -> Iterator[LocalRedisCluster]:
+    """A private Redis Cluster (3 masters, 3 replicas on loopback) for this test session."""
+    if shutil.which("redis-server") is None or shutil.which("redis-cli") is None:
+        pytest.skip("needs the redis-server and redis-cli binaries")
+    with LocalRedisCluster() as cluster:
+        yield cluster
+
+
+@pytest.fixture(params=["memory", "redis", "cluster"])
 async def store_factory(
     request: pytest.FixtureRequest,
     key_builder: KeyBuilder,
     redis_url: str,
     raw_redis: aioredis.Redis,  # requested so the test's Redis keys get cleaned up
 ) -> AsyncIterator[StoreFactory]:
-    """Makes stores of one kind (memory, then Redis) sharing the test's key prefix."""
+    """Makes stores of one kind (memory, Redis, Redis Cluster) sharing the test's key prefix."""
     made: list[SessionStore] = []
     kind: str = request.param
 
@@ -55,6 +66,9 @@ async def store_factory(
         store: SessionStore
         if kind == "redis":
             store = RedisSessionStore.from_url(redis_url, keys=key_builder, **kwargs)
+        elif kind == "cluster":
+            cluster = request.getfixturevalue("redis_cluster")
+            store = RedisSessionStore.from_url(cluster.url, keys=key_builder, wait_replicas=1, **kwargs)
         else:
             store = MemorySessionStore(keys=key_builder, **kwargs)
         made.append(store)

@@ -161,6 +161,104 @@ async def test_release_never_deletes_someone_elses_lock(store_factory: StoreFact
     await task
 
 
+# --- hold: the dialogue's hot path (repeat check + lock + load; save + release) -------
+
+
+async def test_hold_loads_saves_and_releases(store_factory: StoreFactory) -> None:
+    store = await store_factory(lock_wait_s=0.2)
+    await store.save(conv(), state_of("u1", n=1))
+    async with store.hold(conv(), delivery_id="d-1") as held:
+        assert held.duplicate is False
+        assert held.state is not None and held.state.data == {"n": 1}
+        with pytest.raises(LockTimeout):  # the lock is really held
+            async with store.lock(conv()):
+                pytest.fail("entered a held conversation")
+        held.state.data["n"] = 2
+        await held.save(held.state)
+        async with store.lock(conv()):  # save released it, still inside the block
+            pass
+        with pytest.raises(StorageError):
+            await held.save(held.state)  # a second save would write without the lock
+    assert (await store.load(conv())).data == {"n": 2}  # type: ignore[union-attr]
+
+
+async def test_hold_of_a_new_conversation_has_no_state(store: SessionStore) -> None:
+    async with store.hold(conv("fresh")) as held:
+        assert held.duplicate is False and held.state is None
+        await held.save(state_of("u1", made=True))
+    assert (await store.load(conv("fresh"))).data == {"made": True}  # type: ignore[union-attr]
+
+
+async def test_hold_drops_a_repeated_delivery(store: SessionStore) -> None:
+    async with store.hold(conv(), delivery_id="upd-7") as held:
+        await held.save(state_of("u1"))
+    async with store.hold(conv(), delivery_id="upd-7") as again:
+        assert again.duplicate is True and again.state is None
+    async with store.hold(conv("other"), delivery_id="upd-7") as elsewhere:
+        assert elsewhere.duplicate is False  # marks are per conversation
+    async with store.hold(conv(), delivery_id="upd-8") as next_one:
+        assert next_one.duplicate is False
+
+
+async def test_hold_concurrent_repeats_run_once(store: SessionStore) -> None:
+    ran = 0
+
+    async def deliver() -> None:
+        nonlocal ran
+        async with store.hold(conv(), delivery_id="storm-1") as held:
+            if held.duplicate:
+                return
+            ran += 1
+            await asyncio.sleep(0.01)
+            await held.save(state_of("u1"))
+
+    await asyncio.gather(*(deliver() for _ in range(8)))
+    assert ran == 1
+
+
+async def test_hold_without_save_releases_and_keeps_state(store_factory: StoreFactory) -> None:
+    store = await store_factory(lock_wait_s=0.2)
+    await store.save(conv(), state_of("u1", n=1))
+    with pytest.raises(RuntimeError, match="boom"):
+        async with store.hold(conv()) as held:
+            assert held.state is not None
+            held.state.data["n"] = 99  # never saved
+            raise RuntimeError("boom")
+    async with store.hold(conv()) as held:
+        assert held.state is not None and held.state.data == {"n": 1}
+
+
+async def test_hold_prevents_lost_updates(store: SessionStore) -> None:
+    async def bump(times: int) -> None:
+        for i in range(times):
+            async with store.hold(conv(), delivery_id=f"{id(asyncio.current_task())}-{i}") as held:
+                state = held.state or state_of("u1", n=0)
+                await asyncio.sleep(0)
+                state.data["n"] += 1
+                await held.save(state)
+
+    await asyncio.gather(bump(40), bump(40), bump(20))
+    assert (await store.load(conv())).data["n"] == 100  # type: ignore[union-attr]
+
+
+async def test_hold_that_lost_its_lock_stores_nothing(store_factory: StoreFactory) -> None:
+    store = await store_factory(lock_ttl_ms=100, lock_wait_s=5.0)
+    async with store.hold(conv()) as held:
+        await asyncio.sleep(0.3)  # the lease lapses while we work
+        async with store.hold(conv()) as successor:  # another holder comes and saves
+            await successor.save(state_of("u1", who="successor"))
+        with pytest.raises(StorageError, match="lost"):
+            await held.save(state_of("u1", who="late"))
+    assert (await store.load(conv())).data == {"who": "successor"}  # type: ignore[union-attr]
+
+
+async def test_hold_indexes_the_user_for_forget(store: SessionStore) -> None:
+    async with store.hold(conv(), delivery_id="d") as held:
+        await held.save(state_of("u-forget"))
+    assert await store.forget_user(Platform.TELEGRAM, "u-forget") >= 1
+    assert await store.load(conv()) is None
+
+
 async def test_first_delivery_true_once(store: SessionStore) -> None:
     assert await store.first_delivery("telegram:shop_assistant", "update-1") is True
     assert await store.first_delivery("telegram:shop_assistant", "update-1") is False
