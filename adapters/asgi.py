@@ -4,6 +4,7 @@ Routes::
 
     POST /slack/events      Slack events, slash commands and interactivity (one URL, as Bolt does)
     POST /telegram/webhook  Telegram updates (secret-token checked)
+    POST /shopify/webhooks  Shopify webhooks (HMAC checked), when a Shopify shop is connected
     GET  /healthz           the process is alive
     GET  /readyz            the runtime (models) is loaded and the store answers
     GET  /metrics           Prometheus exposition
@@ -37,6 +38,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from adapters import shopify as shopify_webhooks
 from adapters.metrics import AdapterMetrics
 from adapters.slack import SlackAdapter, SlackOutbox
 from adapters.telegram import TelegramAdapter, TelegramOutbox
@@ -97,6 +99,11 @@ class _Serving:
     telegram: TelegramAdapter | None = None
     telegram_outbox: TelegramOutbox | None = None
     ready: bool = False
+
+
+async def _deliver_notifications(notifier: Any) -> None:
+    """Send due opt-in messages (shipping, back in stock) until cancelled."""
+    await notifier.run()
 
 
 async def _sweep_forever(handoff: Any, every_s: float) -> None:
@@ -182,6 +189,7 @@ def create_app(
         socket = None
         sweeper: asyncio.Task[None] | None = None
         handoff: Any = None
+        notifications: asyncio.Task[None] | None = None
         # A runtime with a handoff service has an outbox router the adapters register into.
         outbox = getattr(opened, "outbox", None)
         observed = [m.decision_observers for m in opened.managers.values() if hasattr(m, "decision_observers")]
@@ -227,6 +235,9 @@ def create_app(
             if handoff is not None:
                 handoff.relay_observers.append(metrics.observe_relay)
                 sweeper = asyncio.create_task(_sweep_forever(handoff, settings.handoff_sweep_every_s))
+            notifier = getattr(opened, "notifier", None)
+            if notifier is not None and outbox is not None:
+                notifications = asyncio.create_task(_deliver_notifications(notifier))
             serving.ready = True
             logger.info("serving platforms=%s bots=%s", [p.value for p in platforms], bots)
             yield
@@ -238,10 +249,11 @@ def create_app(
             if handoff is not None:
                 with contextlib.suppress(ValueError):
                     handoff.relay_observers.remove(metrics.observe_relay)
-            if sweeper is not None:
-                sweeper.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await sweeper
+            for task in (sweeper, notifications):
+                if task is not None:
+                    task.cancel()
+                    with contextlib.suppress(asyncio.CancelledError):
+                        await task
             if outbox is not None:
                 for platform in SERVABLE:
                     outbox.unregister(platform)
@@ -281,6 +293,12 @@ def create_app(
         adapter.submit(update)
         return JSONResponse({"ok": True})
 
+    async def shopify_webhook_route(request: Request) -> Response:
+        shop = getattr(serving.runtime, "shopify", None)
+        if shop is None:
+            return _error(404, "no Shopify shop is connected")
+        return await shopify_webhooks.handle_webhook(request, shop.events)
+
     async def healthz(request: Request) -> Response:
         return JSONResponse({"status": "ok"})
 
@@ -294,7 +312,13 @@ def create_app(
             store_ok = False
         if not store_ok:
             return JSONResponse({"status": "unavailable", "store": False}, status_code=503)
-        return JSONResponse({"status": "ready", "store": True, "bots": bots})
+        shop = getattr(serving.runtime, "shopify", None)
+        problem = shop.backend.problem if shop is not None else None
+        if problem:
+            # Still serving (search runs on the last synced catalogue), but orders cannot be reached.
+            return JSONResponse({"status": "degraded", "store": True, "bots": bots, "shopify": problem})
+        return JSONResponse({"status": "ready", "store": True, "bots": bots,
+                             **({"shopify": "ok"} if shop is not None else {})})
 
     async def metrics_route(request: Request) -> Response:
         body, content_type = metrics.render()
@@ -304,6 +328,7 @@ def create_app(
         routes=[
             Route("/slack/events", slack_events, methods=["POST"]),
             Route("/telegram/webhook", telegram_webhook_route, methods=["POST"]),
+            Route(shopify_webhooks.PATH, shopify_webhook_route, methods=["POST"]),
             Route("/healthz", healthz, methods=["GET"]),
             Route("/readyz", readyz, methods=["GET"]),
             Route("/metrics", metrics_route, methods=["GET"]),

@@ -16,15 +16,20 @@ from collections.abc import AsyncIterator, Hashable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from core.actions import SetupContext
 from core.bot import Bot
+from core.commerce.backend import SHARED_BACKEND, SHARED_NOTIFIER, backend_kind
+from core.commerce.notify import Notifier
 from core.dialogue import DialogueManager
 from core.handoff import HandoffService
 from core.outbox import OutboxRouter
 from core.protocols import IntentClassifier, SessionStore, TextEncoder
 from core.settings import Settings
+
+if TYPE_CHECKING:
+    from core.commerce.shopify.connect import ShopifyConnection
 
 logger = logging.getLogger(__name__)
 
@@ -49,6 +54,10 @@ class Runtime:
     classifiers: dict[str, IntentClassifier] = field(default_factory=dict)
     outbox: OutboxRouter = field(default_factory=OutboxRouter)
     handoff: HandoffService | None = None
+    #: Opt-in shipping and back-in-stock messages (sent through :attr:`outbox`).
+    notifier: Notifier | None = None
+    #: The connected Shopify shop (webhooks, catalogue sync), when the settings choose Shopify.
+    shopify: ShopifyConnection | None = None
 
     @property
     def manager(self) -> DialogueManager:
@@ -60,7 +69,10 @@ class Runtime:
         return next(iter(self.classifiers.values()))
 
     async def aclose(self) -> None:
-        """Close the store and the encoder (idempotent)."""
+        """Close the shop connection, the store and the encoder (idempotent)."""
+        if self.shopify is not None:
+            shopify, self.shopify = self.shopify, None
+            await shopify.aclose()
         await self.store.aclose()
         close = getattr(self.encoder, "aclose", None)
         if close is not None:
@@ -148,11 +160,19 @@ async def build_runtimes(
     """Several bots sharing one encoder and one store."""
     from core.sessions import make_store
 
+    kind = backend_kind(settings)  # fails first, naming a missing Shopify setting
     store = store or make_store(settings)
     encoder = encoder or load_encoder(settings)
     runtime = Runtime(settings=settings, store=store, encoder=encoder)
-    shared: dict[Hashable, Any] = {}
+    runtime.notifier = Notifier(store=store, outbox=runtime.outbox, min_interval_s=settings.notify_min_interval_s)
+    shared: dict[Hashable, Any] = {SHARED_NOTIFIER: runtime.notifier}
     try:
+        if kind == "shopify":
+            from core.commerce.shopify.connect import connect_shopify
+
+            runtime.shopify = await connect_shopify(settings, store=store, encoder=encoder,
+                                                    notifier=runtime.notifier)
+            shared[SHARED_BACKEND] = runtime.shopify.backend
         for name in bots:
             manager = await build_manager(settings, bot=name, store=store, encoder=encoder, catalog=catalog,
                                           shared=shared)

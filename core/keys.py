@@ -154,3 +154,16 @@ class KeyBuilder:
         if not queue:
             raise ValueError("schedule queue must be non-empty")
         return f"{self.prefix}:{{sched:{_part(queue)}}}"
+
+    def commerce(self, shop: str, part: str) -> str:
+        """Shared data of one connected shop (catalogue snapshot, change stream, embeddings).
+
+        Every part of one shop shares the hash tag ``{shop:<shop>}``, so a
+        script may touch the snapshot and the change stream together.
+
+        Raises:
+            ValueError: If ``shop`` or ``part`` is empty.
+        """
+        if not shop or not part:
+            raise ValueError("commerce shop and part must be non-empty")
+        return f"{self.prefix}:{{shop:{_part(shop)}}}:{_part(part)}"
