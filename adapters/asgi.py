@@ -4,6 +4,7 @@ Routes::
 
     POST /slack/events      Slack events, slash commands and interactivity (one URL, as Bolt does)
     POST /telegram/webhook  Telegram updates (secret-token checked)
+    POST /shopify/webhooks  Shopify webhooks (HMAC checked), when a Shopify shop is connected
     GET  /healthz           the process is alive
     GET  /readyz            the runtime (models) is loaded and the store answers
     GET  /metrics           Prometheus exposition
@@ -38,6 +39,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from adapters import shopify as shopify_webhooks
 from adapters.admin.app import AdminBackend, AdminState, BotView, admin_routes
 from adapters.metrics import AdapterMetrics
 from adapters.slack import SlackAdapter, SlackOutbox
@@ -99,6 +101,11 @@ class _Serving:
     telegram: TelegramAdapter | None = None
     telegram_outbox: TelegramOutbox | None = None
     ready: bool = False
+
+
+async def _deliver_notifications(notifier: Any) -> None:
+    """Send due opt-in messages (shipping, back in stock) until cancelled."""
+    await notifier.run()
 
 
 async def _sweep_forever(handoff: Any, every_s: float) -> None:
@@ -197,6 +204,8 @@ def create_app(
         serving.runtime = opened
         socket = None
         sweeper: asyncio.Task[None] | None = None
+        handoff: Any = None
+        notifications: asyncio.Task[None] | None = None
         # A runtime with a handoff service has an outbox router the adapters register into.
         outbox = getattr(opened, "outbox", None)
         observed = _observer_lists(opened)
@@ -215,6 +224,7 @@ def create_app(
                     staff_handler=None if staff is None else metrics.instrument(
                         staff.handle, platform="slack", bot=settings.staff_bot
                     ),
+                    commands={name: manager.command_menu for name, manager in opened.managers.items()},
                 )
                 if outbox is not None:
                     outbox.register(Platform.SLACK, serving.slack)
@@ -229,6 +239,7 @@ def create_app(
                     bot=bot,
                     store=opened.store,
                     metrics=metrics,
+                    commands=opened.managers[bot].command_menu,
                 )
                 await serving.telegram.start()
                 if outbox is not None:
@@ -238,8 +249,12 @@ def create_app(
                                     slack_served=serve_slack, telegram_served=telegram_webhook)
             handoff = getattr(opened, "handoff", None)
             if handoff is not None:
+                handoff.relay_observers.append(metrics.observe_relay)
                 sweeper = asyncio.create_task(_sweep_forever(handoff, settings.handoff_sweep_every_s))
             _open_admin(admin, opened, settings)
+            notifier = getattr(opened, "notifier", None)
+            if notifier is not None and outbox is not None:
+                notifications = asyncio.create_task(_deliver_notifications(notifier))
             serving.ready = True
             logger.info("serving platforms=%s bots=%s", [p.value for p in platforms], bots)
             yield
@@ -249,10 +264,14 @@ def create_app(
             for observers in observed:
                 with contextlib.suppress(ValueError):
                     observers.remove(metrics.observe_event)
-            if sweeper is not None:
-                sweeper.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await sweeper
+            if handoff is not None:
+                with contextlib.suppress(ValueError):
+                    handoff.relay_observers.remove(metrics.observe_relay)
+            for task in (sweeper, notifications):
+                if task is not None:
+                    task.cancel()
+                    with contextlib.suppress(asyncio.CancelledError):
+                        await task
             if outbox is not None:
                 for platform in SERVABLE:
                     outbox.unregister(platform)
@@ -292,6 +311,12 @@ def create_app(
         adapter.submit(update)
         return JSONResponse({"ok": True})
 
+    async def shopify_webhook_route(request: Request) -> Response:
+        shop = getattr(serving.runtime, "shopify", None)
+        if shop is None:
+            return _error(404, "no Shopify shop is connected")
+        return await shopify_webhooks.handle_webhook(request, shop.events)
+
     async def healthz(request: Request) -> Response:
         return JSONResponse({"status": "ok"})
 
@@ -305,7 +330,13 @@ def create_app(
             store_ok = False
         if not store_ok:
             return JSONResponse({"status": "unavailable", "store": False}, status_code=503)
-        return JSONResponse({"status": "ready", "store": True, "bots": bots})
+        shop = getattr(serving.runtime, "shopify", None)
+        problem = shop.backend.problem if shop is not None else None
+        if problem:
+            # Still serving (search runs on the last synced catalogue), but orders cannot be reached.
+            return JSONResponse({"status": "degraded", "store": True, "bots": bots, "shopify": problem})
+        return JSONResponse({"status": "ready", "store": True, "bots": bots,
+                             **({"shopify": "ok"} if shop is not None else {})})
 
     async def metrics_route(request: Request) -> Response:
         body, content_type = metrics.render()
@@ -315,6 +346,7 @@ def create_app(
         routes=[
             Route("/slack/events", slack_events, methods=["POST"]),
             Route("/telegram/webhook", telegram_webhook_route, methods=["POST"]),
+            Route(shopify_webhooks.PATH, shopify_webhook_route, methods=["POST"]),
             Route("/healthz", healthz, methods=["GET"]),
             Route("/readyz", readyz, methods=["GET"]),
             Route("/metrics", metrics_route, methods=["GET"]),

@@ -23,6 +23,7 @@ from prometheus_client.registry import Collector
 
 from adapters.types import MessageHandler
 from core.events import Event, EventKind
+from core.handoff import RelayOutcome
 from core.messages import IncomingMessage, Reply
 from core.protocols import CacheStats
 
@@ -66,6 +67,11 @@ class AdapterMetrics:
             "shopkeep_errors_total", "Failures while handling or answering a message.",
             ("platform", "bot", "kind"), registry=self.registry,
         )
+        self.handoff_relays = Counter(
+            "shopkeep_handoff_relays_total",
+            "Messages relayed during a live handoff, by direction and whether the platform took them.",
+            ("direction", "outcome"), registry=self.registry,
+        )
         self.duplicates = Counter(
             "shopkeep_duplicate_deliveries_total", "Platform redeliveries dropped by the adapter.",
             ("platform",), registry=self.registry,
@@ -87,6 +93,11 @@ class AdapterMetrics:
             self.fallbacks.labels(bot=event.bot).inc()
         elif kind is EventKind.HANDOFF_REQUESTED:
             self.handoffs.labels(platform=event.platform, bot=event.bot).inc()
+
+    def observe_relay(self, outcome: RelayOutcome) -> None:
+        """Count one relayed handoff message (``HandoffService.relay_observers`` calls this)."""
+        self.handoff_relays.labels(direction=outcome.direction,
+                                   outcome="delivered" if outcome.delivered else "failed").inc()
 
     def observe_error(self, platform: str, bot: str, error: BaseException) -> None:
         self.errors.labels(platform=platform, bot=bot, kind=type(error).__name__).inc()

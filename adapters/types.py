@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Protocol, runtime_checkable
 
+from core.commands import CommandMenu
 from core.messages import IncomingMessage, Reply
 from core.protocols import SessionStore
 
@@ -20,7 +21,13 @@ MessageHandler = Callable[[IncomingMessage], Awaitable[list[Reply]]]
 
 @runtime_checkable
 class DialogueHandler(Protocol):
-    """Anything with the dialogue manager's ``handle`` coroutine."""
+    """What the adapters use of a dialogue manager: ``handle``, and the bot's command registry.
+
+    ``command_menu`` is where each platform's command list comes from
+    (Telegram's menu, Slack's ``/shop <command>``).
+    """
+
+    command_menu: CommandMenu
 
     async def handle(self, message: IncomingMessage) -> list[Reply]: ...
 

@@ -16,13 +16,15 @@ from collections.abc import AsyncIterator, Hashable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from bots.heads import HeadChoice, HeadWatcher, choose_head, load_head
 from bots.training import RedisHeadTrainer
 from core.actions import SetupContext
 from core.analytics import AnalyticsReader, RedisEventRecorder, Retention
 from core.bot import Bot
+from core.commerce.backend import SHARED_BACKEND, SHARED_NOTIFIER, backend_kind
+from core.commerce.notify import Notifier
 from core.dialogue import DialogueManager
 from core.events import EventObserver
 from core.handoff import HandoffService
@@ -31,6 +33,9 @@ from core.nonces import RedisNonceStore
 from core.outbox import OutboxRouter
 from core.protocols import IntentClassifier, SessionStore, TextEncoder
 from core.settings import Settings
+
+if TYPE_CHECKING:
+    from core.commerce.shopify.connect import ShopifyConnection
 
 logger = logging.getLogger(__name__)
 
@@ -69,6 +74,10 @@ class Runtime:
     trainer: RedisHeadTrainer | None = None
     nonces: RedisNonceStore | None = None
     keys: KeyBuilder = field(default_factory=KeyBuilder)
+    #: Opt-in shipping and back-in-stock messages (sent through :attr:`outbox`).
+    notifier: Notifier | None = None
+    #: The connected Shopify shop (webhooks, catalogue sync), when the settings choose Shopify.
+    shopify: ShopifyConnection | None = None
 
     @property
     def manager(self) -> DialogueManager:
@@ -80,7 +89,11 @@ class Runtime:
         return next(iter(self.classifiers.values()))
 
     async def aclose(self) -> None:
-        """Stop the head watcher, write queued events, close the store and the encoder (idempotent)."""
+        """Close the shop connection, stop the head watcher, write queued events, close the store and the encoder
+        (idempotent)."""
+        if self.shopify is not None:
+            shopify, self.shopify = self.shopify, None
+            await shopify.aclose()
         if self.heads is not None:
             await self.heads.aclose()
         if self.trainer is not None:
@@ -183,13 +196,21 @@ async def build_runtimes(
     """
     from core.sessions import make_store
 
+    kind = backend_kind(settings)  # fails first, naming a missing Shopify setting
     store = store or make_store(settings)
     encoder = encoder or load_encoder(settings)
     keys = getattr(store, "keys", None) or KeyBuilder()
     runtime = Runtime(settings=settings, store=store, encoder=encoder, keys=keys)
-    shared: dict[Hashable, Any] = {}
+    runtime.notifier = Notifier(store=store, outbox=runtime.outbox, min_interval_s=settings.notify_min_interval_s)
+    shared: dict[Hashable, Any] = {SHARED_NOTIFIER: runtime.notifier}
     loaded: dict[str, str | None] = {}
     try:
+        if kind == "shopify":
+            from core.commerce.shopify.connect import connect_shopify
+
+            runtime.shopify = await connect_shopify(settings, store=store, encoder=encoder,
+                                                    notifier=runtime.notifier)
+            shared[SHARED_BACKEND] = runtime.shopify.backend
         for name in bots:
             head = choose_head(settings, name)
             loaded[name] = head.version

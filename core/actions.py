@@ -62,6 +62,27 @@ class Understanding:
 
 
 @dataclass(frozen=True, kw_only=True)
+class CommandDeclaration:
+    """A slash command a bot adds to the generic ones: ``/name [text]`` runs ``intent``'s handler.
+
+    Attributes:
+        name: what follows the ``/`` (lowercase letters, digits, ``_``; at most 32).
+        intent: the intent whose handler runs; the command's text (``/orders 1002``)
+            is read for entities as if the user had typed it.
+        description: template key of its one-line description, in every language
+            the bot speaks (command menus and ``/help`` list it).
+        accepts_text: whether text after the name means something (``/orders 1002``);
+            a platform that reads commands from plain words (Slack's ``/shop cart``)
+            only treats ``name`` followed by more words as this command when it does.
+    """
+
+    name: str
+    intent: str
+    description: str
+    accepts_text: bool = False
+
+
+@dataclass(frozen=True, kw_only=True)
 class SetupContext:
     """Handed to a bot's ``async setup(ctx)`` once at start-up.
 
@@ -126,7 +147,8 @@ class ActionContext:
         self.replies: list[Reply] = []
         self.sources: list[str] = []
         self.reports: list[ActionReport] = []
-        self.discard_state = False
+        #: Set by ``/forget``: erase the sender everywhere once the conversation's lock is released.
+        self.forget_sender = False
 
     @property
     def intent(self) -> str:
@@ -138,7 +160,12 @@ class ActionContext:
         return sum(1 for t in self.state.history if t.role == "user")
 
     def text(self, key: str, /, **values: Any) -> str:
-        """Render a template in the conversation's language without sending it."""
+        """Render a template in the conversation's language without sending it.
+
+        Every template may write a command as ``{cmd}help``: ``cmd`` is how the
+        user types a command here (``/``, or ``/shop `` on Slack).
+        """
+        values.setdefault("cmd", self.message.command_prefix)
         return self.bot.responses.render(key, self.lang, turn=self.turn, **values)
 
     def button(self, key: str, payload: str, /, **values: Any) -> Button:
@@ -193,6 +220,7 @@ class ActionRegistry:
         self._forms: dict[str, Form] = {}
         self._templates: set[str] = set(templates)
         self._overrides: list[IntentOverride] = []
+        self._commands: dict[str, CommandDeclaration] = {}
         self.entity_hook: EntityHook | None = None
 
     @property
@@ -241,6 +269,24 @@ class ActionRegistry:
             return fn
 
         return decorate
+
+    def command(self, name: str, *, intent: str, description: str, accepts_text: bool = False) -> None:
+        """Declare ``/name``, which runs ``intent``'s handler (see :class:`CommandDeclaration`).
+
+        Raises:
+            ValueError: ``name`` was declared already.
+        """
+        if name in self._commands:
+            raise ValueError(f"command /{name} already declared")
+        self._commands[name] = CommandDeclaration(
+            name=name, intent=intent, description=description, accepts_text=accepts_text
+        )
+        self._templates.add(description)
+
+    @property
+    def commands(self) -> tuple[CommandDeclaration, ...]:
+        """The bot's own commands, in declaration order (the generic ones are the core's)."""
+        return tuple(self._commands.values())
 
     def override(self, fn: IntentOverride) -> IntentOverride:
         """Register a hook that may re-route a classified message (e.g. follow-ups)."""

@@ -24,7 +24,9 @@ from typing import Any
 
 import yaml
 
+from core import commands
 from core.actions import ActionRegistry, SetupContext
+from core.commands import CommandSpec
 from core.errors import BotDefinitionError
 
 #: Templates the dialogue core itself renders; every bot must define them.
@@ -49,7 +51,7 @@ CORE_TEMPLATES: frozenset[str] = frozenset(
         "unknown_command",
         "button_talk_to_human",
     }
-)
+) | commands.TEMPLATES
 
 _FORMATTER = string.Formatter()
 
@@ -132,6 +134,7 @@ class Responses:
             raise BotDefinitionError(f"no response template {key!r}")
         variants = per_lang.get(lang) or per_lang.get(self.default_lang) or next(iter(per_lang.values()))
         template = variants[turn % len(variants)]
+        values.setdefault("cmd", "/")  # how a command is typed (``{cmd}help``); adapters may say otherwise
         try:
             return template.format(**values)
         except (KeyError, IndexError) as e:
@@ -172,6 +175,48 @@ class Bot:
     fallback: FallbackPolicy = field(default_factory=FallbackPolicy)
     setup_hook: Callable[[SetupContext], Awaitable[Any]] | None = None
     description: str = ""
+    #: Every command the bot runs, generic and its own, in menu order (see ``core.commands``).
+    commands: Mapping[str, CommandSpec] = field(default_factory=dict)
+
+    @classmethod
+    def build(
+        cls,
+        *,
+        name: str,
+        root: Path,
+        languages: tuple[str, ...],
+        responses: Responses,
+        registry: ActionRegistry,
+        default_lang: str | None = None,
+        intents_path: Path | None = None,
+        fallback: FallbackPolicy | None = None,
+        setup_hook: Callable[[SetupContext], Awaitable[Any]] | None = None,
+        description: str = "",
+    ) -> Bot:
+        """A validated bot from parts already in memory (:meth:`load` reads them from a folder).
+
+        Raises:
+            BotDefinitionError: a template the core or the actions use is missing
+                in some language, or a declared command is invalid.
+        """
+        default = default_lang or languages[0]
+        if default not in languages:
+            raise BotDefinitionError(f"{name}: default language {default!r} not in {languages}")
+        command_specs = commands.bot_commands(registry)
+        responses.validate(CORE_TEMPLATES | registry.templates, languages)
+        return cls(
+            name=name,
+            root=root,
+            languages=languages,
+            default_lang=default,
+            intents_path=intents_path or root / "intents.yaml",
+            responses=responses,
+            registry=registry,
+            fallback=fallback or FallbackPolicy(),
+            setup_hook=setup_hook,
+            description=description,
+            commands=command_specs,
+        )
 
     @classmethod
     def load(cls, path: Path) -> Bot:
@@ -201,8 +246,7 @@ class Bot:
             fallback = FallbackPolicy(**fallback_spec)
         except TypeError as e:
             raise BotDefinitionError(f"{path / 'bot.yaml'}: invalid fallback settings: {e}") from e
-        responses.validate(CORE_TEMPLATES | registry.templates, languages)
-        return cls(
+        return cls.build(
             name=name,
             root=path,
             languages=languages,

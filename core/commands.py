@@ -1,25 +1,118 @@
-"""Slash commands every bot understands: /start /help /lang /why /forget /human /cancel.
+"""Slash commands: the generic ones every bot understands, plus the ones a bot declares.
 
-They are dispatched by the dialogue manager before the classifier runs, from
-text (``/lang zh``) or from a button payload (``cmd:human``). ``/why`` does not
-overwrite ``state.last_decision``, so asking twice explains the same decision.
+Generic: ``/start /help /lang /why /forget /human /cancel``. A bot adds its own
+in its actions module (``registry.command("cart", intent="view_cart",
+description="command_cart")``). :func:`bot_commands` merges both into the one
+registry of a bot (``Bot.commands``): the dialogue manager dispatches from it,
+``/help`` and the "unknown command" reply list it, and the adapters derive each
+platform's list from :func:`command_menu` (Telegram's ``setMyCommands`` menu,
+Slack's ``/shop <command>``), so every platform offers exactly what the bot runs.
+
+Commands are dispatched by the dialogue manager before the classifier runs,
+from text (``/lang zh``) or from a button payload (``cmd:human``). ``/why``
+does not overwrite ``state.last_decision``, so asking twice explains the same
+decision.
 """
 
 from __future__ import annotations
 
-import logging
-from collections.abc import Awaitable, Callable
+import re
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import datetime, timezone
+from typing import TYPE_CHECKING
+
+from pydantic import BaseModel, ConfigDict
 
 from core import forms
-from core.actions import ActionContext
+from core.actions import ActionContext, ActionRegistry, Understanding
+from core.errors import BotDefinitionError
+from core.messages import Reply
 from core.privacy import mask_pii
 from core.state import ConversationState, Decision
 
-logger = logging.getLogger(__name__)
+if TYPE_CHECKING:
+    from core.bot import Bot
+
 
 COMMAND_PAYLOAD = "cmd:"
 Command = Callable[[ActionContext, str], Awaitable[None]]
+#: Telegram's rule for command names, kept for every platform so one registry serves all.
+COMMAND_NAME = re.compile(r"[a-z0-9_]{1,32}")
+
+
+@dataclass(frozen=True, kw_only=True)
+class CommandSpec:
+    """One command of a bot's registry.
+
+    Attributes:
+        name: what follows the ``/``.
+        description: template key of its one-line description.
+        run: the coroutine ``run(ctx, text_after_the_name)``.
+        accepts_text: whether text after the name means something (``/lang zh``).
+    """
+
+    name: str
+    description: str
+    run: Command
+    accepts_text: bool = False
+
+
+class CommandInfo(BaseModel):
+    """One command as a platform lists it, its description rendered in one language."""
+
+    model_config = ConfigDict(frozen=True)
+
+    name: str
+    description: str
+    accepts_text: bool = False
+
+
+class CommandMenu(BaseModel):
+    """A bot's commands, in order, with their descriptions in every language it speaks.
+
+    Built by :func:`command_menu` from the bot's registry and responses; the
+    adapters derive their platform's command lists from it.
+    """
+
+    model_config = ConfigDict(frozen=True)
+
+    bot: str
+    default_lang: str
+    by_lang: Mapping[str, tuple[CommandInfo, ...]]
+
+    @property
+    def names(self) -> tuple[str, ...]:
+        return tuple(entry.name for entry in self.entries())
+
+    def entries(self, lang: str | None = None) -> tuple[CommandInfo, ...]:
+        """The commands with descriptions in ``lang`` (the default language when it has none)."""
+        return self.by_lang.get(lang or self.default_lang) or self.by_lang[self.default_lang]
+
+    def read_bare(self, text: str) -> str | None:
+        """``"cart"`` or ``"lang zh"`` typed without a slash → ``"/cart"``, ``"/lang zh"``; None otherwise.
+
+        For platforms where a leading ``/`` is not the bot's (Slack keeps it for
+        its own slash commands, so ``/shop cart`` carries ``cart``). A command
+        that takes no text only counts when nothing follows it: ``help me find
+        a dress`` stays a question.
+        """
+        head, _, rest = text.strip().partition(" ")
+        name = head.lower()
+        entry = next((e for e in self.entries() if e.name == name), None)
+        if entry is None or (rest.strip() and not entry.accepts_text):
+            return None
+        return f"/{name}" + (f" {rest.strip()}" if rest.strip() else "")
+
+
+def listing(entries: Sequence[CommandInfo], prefix: str = "/") -> str:
+    """One line per command: ``/cart — View your cart`` (``prefix`` is how the user types one)."""
+    return "\n".join(f"{prefix}{entry.name} — {entry.description}" for entry in entries)
+
+
+def names_line(names: Sequence[str], prefix: str = "/") -> str:
+    """``/start, /help, /cart`` as the user types them here."""
+    return ", ".join(f"{prefix}{name}" for name in names)
 
 
 def parse_command(text: str) -> tuple[str, str] | None:
@@ -35,8 +128,13 @@ def parse_command(text: str) -> tuple[str, str] | None:
 
 
 def request_handoff(state: ConversationState, reason: str) -> dict[str, str]:
-    """Record that the user wants (or was offered) a human; staff tools read it."""
-    record = {"requested_at": datetime.now(timezone.utc).isoformat(), "reason": reason}
+    """Record that the user wants (or was offered) a human; staff tools read it.
+
+    ``reason`` is the user's own words after ``/human`` (or a code such as
+    ``upset``); it is stored with personal data masked, since it travels to
+    the staff card and queue.
+    """
+    record = {"requested_at": datetime.now(timezone.utc).isoformat(), "reason": mask_pii(reason)}
     state.data["handoff"] = record
     return record
 
@@ -46,12 +144,21 @@ async def _start(ctx: ActionContext, arg: str) -> None:
     ctx.say("start", name=f" {name}" if name else "")
 
 
+async def show_help(ctx: ActionContext) -> None:
+    """The bot's ``help`` text followed by its commands, as the user types them on this platform.
+
+    ``/help`` runs this; a bot may map its ``help`` intent to it too.
+    """
+    entries = [
+        CommandInfo(name=spec.name, description=ctx.text(spec.description))
+        for spec in ctx.bot.commands.values()
+    ]
+    commands = listing(entries, ctx.message.command_prefix)
+    ctx.reply(Reply(text=f"{ctx.text('help')}\n\n{ctx.text('command_list', commands=commands)}"))
+
+
 async def _help(ctx: ActionContext, arg: str) -> None:
-    handler = ctx.bot.registry.for_intent("help")
-    if handler is not None:
-        await handler(ctx)
-    else:
-        ctx.say("help")
+    await show_help(ctx)
 
 
 async def _lang(ctx: ActionContext, arg: str) -> None:
@@ -92,9 +199,9 @@ async def _why(ctx: ActionContext, arg: str) -> None:
 
 
 async def _forget(ctx: ActionContext, arg: str) -> None:
-    removed = await ctx.store.forget_user(ctx.message.conversation.platform, ctx.message.user_id)
-    logger.info("forgot user data", extra={"conversation": ctx.message.conversation.tag, "keys_removed": removed})
-    ctx.discard_state = True
+    # The dialogue manager erases the sender from every conversation they took part
+    # in (this one too) once it has released this conversation's lock.
+    ctx.forget_sender = True
     ctx.say("forgotten")
 
 
@@ -115,22 +222,79 @@ async def _cancel(ctx: ActionContext, arg: str) -> None:
         await form.cancel(ctx)
 
 
-COMMANDS: dict[str, Command] = {
-    "start": _start,
-    "help": _help,
-    "lang": _lang,
-    "why": _why,
-    "forget": _forget,
-    "human": _human,
-    "cancel": _cancel,
-}
+def _intent_command(intent: str) -> Command:
+    """A declared command: the intent's handler, with the command's text read for entities."""
+
+    async def run(ctx: ActionContext, arg: str) -> None:
+        handler = ctx.bot.registry.for_intent(intent)
+        if handler is None:  # checked when the bot loads
+            raise BotDefinitionError(f"command for intent {intent!r}, which has no handler")
+        ctx.understanding = Understanding(text=arg, intent=intent, via="command")
+        hook = ctx.bot.registry.entity_hook
+        if hook is not None and arg:
+            ctx.entities = hook(ctx)
+        ctx.state.fallbacks = 0
+        await handler(ctx)
+
+    run.__name__ = intent
+    return run
+
+
+#: Listed before the bot's own commands, then :data:`_GENERIC_TAIL` after them.
+_GENERIC_HEAD: tuple[CommandSpec, ...] = (
+    CommandSpec(name="start", description="command_start", run=_start),
+    CommandSpec(name="help", description="command_help", run=_help),
+)
+_GENERIC_TAIL: tuple[CommandSpec, ...] = (
+    CommandSpec(name="human", description="command_human", run=_human, accepts_text=True),
+    CommandSpec(name="lang", description="command_lang", run=_lang, accepts_text=True),
+    CommandSpec(name="why", description="command_why", run=_why),
+    CommandSpec(name="cancel", description="command_cancel", run=_cancel),
+    CommandSpec(name="forget", description="command_forget", run=_forget),
+)
+GENERIC: Mapping[str, CommandSpec] = {spec.name: spec for spec in (*_GENERIC_HEAD, *_GENERIC_TAIL)}
+#: Templates the generic commands need in every bot: their descriptions and the /help heading.
+TEMPLATES: frozenset[str] = frozenset({*(spec.description for spec in GENERIC.values()), "command_list"})
+
+
+def bot_commands(registry: ActionRegistry) -> dict[str, CommandSpec]:
+    """The generic commands and the bot's declared ones, in menu order.
+
+    Raises:
+        BotDefinitionError: a declared name is not ``[a-z0-9_]{1,32}``, clashes
+            with a generic command, or runs an intent without a handler.
+    """
+    declared: list[CommandSpec] = []
+    for decl in registry.commands:
+        if not COMMAND_NAME.fullmatch(decl.name):
+            raise BotDefinitionError(f"command /{decl.name}: names are 1-32 of a-z, 0-9 and _")
+        if decl.name in GENERIC:
+            raise BotDefinitionError(f"command /{decl.name} is a generic command already")
+        if registry.for_intent(decl.intent) is None:
+            raise BotDefinitionError(f"command /{decl.name} runs intent {decl.intent!r}, which has no handler")
+        declared.append(CommandSpec(name=decl.name, description=decl.description,
+                                    run=_intent_command(decl.intent), accepts_text=decl.accepts_text))
+    return {spec.name: spec for spec in (*_GENERIC_HEAD, *declared, *_GENERIC_TAIL)}
+
+
+def command_menu(bot: Bot) -> CommandMenu:
+    """The bot's commands with their descriptions rendered in each of its languages."""
+    by_lang = {
+        lang: tuple(
+            CommandInfo(name=spec.name, description=bot.responses.render(spec.description, lang),
+                        accepts_text=spec.accepts_text)
+            for spec in bot.commands.values()
+        )
+        for lang in bot.languages
+    }
+    return CommandMenu(bot=bot.name, default_lang=bot.default_lang, by_lang=by_lang)
 
 
 async def run_command(ctx: ActionContext, name: str, arg: str) -> None:
-    """Run one generic command; an unknown one gets a polite list of known ones."""
-    command = COMMANDS.get(name)
+    """Run one of the bot's commands; an unknown one gets a polite list of the known ones."""
+    spec = ctx.bot.commands.get(name)
     ctx.action = f"/{name}"
-    if command is None:
-        ctx.say("unknown_command", commands=" ".join(f"/{c}" for c in COMMANDS))
+    if spec is None:
+        ctx.say("unknown_command", commands=names_line(list(ctx.bot.commands), ctx.message.command_prefix))
         return
-    await command(ctx, arg)
+    await spec.run(ctx, arg)

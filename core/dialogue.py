@@ -89,6 +89,8 @@ class DialogueManager:
         self.classifier = classifier
         self.settings = settings
         self.services = services
+        #: The bot's commands per language; the adapters build platform command lists from it.
+        self.command_menu: commands.CommandMenu = commands.command_menu(bot)
 
     def use_head(self, classifier: IntentClassifier, answers: Mapping[str, Mapping[str, str]]) -> None:
         """Serve a newly trained intent head from the next message on (no restart)."""
@@ -102,16 +104,32 @@ class DialogueManager:
                 if held.duplicate:
                     logger.debug("dropping repeated delivery", extra={"conversation": key.tag})
                     return []
-                return await self._handle_locked(message, held)
+                replies, forget = await self._handle_locked(message, held)
+            if forget:
+                await self._forget_sender(message)
+            return replies
         except StorageError as e:
             logger.warning("storage unavailable for %s: %s", key.tag, mask_pii(str(e)))
             lang = self._guess_lang(message, None)
-            return [Reply(text=self.bot.responses.render("storage_error", lang))]
+            return [Reply(text=self.bot.responses.render("storage_error", lang, cmd=message.command_prefix))]
+
+    async def _forget_sender(self, message: IncomingMessage) -> None:
+        """``/forget``: erase the sender from every conversation and record indexed for them.
+
+        Runs after the conversation's lock is released, since the store takes
+        the lock of each shared conversation it rewrites (this one included).
+        """
+        removed = await self.store.forget_user(message.conversation.platform, message.user_id)
+        for erase in self.user_erasers:  # what lives outside the store (analytics examples)
+            removed += await erase(message.conversation.platform, message.user_id)
+        logger.info("forgot a user's data", extra={"conversation": message.conversation.tag, "keys_removed": removed})
 
     # -- one message, inside the lock -----------------------------------------
 
-    async def _handle_locked(self, message: IncomingMessage, held: HeldConversation) -> list[Reply]:
+    async def _handle_locked(self, message: IncomingMessage, held: HeldConversation) -> tuple[list[Reply], bool]:
+        """The replies, and whether the sender asked to be forgotten (done once the lock is released)."""
         state = held.state or ConversationState(user_id=message.user_id, lang=self.bot.default_lang)
+        state.join(message.user_id)
         if not state.lang_locked:
             state.lang = self._guess_lang(message, state)
         handoff_before = events.handoff_marker(state.data)
@@ -126,7 +144,7 @@ class DialogueManager:
                     self._emit(events.turn_events(None, message, state, bot=self.bot.name, at=at,
                                                   handoff_before=handoff_before, sessions=sessions,
                                                   is_command=False))
-                return intercepted
+                return intercepted, False
         # Copy-on-error: the action works on the loaded state itself; the
         # pre-action state is kept as its JSON (one fast Rust call) and only
         # rebuilt when the action fails. A deep copy per message cost more
@@ -153,20 +171,23 @@ class DialogueManager:
             self._log_failure(ctx, e)
             failed = True
             final = ConversationState.model_validate_json(snapshot)
-            replies = [Reply(text=self.bot.responses.render("error", final.lang, turn=ctx.turn))]
+            text = self.bot.responses.render("error", final.lang, turn=ctx.turn, cmd=message.command_prefix)
+            replies = [Reply(text=text)]
         else:
             final = working
             replies = ctx.replies
-        if ctx.discard_state:  # the user asked to be forgotten (the store already erased its part)
-            for erase in self.user_erasers:
-                await erase(message.conversation.platform, message.user_id)
-            return replies
+        if ctx.forget_sender:
+            # Nothing of this message is kept but its delivery id, so that erasing
+            # the conversation (after the lock is released) erases its repeat mark too.
+            state.note_delivery(message.delivery_id)
+            await held.save(state)
+            return replies, True
         self._record(final, ctx, replies, is_command=is_command)
         if self.interceptor is not None:
             extra = await self.interceptor.after(message, final)
             for reply in extra:
                 if reply.text:
-                    final.add_turn(Turn(role="bot", text=mask_pii(reply.text)))
+                    final.add_turn(Turn(role="bot", text=mask_pii(reply.text), user_id=message.user_id))
             replies = [*replies, *extra]
         at = events.now()
         sessions = events.advance_session(final, at=at, handoff_before=handoff_before)
@@ -174,7 +195,7 @@ class DialogueManager:
         if self.event_observers:
             self._emit(events.turn_events(ctx, message, final, bot=self.bot.name, at=at, handoff_before=handoff_before,
                                           sessions=sessions, is_command=is_command, failed=failed))
-        return replies
+        return replies, False
 
     def _emit(self, emitted: list[Event]) -> None:
         for event in emitted:
@@ -361,10 +382,12 @@ class DialogueManager:
     def _record(self, state: ConversationState, ctx: ActionContext, replies: list[Reply], *, is_command: bool) -> None:
         message = ctx.message
         user_text = mask_pii(message.text) if message.text else f"[button] {message.button_payload or ''}".strip()
-        state.add_turn(Turn(role="user", text=user_text, intent=ctx.intent or None))
+        who = message.user_id
+        state.note_delivery(message.delivery_id)
+        state.add_turn(Turn(role="user", text=user_text, intent=ctx.intent or None, user_id=who))
         for reply in replies:
             if reply.text:
-                state.add_turn(Turn(role="bot", text=mask_pii(reply.text)))
+                state.add_turn(Turn(role="bot", text=mask_pii(reply.text), user_id=who))
         if not is_command:
             u = ctx.understanding
             state.last_decision = Decision(
@@ -378,16 +401,18 @@ class DialogueManager:
                 slots={**state.slots, **state.form_slots},
                 action=ctx.action,
                 sources=list(ctx.sources),
+                user_id=who,
             )
         state.updated_at = datetime.now(timezone.utc)
 
     @staticmethod
     def _record_intercepted(state: ConversationState, message: IncomingMessage, replies: list[Reply]) -> None:
         user_text = mask_pii(message.text) if message.text else f"[button] {message.button_payload or ''}".strip()
-        state.add_turn(Turn(role="user", text=user_text))
+        state.note_delivery(message.delivery_id)
+        state.add_turn(Turn(role="user", text=user_text, user_id=message.user_id))
         for reply in replies:
             if reply.text:
-                state.add_turn(Turn(role="bot", text=mask_pii(reply.text)))
+                state.add_turn(Turn(role="bot", text=mask_pii(reply.text), user_id=message.user_id))
         state.updated_at = datetime.now(timezone.utc)
 
     def _log_failure(self, ctx: ActionContext, error: BaseException) -> None:

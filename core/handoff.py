@@ -7,10 +7,25 @@ Life of a ticket::
         last turns masked, Claim / Close buttons); its thread is the ticket's thread
       → CLAIMED: staff replies in the thread reach the shopper, the shopper's
         messages reach the thread, the bot stays silent
-      → CLOSED (Close button or ``/done`` in the thread): the bot is back and asks
-        for a 1–5 rating (``rate:N`` buttons), recorded on ticket and state
+      → CLOSED (Close button, or ``!done`` typed in the thread): the bot is back and
+        asks for a 1–5 rating (``rate:N`` buttons), recorded on ticket and state
     WAITING for ``handoff_timeout_s`` → EXPIRED (:meth:`HandoffService.sweep`):
         the shopper is told and offered an e-mail follow-up.
+
+The card itself is edited (:meth:`Outbox.update`) at each step: its status line
+says who claimed or closed it, and its buttons follow (Close only once claimed,
+none once closed or expired). A press that cannot apply (a second Claim, a
+Close on a closed ticket) is answered to the presser alone (an ephemeral
+reply), naming the ticket. Staff are named with their platform's mention
+(``IncomingMessage.mention``) where staff talk, and by display name (never a
+raw id) in the shopper's chat.
+
+Every field that leaves the shopper's chat (the card, the queue, relayed lines)
+has personal data masked: the ``/human`` reason and the shopper's display name
+are masked when the ticket is made. A message that cannot be delivered is
+counted as failed (:attr:`HandoffService.relay_observers`, the ticket's
+``failed_to_*``) and the other side is told: staff in the thread, the shopper
+in their chat.
 
 The service is the dialogue manager's interceptor (:class:`ConversationInterceptor`)
 for every bot of the process: it recognises the shopper side by
@@ -28,17 +43,18 @@ import logging
 import re
 import secrets
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from enum import Enum
-from typing import Protocol
+from typing import Literal, Protocol
 
-from pydantic import BaseModel
+from pydantic import BaseModel, ConfigDict, field_validator
 
 from core.commands import parse_command, request_handoff
 from core.errors import StorageError
 from core.events import Event, EventKind, EventObserver
 from core.events import now as event_time
-from core.messages import Button, ConversationKey, IncomingMessage, Platform, Reply
+from core.messages import Button, ConversationKey, IncomingMessage, Mention, Platform, Reply
 from core.outbox import Outbox, OutboxError
 from core.privacy import mask_pii
 from core.protocols import SessionStore
@@ -55,7 +71,9 @@ CLAIM_PAYLOAD = "handoff:claim:"
 CLOSE_PAYLOAD = "handoff:close:"
 EMAIL_PAYLOAD = "handoff:email:"
 RATE_PAYLOAD = "rate:"
-DONE_WORDS = frozenset({"/done", "!done"})
+#: Typed in the ticket's thread to close it. Slack takes a leading "/" for its own
+#: slash commands (``/done`` never arrives as a message), so staff type ``!done``.
+DONE_WORDS = frozenset({"!done", "/done"})
 CARD_TURNS = 6
 
 _EMAIL = re.compile(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+")
@@ -73,7 +91,13 @@ SHOPPER_TEXTS: dict[str, dict[str, str]] = {
         "zh": "非常抱歉。我已请团队成员接手，他们会在这里回复您。",
     },
     "claimed": {"en": "{name} from our team has joined the chat.", "zh": "我们团队的 {name} 已加入对话。"},
+    "claimed_unnamed": {"en": "A member of our team has joined the chat.", "zh": "我们团队的工作人员已加入对话。"},
     "staff_says": {"en": "{name}: {text}", "zh": "{name}：{text}"},
+    "staff": {"en": "Our team", "zh": "工作人员"},
+    "not_delivered": {
+        "en": "Sorry, your message didn't reach our team just now. Please send it again in a moment.",
+        "zh": "抱歉，您的消息暂时没能送达我们的团队。请稍后再发一次。",
+    },
     "closed": {
         "en": "Thanks for chatting with our team; I'm back if you need anything else. "
               "How would you rate the help you got, from 1 (poor) to 5 (great)?",
@@ -101,20 +125,28 @@ SHOPPER_TEXTS: dict[str, dict[str, str]] = {
     },
 }
 
-#: Staff-facing texts (the staff channel speaks English).
+#: Staff-facing texts (the staff channel speaks English). ``{staff}`` is a staff
+#: member, rendered as a mention where the platform has them (see :func:`staff_reply`).
 STAFF_TEXTS: dict[str, str] = {
-    "claimed": "{name} claimed this ticket. Replies in this thread go to the shopper; "
-               "press Close or type !done (or /done) when finished.",
-    "already_claimed": "Already claimed by {name}.",
-    "not_claimed": "Press Claim on the card first; until then nothing here reaches the shopper.",
-    "closed": "Closed by {name}. The shopper is back with the bot and was asked for a rating.",
-    "is_closed": "This ticket is closed.",
+    "claimed": "{staff} claimed ticket {id}. Replies in this thread go to the shopper; "
+               "press Close on the card or type !done in this thread when finished.",
+    "already_claimed": "Ticket {id} is already claimed by {staff}.",
+    "not_claimed": "Press Claim on the card of ticket {id} first; until then nothing here reaches the shopper.",
+    "closed": "Closed by {staff}. The shopper is back with the bot and was asked for a rating.",
+    "is_closed": "Ticket {id} is closed.",
     "expired": "Not claimed within {minutes} min: the shopper was offered an e-mail follow-up.",
-    "cannot_claim": "This ticket is {status}; it can no longer be claimed.",
+    "cannot_claim": "Ticket {id} is {status}; it can no longer be claimed.",
     "email": "The shopper asked for an e-mail follow-up: {email} (kept on ticket {id}).",
     "rating": "The shopper rated the help {rating}/5.",
     "shopper_says": "{name}: {text}",
-    "unknown": "I can't find that ticket any more.",
+    "unknown": "I can't find ticket {id} any more.",
+    "not_delivered": "⚠ The shopper did not get this ({reason}): “{text}”",
+    "card_hint": "Claim takes the ticket; then replies in its thread reach the shopper. "
+                 "Press Close, or type !done in the thread, when finished.",
+    "status_waiting": "Status: waiting for a claim (until {deadline} UTC).",
+    "status_claimed": "Status: claimed by {staff} at {at} UTC.",
+    "status_closed": "Status: closed by {staff} at {at} UTC.",
+    "status_expired": "Status: not claimed in time; the shopper was offered an e-mail follow-up.",
 }
 
 
@@ -125,8 +157,36 @@ class TicketStatus(str, Enum):
     CLOSED = "closed"
 
 
+class StaffMember(BaseModel):
+    """Who claimed or closed a ticket.
+
+    ``name`` is their display name ("" when the platform sent none, as Slack's
+    message events do); ``mention`` links them where staff talk (Slack's
+    ``<@U123>``). Texts for the shopper use only ``name``, never the id.
+    """
+
+    model_config = ConfigDict(frozen=True)
+
+    user_id: str = ""
+    name: str = ""
+    mention: str = ""
+
+    @classmethod
+    def of(cls, message: IncomingMessage) -> StaffMember:
+        return cls(user_id=message.user_id, name=message.user_name or "", mention=message.mention or "")
+
+    @property
+    def label(self) -> str:
+        """Plain text naming them for staff: their name, else "a colleague"."""
+        return self.name or "a colleague"
+
+
 class Ticket(BaseModel):
-    """One handoff, stored as a JSON record (``handoff:<id>``) tied to the shopper."""
+    """One handoff, stored as a JSON record (``handoff:<id>``) tied to the shopper.
+
+    ``reason``, ``user_name`` and ``card`` are stored with personal data masked:
+    they are shown to staff.
+    """
 
     id: str
     status: TicketStatus = TicketStatus.WAITING
@@ -138,18 +198,35 @@ class Ticket(BaseModel):
     opened_at: datetime
     deadline: datetime
     staff: ConversationKey | None = None  # the card's thread in the staff channel
-    claimed_by: str | None = None
+    card: str = ""  # the card's text as posted; edits add a status line below it
+    claimed_by: StaffMember | None = None
     claimed_at: datetime | None = None
-    closed_by: str | None = None
+    closed_by: StaffMember | None = None
     closed_at: datetime | None = None
     rating: int | None = None
     email: str | None = None
     relayed_to_staff: int = 0
     relayed_to_shopper: int = 0
+    failed_to_staff: int = 0
+    failed_to_shopper: int = 0
+
+    @field_validator("claimed_by", "closed_by", mode="before")
+    @classmethod
+    def _name_only(cls, value: object) -> object:
+        # Tickets stored before staff were recorded as people held their name only.
+        return StaffMember(name=value) if isinstance(value, str) else value
 
     @property
     def open(self) -> bool:
         return self.status in (TicketStatus.WAITING, TicketStatus.CLAIMED)
+
+
+@dataclass(frozen=True, kw_only=True)
+class RelayOutcome:
+    """One relayed message: which way it went and whether the platform took it (for metrics)."""
+
+    direction: Literal["to_shopper", "to_staff"]
+    delivered: bool
 
 
 class ConversationInterceptor(Protocol):
@@ -183,6 +260,25 @@ def _now() -> datetime:
     return datetime.now(timezone.utc)
 
 
+def staff_reply(template: str, *, staff: StaffMember | None = None, ephemeral: bool = False,
+                buttons: Sequence[Button] = (), **values: object) -> Reply:
+    """A staff-facing reply from ``template``; each ``{staff}`` names ``staff`` as a mention.
+
+    The text shows their name (or "a colleague"); :attr:`Reply.mentions` tells
+    a platform that links people which span to replace with their mention.
+    """
+    label = staff.label if staff is not None else ""
+    pieces = template.split("{staff}")
+    text, mentions = "", []
+    for i, piece in enumerate(pieces):
+        text += piece.format(**values)
+        if i < len(pieces) - 1:
+            if staff is not None and staff.mention:
+                mentions.append(Mention(start=len(text), end=len(text) + len(label), markup=staff.mention))
+            text += label
+    return Reply(text=text, mentions=tuple(mentions), ephemeral=ephemeral, buttons=tuple(buttons))
+
+
 class HandoffService:
     """Opens, relays, closes and times out handoff tickets.
 
@@ -214,6 +310,8 @@ class HandoffService:
         self.timeout_s = timeout_s
         self.upset_confidence = upset_confidence
         self.clock = clock
+        #: Called with each relayed message's outcome (the server counts them in metrics).
+        self.relay_observers: list[Callable[[RelayOutcome], None]] = []
         #: Told of claims, closes, ratings and staff first responses (the runtime shares its list).
         self.event_observers: list[EventObserver] = []
 
@@ -284,17 +382,19 @@ class HandoffService:
         handoff = state.data.setdefault("handoff", {})
         ticket = Ticket(
             id=secrets.token_hex(5),
-            reason=str(handoff.get("reason") or "user_request"),
+            reason=mask_pii(str(handoff.get("reason") or "user_request")),
             shopper=message.conversation,
             user_id=message.user_id,
-            user_name=message.user_name or "",
+            user_name=mask_pii(message.user_name or ""),
             lang=state.lang,
             opened_at=now,
             deadline=now + timedelta(seconds=self.timeout_s),
         )
         if self.staff_channel is not None:
+            card = self.card(ticket, state)
+            ticket.card = card.text
             try:
-                ids = await self.outbox.send(self.staff_channel, [self.card(ticket, state)])
+                ids = await self.outbox.send(self.staff_channel, [self._card_reply(ticket)])
             except OutboxError as e:
                 logger.warning("handoff %s: card not posted: %s", ticket.id, e)
             else:
@@ -306,12 +406,15 @@ class HandoffService:
                                         user=(ticket.shopper.platform, ticket.user_id))
         await self.store.schedule(TIMEOUT_QUEUE, ticket.id, ticket.deadline.timestamp())
         await self.store.schedule(OPEN_QUEUE, ticket.id, now.timestamp())
-        handoff.update(ticket=ticket.id, active=True, awaiting=None)
+        handoff.update(ticket=ticket.id, active=True, awaiting=None, user_id=message.user_id)
         logger.info("handoff %s opened (%s) for %s", ticket.id, ticket.reason, ticket.shopper.tag)
         return ticket
 
     def card(self, ticket: Ticket, state: ConversationState) -> Reply:
-        """The staff card: who, where, why, a summary and the last turns, personal data masked."""
+        """The staff card: who, where, why, a summary and the last turns, personal data masked.
+
+        Every field is masked here, whatever the ticket holds: the card leaves the shopper's chat.
+        """
         intents = [t.intent for t in state.history if t.role == "user" and t.intent]
         recent = list(dict.fromkeys(reversed(intents)))[:3]
         cart = state.data.get("cart") or []
@@ -319,19 +422,47 @@ class HandoffService:
         orders = state.data.get("verified_orders") or []
         order = orders[-1] if orders else state.slots.get("order_number") or state.form_slots.get("order_number")
         lines = [
-            (f"Handoff {ticket.id}: {ticket.user_name or 'shopper'} ({_contact(ticket, state)}) "
-            f"on {ticket.shopper.platform.value}, reason: {ticket.reason.replace('_', ' ')}"),
-            (f"Summary: last intents {', '.join(recent) or '-'}; cart {items} item(s); order {order or '-'}; "
-            f"language {ticket.lang}"),
+            (f"Handoff {ticket.id}: {mask_pii(ticket.user_name) or 'shopper'} ({_contact(state)}) "
+            f"on {ticket.shopper.platform.value}, reason: {mask_pii(ticket.reason).replace('_', ' ')}"),
+            (f"Summary: last intents {', '.join(recent) or '-'}; cart {items} item(s); "
+             f"order {mask_pii(str(order or '-'))}; language {ticket.lang}"),
             "Last turns:",
         ]
         for turn in state.history[-CARD_TURNS:]:
             lines.append(f"> {turn.role}: {mask_pii(turn.text)[:300]}")
+        return Reply(text="\n".join(lines), buttons=_card_buttons(ticket))
+
+    def _card_reply(self, ticket: Ticket) -> Reply:
+        """The card as it stands: its text, how to work it, its status and the buttons that still apply."""
+        time_of = "{:%H:%M}".format
+        if ticket.status == TicketStatus.WAITING:
+            status = staff_reply(STAFF_TEXTS["status_waiting"], deadline=time_of(ticket.deadline))
+        elif ticket.status == TicketStatus.CLAIMED:
+            status = staff_reply(STAFF_TEXTS["status_claimed"], staff=ticket.claimed_by,
+                                 at=time_of(ticket.claimed_at or ticket.opened_at))
+        elif ticket.status == TicketStatus.CLOSED:
+            status = staff_reply(STAFF_TEXTS["status_closed"], staff=ticket.closed_by,
+                                 at=time_of(ticket.closed_at or ticket.opened_at))
+        else:
+            status = staff_reply(STAFF_TEXTS["status_expired"])
+        head = f"{ticket.card}\n\n{STAFF_TEXTS['card_hint']}\n"
+        shift = len(head)
         return Reply(
-            text="\n".join(lines),
-            buttons=(Button(label="Claim", payload=f"{CLAIM_PAYLOAD}{ticket.id}"),
-                     Button(label="Close", payload=f"{CLOSE_PAYLOAD}{ticket.id}")),
+            text=head + status.text,
+            mentions=tuple(m.model_copy(update={"start": m.start + shift, "end": m.end + shift})
+                           for m in status.mentions),
+            buttons=_card_buttons(ticket),
         )
+
+    async def _update_card(self, ticket: Ticket) -> None:
+        """Edit the card in place so the channel shows where the ticket stands (best effort)."""
+        if ticket.staff is None or not ticket.staff.thread:
+            return
+        channel = ticket.staff.model_copy(update={"thread": ""})
+        try:
+            await self.outbox.update(channel, ticket.staff.thread, self._card_reply(ticket))
+        except OutboxError as e:
+            logger.warning("handoff %s: card not updated: %s", ticket.id, e)
 
     # --- shopper side -------------------------------------------------------------
     async def _intercept_shopper(self, message: IncomingMessage, state: ConversationState) -> list[Reply] | None:
@@ -360,12 +491,17 @@ class HandoffService:
             handoff["active"] = False
             return None
         text = mask_pii(message.text) if message.text else f"[pressed {payload}]"
-        if ticket.staff is not None:
-            name = ticket.user_name or "Shopper"
-            await self._tell_staff(ticket, STAFF_TEXTS["shopper_says"].format(name=name, text=text))
+        if ticket.staff is None:
+            return []
+        name = mask_pii(ticket.user_name) or "Shopper"
+        delivered = await self._tell_staff(ticket, STAFF_TEXTS["shopper_says"].format(name=name, text=text))
+        self._observe("to_staff", delivered)
+        if delivered:
             ticket.relayed_to_staff += 1
-            await self._put(ticket)
-        return []
+        else:
+            ticket.failed_to_staff += 1
+        await self._put(ticket)
+        return [] if delivered else [Reply(text=_shopper(state.lang, "not_delivered"))]
 
     async def _rate(self, state: ConversationState, handoff: dict | None, value: str) -> list[Reply]:
         # A literal set, not isdigit(): a pressed "rate:²" passes isdigit() and int() refuses it.
@@ -400,11 +536,11 @@ class HandoffService:
     # --- staff side ------------------------------------------------------------------
     async def _intercept_staff(self, message: IncomingMessage) -> list[Reply] | None:
         payload = message.button_payload or ""
-        staff_name = message.user_name or message.user_id
+        staff = StaffMember.of(message)
         if payload.startswith(CLAIM_PAYLOAD):
-            return await self.claim(payload[len(CLAIM_PAYLOAD):], staff=staff_name)
+            return await self.claim(payload[len(CLAIM_PAYLOAD):], staff=staff)
         if payload.startswith(CLOSE_PAYLOAD):
-            return await self.close(payload[len(CLOSE_PAYLOAD):], staff=staff_name)
+            return await self.close(payload[len(CLOSE_PAYLOAD):], staff=staff)
         if not message.conversation.thread:
             return None
         record = await self.store.get_record(THREAD_NAMESPACE, thread_id(message.conversation))
@@ -412,59 +548,75 @@ class HandoffService:
             return None
         ticket_id = str(record.get("ticket", ""))
         if message.text.strip().lower() in DONE_WORDS:
-            return await self.close(ticket_id, staff=staff_name)
+            return await self.close(ticket_id, staff=staff, pressed=False)
         ticket = await self.get(ticket_id)
         if ticket is None:
-            return [Reply(text=STAFF_TEXTS["unknown"])]
+            return [staff_reply(STAFF_TEXTS["unknown"], id=ticket_id)]
         if ticket.status == TicketStatus.CLAIMED:
             return await self._relay_to_shopper(ticket, message)
         if ticket.status == TicketStatus.WAITING:
-            return [Reply(text=STAFF_TEXTS["not_claimed"])]
-        return [Reply(text=STAFF_TEXTS["is_closed"])]
+            return [staff_reply(STAFF_TEXTS["not_claimed"], id=ticket.id)]
+        return [staff_reply(STAFF_TEXTS["is_closed"], id=ticket.id)]
 
     async def _relay_to_shopper(self, ticket: Ticket, message: IncomingMessage) -> list[Reply]:
         text = message.text or "[attachment]"
-        name = ticket.claimed_by or "Staff"
         async with self.store.lock(ticket.shopper):
             current = await self.get(ticket.id) or ticket
-            await self._tell_shopper(current, _shopper(current.lang, "staff_says", name=name, text=text))
-            if current.relayed_to_shopper == 0:
-                self._emit(EventKind.FIRST_RESPONSE, current, (self.clock() - current.opened_at).total_seconds())
-            current.relayed_to_shopper += 1
+            name = (current.claimed_by.name if current.claimed_by else "") or _shopper(current.lang, "staff")
+            delivered = await self._tell_shopper(current, _shopper(current.lang, "staff_says", name=name, text=text))
+            self._observe("to_shopper", delivered)
+            if delivered:
+                if current.relayed_to_shopper == 0:
+                    self._emit(EventKind.FIRST_RESPONSE, current,
+                               (self.clock() - current.opened_at).total_seconds())
+                current.relayed_to_shopper += 1
+            else:
+                current.failed_to_shopper += 1
             await self._put(current)
         return []
 
-    async def claim(self, ticket_id: str, *, staff: str) -> list[Reply]:
-        """Staff takes the ticket; the shopper is told who joined. Replies go to the pressing staff."""
+    async def claim(self, ticket_id: str, *, staff: StaffMember) -> list[Reply]:
+        """Staff takes the ticket: the shopper is told who joined, the thread says who claimed,
+        the card shows it. A press that cannot claim is answered to the presser alone."""
         ticket = await self.get(ticket_id)
         if ticket is None:
-            return [Reply(text=STAFF_TEXTS["unknown"])]
+            return [staff_reply(STAFF_TEXTS["unknown"], id=ticket_id, ephemeral=True)]
         async with self.store.lock(ticket.shopper):
             ticket = await self.get(ticket_id) or ticket
             if ticket.status == TicketStatus.CLAIMED:
-                return [Reply(text=STAFF_TEXTS["already_claimed"].format(name=ticket.claimed_by))]
+                return [staff_reply(STAFF_TEXTS["already_claimed"], staff=ticket.claimed_by, id=ticket.id,
+                                    ephemeral=True)]
             if ticket.status != TicketStatus.WAITING:
-                return [Reply(text=STAFF_TEXTS["cannot_claim"].format(status=ticket.status.value))]
+                return [staff_reply(STAFF_TEXTS["cannot_claim"], id=ticket.id, status=ticket.status.value,
+                                    ephemeral=True)]
             ticket.status = TicketStatus.CLAIMED
             ticket.claimed_by = staff
             ticket.claimed_at = self.clock()
             await self._put(ticket)
             await self.store.unschedule(TIMEOUT_QUEUE, ticket.id)
             self._emit(EventKind.HANDOFF_CLAIMED, ticket, (ticket.claimed_at - ticket.opened_at).total_seconds())
-            await self._tell_shopper(ticket, _shopper(ticket.lang, "claimed", name=staff))
-        await self._tell_staff(ticket, STAFF_TEXTS["claimed"].format(name=staff))
+            if staff.name:
+                joined = _shopper(ticket.lang, "claimed", name=staff.name)
+            else:
+                joined = _shopper(ticket.lang, "claimed_unnamed")
+            await self._tell_shopper(ticket, joined)
+        await self._update_card(ticket)
+        await self._tell_staff(ticket, staff_reply(STAFF_TEXTS["claimed"], staff=staff, id=ticket.id))
         logger.info("handoff %s claimed", ticket.id)
         return []
 
-    async def close(self, ticket_id: str, *, staff: str) -> list[Reply]:
-        """Hand the conversation back to the bot, which asks the shopper for a rating."""
+    async def close(self, ticket_id: str, *, staff: StaffMember, pressed: bool = True) -> list[Reply]:
+        """Hand the conversation back to the bot, which asks the shopper for a rating.
+
+        ``pressed``: the Close button (a refusal goes to the presser alone), not ``!done`` in the thread.
+        """
         ticket = await self.get(ticket_id)
         if ticket is None:
-            return [Reply(text=STAFF_TEXTS["unknown"])]
+            return [staff_reply(STAFF_TEXTS["unknown"], id=ticket_id, ephemeral=pressed)]
         async with self.store.lock(ticket.shopper):
             ticket = await self.get(ticket_id) or ticket
             if ticket.status == TicketStatus.CLOSED:
-                return [Reply(text=STAFF_TEXTS["is_closed"])]
+                return [staff_reply(STAFF_TEXTS["is_closed"], id=ticket.id, ephemeral=pressed)]
             ticket.status = TicketStatus.CLOSED
             ticket.closed_by = staff
             ticket.closed_at = self.clock()
@@ -475,7 +627,8 @@ class HandoffService:
             await self._update_shopper_state(ticket, active=False, awaiting="rating")
             buttons = tuple(Button(label=str(n), payload=f"{RATE_PAYLOAD}{n}") for n in range(1, 6))
             await self._tell_shopper(ticket, _shopper(ticket.lang, "closed"), buttons=buttons)
-        await self._tell_staff(ticket, STAFF_TEXTS["closed"].format(name=staff))
+        await self._update_card(ticket)
+        await self._tell_staff(ticket, staff_reply(STAFF_TEXTS["closed"], staff=staff))
         logger.info("handoff %s closed", ticket.id)
         return []
 
@@ -506,6 +659,7 @@ class HandoffService:
                 await self.store.schedule(TIMEOUT_QUEUE, ticket_id, now.timestamp())
                 continue
             minutes = max(1, round(self.timeout_s / 60))
+            await self._update_card(ticket)
             await self._tell_staff(ticket, STAFF_TEXTS["expired"].format(minutes=minutes))
             expired += 1
         return expired
@@ -521,19 +675,36 @@ class HandoffService:
             handoff.update(active=active, awaiting=awaiting)
             await self.store.save(ticket.shopper, state)
 
-    async def _tell_shopper(self, ticket: Ticket, text: str, *, buttons: Sequence[Button] = ()) -> None:
+    async def _tell_shopper(self, ticket: Ticket, text: str, *, buttons: Sequence[Button] = ()) -> bool:
+        """Send into the shopper's chat; on failure the staff thread is told what did not arrive.
+
+        Returns:
+            Whether the platform took the message.
+        """
         try:
             await self.outbox.send(ticket.shopper, [Reply(text=text, buttons=tuple(buttons))])
         except OutboxError as e:
             logger.warning("handoff %s: could not reach the shopper: %s", ticket.id, e)
+            await self._tell_staff(ticket, STAFF_TEXTS["not_delivered"].format(reason=mask_pii(e.reason),
+                                                                             text=mask_pii(text)))
+            return False
+        return True
 
-    async def _tell_staff(self, ticket: Ticket, text: str) -> None:
+    async def _tell_staff(self, ticket: Ticket, message: str | Reply) -> bool:
+        """Post in the ticket's thread; returns whether the platform took it (False without a thread)."""
         if ticket.staff is None:
-            return
+            return False
         try:
-            await self.outbox.send(ticket.staff, [Reply(text=text)])
+            await self.outbox.send(ticket.staff, [message if isinstance(message, Reply) else Reply(text=message)])
         except OutboxError as e:
             logger.warning("handoff %s: could not post in the staff thread: %s", ticket.id, e)
+            return False
+        return True
+
+    def _observe(self, direction: Literal["to_shopper", "to_staff"], delivered: bool) -> None:
+        outcome = RelayOutcome(direction=direction, delivered=delivered)
+        for observe in self.relay_observers:
+            observe(outcome)
 
 
 async def open_tickets(store: SessionStore, limit: int = 50) -> list[Ticket]:
@@ -547,13 +718,22 @@ async def open_tickets(store: SessionStore, limit: int = 50) -> list[Ticket]:
     return found
 
 
-def _contact(ticket: Ticket, state: ConversationState) -> str:
-    """A masked contact the shopper gave, if any."""
+def _card_buttons(ticket: Ticket) -> tuple[Button, ...]:
+    """Claim and Close while waiting; Close once claimed; none once closed or expired."""
+    claim = Button(label="Claim", payload=f"{CLAIM_PAYLOAD}{ticket.id}")
+    close = Button(label="Close", payload=f"{CLOSE_PAYLOAD}{ticket.id}")
+    if ticket.status == TicketStatus.WAITING:
+        return (claim, close)
+    return (close,) if ticket.status == TicketStatus.CLAIMED else ()
+
+
+def _contact(state: ConversationState) -> str:
+    """A masked contact the shopper gave, if any (never their platform id)."""
     values: list[object] = [state.data.get("contact"), *state.slots.values(), *state.form_slots.values()]
     for value in values:
         if isinstance(value, str) and (_EMAIL.search(value) or sum(c.isdigit() for c in value) >= 7):
             return mask_pii(value)
-    return f"{ticket.shopper.platform.value} user {ticket.user_id}"
+    return "no contact given"
 
 
 def _shopper(lang: str, key: str, **values: object) -> str:

@@ -77,6 +77,33 @@ class KeyBuilder:
         """The per-conversation lock (a random token, set NX PX)."""
         return f"{self.prefix}:{{{self.conversation_tag(key)}}}:lock"
 
+    def is_state(self, name: str) -> bool:
+        """Whether ``name`` is a conversation state key of this builder (user indexes hold several kinds)."""
+        return name.startswith(f"{self.prefix}:{{") and name.endswith("}:state")
+
+    def lock_for_state(self, state_key: str) -> str:
+        """The lock of the conversation whose state is at ``state_key``.
+
+        Raises:
+            ValueError: If ``state_key`` is not a state key of this builder.
+        """
+        return self._beside_state(state_key, "lock")
+
+    def delivery_for_state(self, state_key: str, delivery_id: str) -> str:
+        """The repeat mark of a delivery to the conversation whose state is at ``state_key``.
+
+        Raises:
+            ValueError: If ``state_key`` is not a state key of this builder, or ``delivery_id`` is empty.
+        """
+        if not delivery_id:
+            raise ValueError("delivery id must be non-empty")
+        return self._beside_state(state_key, f"seen:{_escape(delivery_id, _TAG_ESCAPES)}")
+
+    def _beside_state(self, state_key: str, suffix: str) -> str:
+        if not self.is_state(state_key):
+            raise ValueError(f"{state_key!r} is not a conversation state key")
+        return f"{state_key[: -len(':state')]}:{suffix}"
+
     def delivery(self, key: ConversationKey, delivery_id: str) -> str:
         """Marks a delivery to this conversation as seen.
 
@@ -102,6 +129,9 @@ class KeyBuilder:
 
     def user_index(self, platform: Platform, user_id: str) -> str:
         """The SET of every key holding this user's data, read by ``forget_user``.
+
+        Members: the state of each conversation the user took part in, and the
+        records tied to them (handoff tickets...).
 
         Raises:
             ValueError: If ``user_id`` is empty.
@@ -187,3 +217,16 @@ class KeyBuilder:
         if not bot or not what:
             raise ValueError("bot and what must be non-empty")
         return f"{self.prefix}:{{heads:{_part(bot)}}}:{_part(what)}"
+
+    def commerce(self, shop: str, part: str) -> str:
+        """Shared data of one connected shop (catalogue snapshot, change stream, embeddings).
+
+        Every part of one shop shares the hash tag ``{shop:<shop>}``, so a
+        script may touch the snapshot and the change stream together.
+
+        Raises:
+            ValueError: If ``shop`` or ``part`` is empty.
+        """
+        if not shop or not part:
+            raise ValueError("commerce shop and part must be non-empty")
+        return f"{self.prefix}:{{shop:{_part(shop)}}}:{_part(part)}"

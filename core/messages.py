@@ -12,7 +12,7 @@ from datetime import datetime, timezone
 from decimal import Decimal
 from enum import Enum
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 
 class Platform(str, Enum):
@@ -81,10 +81,24 @@ def _has_surrogate(value: str) -> bool:
 
 
 class IncomingMessage(_Frozen):
+    """One message, button press or shared contact, as every adapter hands it to the core.
+
+    ``command_prefix`` is how the sender types one of the bot's commands where
+    they are: ``/`` on Telegram and the console; on Slack, whose client keeps a
+    leading ``/`` for its own slash commands, ``/shop `` (``/shop cart``). The
+    core writes commands that way when it lists them.
+
+    ``mention`` is how to name the sender so that their platform links them
+    (Slack's ``<@U123>``), for texts posted where they are (the staff thread);
+    ``None`` where the platform has no such markup.
+    """
+
     conversation: ConversationKey
     user_id: str
     text: str = ""
     user_name: str | None = None
+    command_prefix: str = "/"
+    mention: str | None = None
     locale: str | None = None
     delivery_id: str | None = None
     timestamp: datetime = Field(default_factory=lambda: datetime.now(timezone.utc))
@@ -125,10 +139,39 @@ class ProductCard(_Frozen):
     buttons: tuple[Button, ...] = ()
 
 
+class Mention(_Frozen):
+    """``text[start:end]`` of a reply names a person; a platform that links people shows ``markup``.
+
+    ``markup`` comes from the adapter that saw the person (:attr:`IncomingMessage.mention`);
+    a platform without it shows the plain text.
+    """
+
+    start: int = Field(ge=0)
+    end: int = Field(ge=0)
+    markup: str
+
+
 class Reply(_Frozen):
+    """What the bot says: text, buttons, product cards and flags the adapters render.
+
+    ``ephemeral`` asks for a reply only the sender sees (Slack's ephemeral
+    messages); a platform without them sends it as a normal reply.
+    """
+
     text: str = ""
     buttons: tuple[Button, ...] = ()
     cards: tuple[ProductCard, ...] = ()
     handoff: bool = False
     # Ask the platform for the user's verified phone (Telegram request_contact).
     request_contact: bool = False
+    ephemeral: bool = False
+    mentions: tuple[Mention, ...] = ()
+
+    @model_validator(mode="after")
+    def _mentions_inside_text(self) -> Reply:
+        previous_end = 0
+        for mention in self.mentions:
+            if not previous_end <= mention.start < mention.end <= len(self.text):
+                raise ValueError("mentions must be ordered, non-overlapping spans of the text")
+            previous_end = mention.end
+        return self

@@ -41,6 +41,16 @@ class Outbox(Protocol):
         """
         ...
 
+    async def update(self, conversation: ConversationKey, message_id: str, reply: Reply) -> None:
+        """Replace a message sent earlier into ``conversation`` (its id from :meth:`send`) with ``reply``.
+
+        Buttons are replaced too: a reply without buttons removes them.
+
+        Raises:
+            OutboxError: the platform refused (the message is gone, say) or could not be reached.
+        """
+        ...
+
 
 class OutboxRouter:
     """One :class:`Outbox` per platform, registered by the adapters as they start."""
@@ -64,7 +74,18 @@ class OutboxRouter:
         Raises:
             OutboxError: no outbox is registered for the platform, or it failed.
         """
-        outbox = self._outboxes.get(conversation.platform)
+        return await self._outbox(conversation.platform).send(conversation, replies)
+
+    async def update(self, conversation: ConversationKey, message_id: str, reply: Reply) -> None:
+        """Update through the platform's outbox.
+
+        Raises:
+            OutboxError: no outbox is registered for the platform, or it failed.
+        """
+        await self._outbox(conversation.platform).update(conversation, message_id, reply)
+
+    def _outbox(self, platform: Platform) -> Outbox:
+        outbox = self._outboxes.get(platform)
         if outbox is None:
-            raise OutboxError(conversation.platform, "no outbox registered (is the platform served?)")
-        return await outbox.send(conversation, replies)
+            raise OutboxError(platform, "no outbox registered (is the platform served?)")
+        return outbox

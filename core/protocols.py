@@ -146,7 +146,13 @@ class SessionStore(Protocol):
     async def delete_record(self, namespace: str, record_id: str) -> None: ...
 
     async def forget_user(self, platform: Platform, user_id: str) -> int:
-        """Erase every conversation and record tied to this user; returns keys removed."""
+        """Erase the user from every conversation and record indexed for them; returns how many
+        states and records were deleted or rewritten.
+
+        A conversation they had alone is deleted; a shared one keeps the other participants'
+        part (``ConversationState.without_participant``), rewritten under its lock, so call it
+        outside any conversation lock.
+        """
         ...
 
     async def schedule(self, queue: str, member: str, at: float) -> None:

@@ -56,6 +56,19 @@ class Settings(BaseSettings):
     # The date the demo treats as "today" for return windows; None: orders.yaml's demo_today.
     demo_today: date | None = None
 
+    # --- commerce backend (shopify helper) -------------------------------------
+    # "offline" (the demo CSV/YAML) or "shopify"; empty: Shopify when SHOPIFY_SHOP_DOMAIN is set.
+    commerce_backend: str = ""
+    shopify_shop_domain: str | None = Field(default=None, validation_alias=AliasChoices("SHOPIFY_SHOP_DOMAIN"))
+    shopify_admin_token: str | None = Field(default=None, validation_alias=AliasChoices("SHOPIFY_ADMIN_TOKEN"))
+    shopify_webhook_secret: str | None = Field(default=None, validation_alias=AliasChoices("SHOPIFY_WEBHOOK_SECRET"))
+    # The Admin GraphQL endpoint; empty: https://{shop}.myshopify.com/admin/api/2025-01/graphql.json.
+    shopify_api_url: str | None = Field(default=None, validation_alias=AliasChoices("SHOPIFY_API_URL"))
+    shopify_timeout_s: float = 10.0
+    # The last synced catalogue is also kept here (JSON), for a restart while both Redis and the API are away.
+    shopify_catalog_cache: Path | None = None
+    notify_min_interval_s: float = 0.05  # pacing of opt-in messages per platform
+
     # --- platforms ---------------------------------------------------------
     slack_bot_token: str | None = Field(default=None, validation_alias=AliasChoices("SLACK_BOT_TOKEN"))
     slack_signing_secret: str | None = Field(default=None, validation_alias=AliasChoices("SLACK_SIGNING_SECRET"))

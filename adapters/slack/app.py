@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import logging
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from slack_bolt import BoltResponse
@@ -34,6 +34,7 @@ from adapters.metrics import AdapterMetrics
 from adapters.slack import extract
 from adapters.slack.render import ACTION_ID_PREFIX, render_reply
 from adapters.types import MessageHandler
+from core.commands import CommandMenu
 from core.handoff import parse_channel
 from core.messages import ConversationKey, IncomingMessage, Reply
 from core.outbox import OutboxError
@@ -96,6 +97,22 @@ async def post_replies(
     return sent
 
 
+async def update_message(client: AsyncWebClient, conversation: ConversationKey, message_id: str,
+                         reply: Reply) -> None:
+    """Replace the message ``message_id`` (its ``ts``) in ``conversation.chat`` with ``reply`` (``chat.update``).
+
+    Blocks are replaced as a whole: a reply without buttons leaves none.
+
+    Raises:
+        OutboxError: Slack refused (``message_not_found``, ``cant_update_message``...).
+    """
+    try:
+        await client.chat_update(channel=conversation.chat, ts=message_id, **render_reply(reply))
+    except SlackApiError as error:
+        code = error.response.get("error") if error.response is not None else None
+        raise OutboxError(conversation.platform, str(code or error)) from error
+
+
 class SlackOutbox:
     """A send-only Slack outbox for a process that does not serve Slack (``shopkeep telegram-poll``).
 
@@ -125,6 +142,14 @@ class SlackOutbox:
         return await post_replies(self.client, conversation, replies, store=self._store,
                                   thread_ttl_s=self._thread_ttl_s)
 
+    async def update(self, conversation: ConversationKey, message_id: str, reply: Reply) -> None:
+        """Edit a message the bot posted (see :func:`update_message`).
+
+        Raises:
+            OutboxError: Slack refused.
+        """
+        await update_message(self.client, conversation, message_id, reply)
+
 
 def _malformed(what: str) -> Response:
     logger.info("slack: malformed request body refused (%s)", what)
@@ -148,6 +173,10 @@ class SlackAdapter:
         client: A Web API client; built from ``settings`` when omitted.
         metrics: Where dropped duplicates and errors are counted.
         staff_handler: The staff bot's handler (``settings.staff_bot``); None: no staff routing.
+        commands: Each bot's command registry, by bot name. Slack's client keeps a
+            leading ``/`` for its own slash commands, so a bot's commands are typed
+            after its slash command (``/shop cart``, ``/staff queue``); the core lists
+            them that way.
     """
 
     def __init__(
@@ -160,9 +189,13 @@ class SlackAdapter:
         client: AsyncWebClient | None = None,
         metrics: AdapterMetrics | None = None,
         staff_handler: MessageHandler | None = None,
+        commands: Mapping[str, CommandMenu] | None = None,
     ) -> None:
         self._handler = handler
         self._bot = bot
+        self._menus: Mapping[str, CommandMenu] = commands or {}
+        # How each bot's commands are typed here: after its slash command.
+        self._prefixes = {bot: f"{settings.slack_command} ", settings.staff_bot: f"{settings.staff_command} "}
         self._handlers: dict[str, MessageHandler] = {bot: handler}
         self._staff_bot = settings.staff_bot
         self._staff_channels: frozenset[str] = frozenset()
@@ -249,7 +282,8 @@ class SlackAdapter:
                 return
             bot = followed
         message = extract.incoming_from_event(
-            event, bot=bot, team_id=self._team(body), event_id=body.get("event_id"), own_user_id=own
+            event, bot=bot, team_id=self._team(body), event_id=body.get("event_id"), own_user_id=own,
+            command_prefix=self._prefix(bot),
         )
         if message is not None:
             await self._converse(message)
@@ -258,13 +292,18 @@ class SlackAdapter:
         staff = channel in self._staff_channels or (self._handoff_channel and channel == self._handoff_channel)
         return self._staff_bot if staff and self._staff_bot in self._handlers else self._bot
 
+    def _prefix(self, bot: str) -> str:
+        return self._prefixes.get(bot, "/")
+
     async def _on_mention(self, event: dict[str, Any], body: dict[str, Any], context: Any) -> None:
+        bot = self._bot_for_channel(event.get("channel"))
         message = extract.incoming_from_event(
             event,
-            bot=self._bot_for_channel(event.get("channel")),
+            bot=bot,
             team_id=self._team(body),
             event_id=body.get("event_id"),
             own_user_id=getattr(context, "bot_user_id", None),
+            command_prefix=self._prefix(bot),
         )
         if message is None:
             return
@@ -274,20 +313,21 @@ class SlackAdapter:
 
     async def _on_command(self, ack: Any, body: dict[str, Any]) -> None:
         await ack()
-        message = extract.incoming_from_command(body, bot=self._bot)
+        message = extract.incoming_from_command(body, bot=self._bot, menu=self._menus.get(self._bot))
         if message is not None:
             await self._converse(message, response_url=body.get("response_url"))
 
     async def _on_staff_command(self, ack: Any, body: dict[str, Any]) -> None:
         await ack()
-        message = extract.incoming_from_command(body, bot=self._staff_bot)
+        message = extract.incoming_from_command(body, bot=self._staff_bot, menu=self._menus.get(self._staff_bot))
         if message is not None:
             await self._converse(message, response_url=body.get("response_url"))
 
     async def _on_action(self, ack: Any, body: dict[str, Any]) -> None:
         await ack()
         channel = (body.get("channel") or {}).get("id") or (body.get("container") or {}).get("channel_id")
-        message = extract.incoming_from_action(body, bot=self._bot_for_channel(channel))
+        bot = self._bot_for_channel(channel)
+        message = extract.incoming_from_action(body, bot=bot, command_prefix=self._prefix(bot))
         if message is not None:
             await self._converse(message, response_url=body.get("response_url"))
 
@@ -310,11 +350,16 @@ class SlackAdapter:
         channel = message.conversation.chat
         thread = message.conversation.thread or None
         try:
-            await self.client.chat_postMessage(channel=channel, thread_ts=thread, **rendered)
+            if reply.ephemeral:  # only the sender sees it (a button's presser, say)
+                await self.client.chat_postEphemeral(channel=channel, user=message.user_id, thread_ts=thread,
+                                                     **rendered)
+            else:
+                await self.client.chat_postMessage(channel=channel, thread_ts=thread, **rendered)
         except SlackApiError as error:
             code = error.response.get("error") if error.response is not None else None
             if code in _NOT_POSTABLE and response_url:
-                await AsyncWebhookClient(response_url).send(response_type="in_channel", **rendered)
+                await AsyncWebhookClient(response_url).send(
+                    response_type="ephemeral" if reply.ephemeral else "in_channel", **rendered)
                 return
             logger.error("slack: chat.postMessage to %s failed: %s", channel, code or error)
             if self._metrics is not None:
@@ -329,6 +374,14 @@ class SlackAdapter:
         """
         return await post_replies(self.client, conversation, replies, store=self._store,
                                   thread_ttl_s=self._thread_ttl_s)
+
+    async def update(self, conversation: ConversationKey, message_id: str, reply: Reply) -> None:
+        """Edit a message the bot posted (see :func:`update_message`).
+
+        Raises:
+            OutboxError: Slack refused.
+        """
+        await update_message(self.client, conversation, message_id, reply)
 
     # --- channel threads the bot takes part in -------------------------------
     @staticmethod

@@ -11,6 +11,7 @@ import re
 from datetime import datetime, timezone
 from typing import Any
 
+from core.commands import CommandMenu
 from core.messages import Attachment, ConversationKey, IncomingMessage, Platform
 
 _MENTION = re.compile(r"<@[UW][A-Z0-9]+(?:\|[^>]*)?>")
@@ -59,6 +60,11 @@ def _attachments(event: dict[str, Any]) -> tuple[Attachment, ...]:
     )
 
 
+def mention_of(user_id: str) -> str:
+    """Slack's markup that links a user (``<@U123>``), shown as their name in every client."""
+    return f"<@{user_id}>"
+
+
 def thread_of(event: dict[str, Any]) -> str:
     """The thread timestamp when the message lies in a thread, else ``""``."""
     return str(event.get("thread_ts") or "")
@@ -71,6 +77,7 @@ def incoming_from_event(
     team_id: str,
     event_id: str | None,
     own_user_id: str | None = None,
+    command_prefix: str = "/",
 ) -> IncomingMessage | None:
     """Translate a ``message`` or ``app_mention`` event.
 
@@ -80,6 +87,7 @@ def incoming_from_event(
         team_id: The body's ``team_id`` (the conversation's workspace).
         event_id: The body's ``event_id``; becomes ``delivery_id``.
         own_user_id: This app's bot user, whose own messages are ignored.
+        command_prefix: How the user types this bot's commands here (``/shop ``).
 
     Returns:
         The message, or ``None`` when the event is not a person talking.
@@ -102,22 +110,30 @@ def incoming_from_event(
         ),
         user_id=user,
         text=text,
+        command_prefix=command_prefix,
+        mention=mention_of(user),
         delivery_id=f"slack:{event_id}" if event_id else None,
         timestamp=_timestamp(event.get("ts")),
         attachments=attachments,
     )
 
 
-def incoming_from_command(body: dict[str, Any], *, bot: str) -> IncomingMessage | None:
+def incoming_from_command(body: dict[str, Any], *, bot: str, menu: CommandMenu | None = None) -> IncomingMessage | None:
     """Translate a slash command (``/shop red dress`` → text ``red dress``).
 
     A bare ``/shop`` becomes ``/start``, the greeting every bot understands.
+    Slack's client keeps a leading ``/`` for its own commands, so the bot's
+    commands come as words: ``/shop cart`` or ``/shop lang zh`` becomes
+    ``/cart`` or ``/lang zh`` when ``menu`` (the bot's registry) names them.
     """
     user = body.get("user_id")
     channel = body.get("channel_id")
     if not user or not channel:
         return None
     text = str(body.get("text") or "").strip() or "/start"
+    if menu is not None:
+        text = menu.read_bare(text) or text
+    slash = str(body.get("command") or "").strip()
     trigger = body.get("trigger_id")
     return IncomingMessage(
         conversation=ConversationKey(
@@ -126,11 +142,13 @@ def incoming_from_command(body: dict[str, Any], *, bot: str) -> IncomingMessage 
         user_id=user,
         user_name=body.get("user_name"),
         text=text,
+        command_prefix=f"{slash} " if slash.startswith("/") else "/",
+        mention=mention_of(user),
         delivery_id=f"slack:{trigger}" if trigger else None,
     )
 
 
-def incoming_from_action(body: dict[str, Any], *, bot: str) -> IncomingMessage | None:
+def incoming_from_action(body: dict[str, Any], *, bot: str, command_prefix: str = "/") -> IncomingMessage | None:
     """Translate a ``block_actions`` button press; ``value`` is the reply button's payload."""
     actions = body.get("actions") or ()
     action = actions[0] if actions and isinstance(actions[0], dict) else None
@@ -154,6 +172,8 @@ def incoming_from_action(body: dict[str, Any], *, bot: str) -> IncomingMessage |
         conversation=ConversationKey(platform=Platform.SLACK, bot=bot, workspace=team, chat=channel, thread=thread),
         user_id=user,
         user_name=(body.get("user") or {}).get("username"),
+        command_prefix=command_prefix,
+        mention=mention_of(user),
         text=str((action.get("text") or {}).get("text") or ""),
         button_payload=str(payload),
         delivery_id=delivery,

@@ -9,6 +9,7 @@ The plain ``text`` fallback (notifications, screen readers) is always set.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from typing import Any
 
 from adapters import text as text_helpers
@@ -33,6 +34,22 @@ Block = dict[str, Any]
 def escape(text: str) -> str:
     """Escape the three characters Slack's mrkdwn treats as control characters."""
     return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def with_mentions(reply: Reply, escape_text: Callable[[str], str] = escape) -> str:
+    """The reply's text with each mention span replaced by its Slack markup (``<@U123>``).
+
+    The rest is passed through ``escape_text``: a user's own ``<`` or ``&``
+    never becomes markup, only the mentions the core placed.
+    """
+    parts: list[str] = []
+    at = 0
+    for mention in reply.mentions:
+        parts.append(escape_text(reply.text[at : mention.start]))
+        parts.append(mention.markup)
+        at = mention.end
+    parts.append(escape_text(reply.text[at:]))
+    return "".join(parts)
 
 
 def truncate(text: str, limit: int, ellipsis: str = "…") -> str:
@@ -92,9 +109,9 @@ def card_blocks(card: ProductCard, *, start_index: int = 0) -> list[Block]:
 
 
 def fallback_text(reply: Reply) -> str:
-    """Plain text for notifications: the reply text, else the card titles."""
+    """Plain text for notifications: the reply text (mentions as markup), else the card titles."""
     if reply.text.strip():
-        return truncate(reply.text.strip(), MAX_FALLBACK_TEXT)
+        return truncate(with_mentions(reply, lambda text: text).strip(), MAX_FALLBACK_TEXT)
     titles = [f"{c.title} ({format_price(c.price, c.currency)})" for c in reply.cards]
     if titles:
         return truncate("\n".join(titles), MAX_FALLBACK_TEXT)
@@ -104,8 +121,8 @@ def fallback_text(reply: Reply) -> str:
 def render_reply(reply: Reply) -> dict[str, Any]:
     """Keyword arguments for ``chat.postMessage`` (``text`` and ``blocks``)."""
     blocks: list[Block] = [
-        {"type": "section", "text": {"type": "mrkdwn", "text": escape(chunk)}}
-        for chunk in split_text(reply.text, MAX_SECTION_TEXT - 200)  # room for escaping
+        {"type": "section", "text": {"type": "mrkdwn", "text": chunk}}
+        for chunk in split_text(with_mentions(reply), MAX_SECTION_TEXT)
     ]
     button_index = 0
     for position, card in enumerate(reply.cards):

@@ -28,7 +28,6 @@ from telegram.ext import (
     Application,
     ApplicationHandlerStop,
     CallbackQueryHandler,
-    CommandHandler,
     ContextTypes,
     ExtBot,
     TypeHandler,
@@ -42,8 +41,17 @@ from adapters.dedup import first_delivery
 from adapters.metrics import AdapterMetrics
 from adapters.telegram import extract
 from adapters.telegram.callbacks import CallbackCodec, CallbackExpired
-from adapters.telegram.render import CONTACT_BUTTON_LABEL, OutgoingPart, keyboard_rows, plan_reply
+from adapters.telegram.commands import command_lists
+from adapters.telegram.render import (
+    BUTTONS_ONLY_TEXT,
+    CONTACT_BUTTON_LABEL,
+    OutgoingPart,
+    keyboard_rows,
+    plan_reply,
+    split_text,
+)
 from adapters.types import MessageHandler
+from core.commands import CommandMenu
 from core.messages import ConversationKey, IncomingMessage, Reply
 from core.outbox import OutboxError
 from core.protocols import SessionStore
@@ -51,7 +59,6 @@ from core.settings import Settings
 
 logger = logging.getLogger(__name__)
 
-COMMANDS = ("start", "help", "cart", "orders", "human", "forget", "lang")
 APOLOGY = "Sorry, something went wrong on our side. Please try again in a moment."
 EXPIRED = "This button has expired. Please ask again."
 FOREIGN_CONTACT = "Please share your own number with the button below the chat."
@@ -68,6 +75,12 @@ class TelegramAdapter:
         store: The runtime's session store (update dedup, long button payloads).
         metrics: Where dropped duplicates and errors are counted.
         polling: Build an updater for long polling (else webhook mode).
+        commands: The bot's command registry; its lists become the chat's command
+            menu (``setMyCommands``) when the adapter starts. None: the menu is left as it is.
+
+    Commands need no handler of their own: a command is a text message
+    (``filters.TEXT`` accepts them), and the core's registry runs it or
+    answers that it does not know it.
     """
 
     def __init__(
@@ -79,8 +92,10 @@ class TelegramAdapter:
         store: SessionStore | None = None,
         metrics: AdapterMetrics | None = None,
         polling: bool = False,
+        commands: CommandMenu | None = None,
     ) -> None:
         self._settings = settings
+        self._commands = commands
         self._handler = handler
         self._bot = bot
         self._store = store
@@ -97,7 +112,6 @@ class TelegramAdapter:
             builder = builder.updater(None)
         self.application = builder.build()
         self.application.add_handler(TypeHandler(Update, self._drop_repeats), group=-1)
-        self.application.add_handler(CommandHandler(list(COMMANDS), self._on_message))
         self.application.add_handler(
             PTBMessageHandler(
                 filters.UpdateType.MESSAGE & (filters.TEXT | filters.CONTACT | filters.PHOTO | filters.CAPTION),
@@ -114,8 +128,10 @@ class TelegramAdapter:
 
     # --- lifecycle -----------------------------------------------------------
     async def start(self) -> None:
-        """Open the HTTP client and check the token (``getMe``); register the webhook if configured."""
+        """Open the HTTP client and check the token (``getMe``); publish the command menu;
+        register the webhook if configured."""
         await self.application.initialize()
+        await self.publish_commands()
         url = self._settings.telegram_webhook_url
         if url:
             await self.bot.set_webhook(
@@ -135,6 +151,7 @@ class TelegramAdapter:
         if updater is None:
             raise RuntimeError("TelegramAdapter was built for webhooks; pass polling=True")
         async with self.application:
+            await self.publish_commands()
             await updater.start_polling(allowed_updates=ALLOWED_UPDATES)
             await self.application.start()
             try:
@@ -142,6 +159,23 @@ class TelegramAdapter:
             finally:
                 await updater.stop()
                 await self.application.stop()
+
+    async def publish_commands(self) -> None:
+        """Set the chat's command menu from the bot's registry: ``setMyCommands`` for every
+        user, then once per other language the bot speaks (``language_code``).
+
+        A refusal is logged and counted, not raised: the bot still answers
+        every command typed by hand.
+        """
+        if self._commands is None:
+            return
+        for listed in command_lists(self._commands):
+            try:
+                await self.bot.set_my_commands(listed.commands, language_code=listed.language_code)
+            except TelegramError as error:
+                logger.warning("telegram: setMyCommands (%s) refused: %s", listed.language_code or "default", error)
+                if self._metrics is not None:
+                    self._metrics.observe_error("telegram", self._bot, error)
 
     # --- webhook entry -------------------------------------------------------
     def parse_update(self, data: dict[str, Any]) -> Update:
@@ -235,6 +269,14 @@ class TelegramAdapter:
         """
         return await self._sender.send(conversation, replies)
 
+    async def update(self, conversation: ConversationKey, message_id: str, reply: Reply) -> None:
+        """Edit a message the bot sent (see :meth:`TelegramSender.update`).
+
+        Raises:
+            OutboxError: Telegram refused.
+        """
+        await self._sender.update(conversation, message_id, reply)
+
 
 class TelegramSender:
     """Renders and sends replies through a PTB bot; shared by the adapter and :class:`TelegramOutbox`.
@@ -295,6 +337,25 @@ class TelegramSender:
             if strict:
                 raise
             return None
+
+    async def update(self, conversation: ConversationKey, message_id: str, reply: Reply) -> None:
+        """``editMessageText``: the message's text and inline keyboard become ``reply``'s.
+
+        A reply longer than one message keeps its first part (an edit cannot add messages).
+
+        Raises:
+            OutboxError: Telegram refused (the message is gone, too old, or not a text message).
+        """
+        chunks = split_text(reply.text)
+        part = OutgoingPart(text=chunks[0] if chunks else BUTTONS_ONLY_TEXT, buttons=reply.buttons)
+        markup = await self.markup(part)
+        try:
+            await self.bot.edit_message_text(
+                part.text, chat_id=conversation.chat, message_id=int(message_id), parse_mode=part.parse_mode,
+                reply_markup=markup if isinstance(markup, InlineKeyboardMarkup) else None,
+            )
+        except (TelegramError, ValueError) as error:
+            raise OutboxError(conversation.platform, str(error)) from error
 
     async def send(self, conversation: ConversationKey, replies: Sequence[Reply]) -> list[str]:
         """Send ``replies`` to ``conversation.chat``; returns the message ids.
@@ -357,9 +418,21 @@ class TelegramOutbox:
             raise OutboxError(conversation.platform, str(error)) from error
         return await self._sender.send(conversation, replies)
 
+    async def update(self, conversation: ConversationKey, message_id: str, reply: Reply) -> None:
+        """Edit a message the bot sent (see :meth:`TelegramSender.update`).
+
+        Raises:
+            OutboxError: Telegram could not be reached or refused.
+        """
+        try:
+            await self.bot.initialize()
+        except TelegramError as error:
+            raise OutboxError(conversation.platform, str(error)) from error
+        await self._sender.update(conversation, message_id, reply)
+
     async def aclose(self) -> None:
         """Close the HTTP client (idempotent)."""
         await self.bot.shutdown()
 
 
-__all__ = ["COMMANDS", "TelegramAdapter", "TelegramOutbox", "TelegramSender"]
+__all__ = ["TelegramAdapter", "TelegramOutbox", "TelegramSender"]

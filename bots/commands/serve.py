@@ -184,16 +184,22 @@ async def poll_telegram(settings: Settings, runtime: ServingRuntime, stop: async
         store=runtime.store,
         metrics=metrics,
         polling=True,
+        commands=runtime.managers[bot].command_menu,
     )
     outbox = getattr(runtime, "outbox", None)
     if outbox is not None:
         outbox.register(Platform.TELEGRAM, adapter)
         if settings.slack_bot_token:
             outbox.register(Platform.SLACK, SlackOutbox(settings=settings, store=runtime.store))
+    handoff = getattr(runtime, "handoff", None)
+    if handoff is not None:
+        handoff.relay_observers.append(metrics.observe_relay)
     logger.info("telegram: polling for bot %s", bot)
     try:
         await adapter.run_polling(stop)
     finally:
+        if handoff is not None:
+            handoff.relay_observers.remove(metrics.observe_relay)
         if outbox is not None:
             outbox.unregister(Platform.TELEGRAM)
             outbox.unregister(Platform.SLACK)

@@ -6,6 +6,7 @@ The handlers live in modules named after what they do:
 * :mod:`.cart`: add, remove, view, checkout link;
 * :mod:`.orders`: order status after verification;
 * :mod:`.returns`: returns and exchanges;
+* :mod:`.alerts`: back-in-stock updates and ``/notify``;
 * :mod:`.stores`: store hours and locations;
 * :mod:`.policies`: policy questions and the sizing guide;
 * :mod:`.smalltalk`: greetings, complaints, asking for a person;
@@ -25,12 +26,19 @@ Conversation data kept in ``state.data`` (JSON only):
 from __future__ import annotations
 
 # Importing a module registers its handlers; the order is the order overrides run in.
-from bots.shop_assistant import cart, orders, policies, products, returns, smalltalk, stores
+from bots.shop_assistant import alerts, cart, orders, policies, products, returns, smalltalk, stores
 from bots.shop_assistant.cart import checkout_url
 from bots.shop_assistant.services import ShopServices, registry, setup
 
+# Commands beyond the generic ones (/start /help /lang /why /forget /human /cancel):
+# every platform lists and runs them (core/commands.py).
+registry.command("cart", intent="view_cart", description="command_cart")
+registry.command("orders", intent="order_status", description="command_orders", accepts_text=True)
+registry.command("notify", intent="manage_notifications", description="command_notify", accepts_text=True)
+
 __all__ = [
            "ShopServices",
+           "alerts",
            "cart",
            "checkout_url",
            "orders",

@@ -142,13 +142,24 @@ async def view_cart(ctx: ActionContext) -> None:
     if not cart:
         ctx.say("cart_empty")
         return
+    gone = ctx.text("cart_line_gone")
     lines = "\n".join(
         f"{i}. {line['title']}" + (f" ({line['variant']})" if line["variant"] != "-" else "")
         + f" × {line['qty']}: {money(Decimal(line['price']) * line['qty'])}"
+        + ("" if still_offered(ctx, line) else f" {gone}")
         for i, line in enumerate(cart, 1)
     )
     ctx.say("cart_view", buttons=[ctx.button("button_checkout", "intent:checkout")],
-            count=sum(line["qty"] for line in cart), lines=lines, total=money(_cart_total(cart)))
+            count=sum(line["qty"] for line in cart), lines=lines,
+            total=money(_cart_total([line for line in cart if still_offered(ctx, line)])))
+
+
+def still_offered(ctx: ActionContext, line: dict[str, Any]) -> bool:
+    """Whether a cart line can still be bought (the shop may have deleted, hidden or sold it out since)."""
+    catalog = svc(ctx).catalog
+    found = (catalog.find_variant(str(line["variant_id"])) if line.get("variant_id") else None) \
+        or catalog.find_variant(str(line.get("sku") or ""))
+    return found is not None and found[0].offered and found[1].buyable
 
 
 def checkout_url(cart: Sequence[dict[str, Any]], *, shop_url: str, template: str) -> str:
@@ -159,12 +170,18 @@ def checkout_url(cart: Sequence[dict[str, Any]], *, shop_url: str, template: str
     return template.format(shop_url=shop_url, items=items)
 
 
-@registry.intent("checkout", templates=("checkout_link",))
+@registry.intent("checkout", templates=("checkout_link", "checkout_skipped", "cart_line_gone"))
 async def checkout(ctx: ActionContext) -> None:
     cart = _cart(ctx)
     if not cart:
         ctx.say("cart_empty")
         return
-    url = checkout_url(cart, shop_url=ctx.settings.shop_url, template=ctx.settings.cart_link_template)
-    ctx.report(CheckoutLinked(items=sum(int(line["qty"]) for line in cart), total=_cart_total(cart)))
-    ctx.say("checkout_link", url=url, total=money(_cart_total(cart)))
+    buyable = [line for line in cart if still_offered(ctx, line)]
+    gone = [line for line in cart if line not in buyable]
+    if gone:
+        ctx.say("checkout_skipped", titles=", ".join(line["title"] for line in gone))
+    if not buyable:
+        return
+    ctx.report(CheckoutLinked(items=sum(int(line["qty"]) for line in buyable), total=_cart_total(buyable)))
+    url = checkout_url(buyable, shop_url=ctx.settings.shop_url, template=ctx.settings.cart_link_template)
+    ctx.say("checkout_link", url=url, total=money(_cart_total(buyable)))

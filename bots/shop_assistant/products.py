@@ -384,7 +384,13 @@ async def stock_check(ctx: ActionContext) -> None:
     if len(candidates) == 1:
         v = candidates[0]
         key = {StockState.IN_STOCK: "stock_in", StockState.LOW_STOCK: "stock_low"}.get(v.stock, "stock_out")
-        ctx.say(key if v.buyable else "stock_out", title=product.title, variant=v.title)
+        if v.buyable:
+            ctx.say(key, title=product.title, variant=v.title)
+            return
+        # Sold out: offer to say when it is back (bots.shop_assistant.alerts).
+        ctx.state.data["sold_out"] = v.sku or v.id
+        buttons = [ctx.button("button_notify_stock", f"notify:stock:{v.sku or v.id}")] if svc(ctx).notifier else []
+        ctx.say("stock_out", buttons=buttons, title=product.title, variant=v.title)
         return
     pool = candidates or list(product.variants)
     available = [v.title for v in pool if v.buyable]

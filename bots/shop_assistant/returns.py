@@ -1,9 +1,14 @@
-"""Returns and exchanges: a form that verifies the order, checks the window and issues a return number."""
+"""Returns and exchanges: a form that verifies the order, checks the window and asks the shop for the return.
+
+The shop's backend lists what can still be returned (lines already returned
+drop out) and receives the request: with Shopify a return *request* the
+shop reviews; offline a return number at once. The lines are kept in the
+form's slots (titles and ids only, no personal data) while the shopper picks.
+"""
 
 from __future__ import annotations
 
-import secrets
-import string
+from dataclasses import asdict
 from typing import Any
 
 from bots.shop_assistant.orders import (
@@ -11,76 +16,88 @@ from bots.shop_assistant.orders import (
     contact_identity,
     order_prefill,
     remember_verified,
+    shop_unavailable,
     verified_order,
 )
 from bots.shop_assistant.services import content_words, pick, registry, svc
 from core.actions import ActionContext
+from core.commerce.backend import ReturnableItem
+from core.commerce.errors import CommerceError, CommerceRejected
 from core.forms import Form, Slot, button_value, deactivate, value_button
 from core.messages import Button
 
-_RMA_ALPHABET = string.ascii_uppercase + string.digits
+_LINES = "returnable"  # form slot holding the returnable lines
 
 
-def _check_return_identity(ctx: ActionContext, identity: str) -> Any:
+async def _check_return_identity(ctx: ActionContext, identity: str) -> Any:
     """Verify the order before showing its items; check it is returnable at all."""
     values = {**ctx.state.form_slots, "identity": identity}
-    order = verified_order(ctx, values)
+    services = svc(ctx)
+    try:
+        order = await verified_order(ctx, values)
+        if order is not None and order.delivered_at is not None:
+            items = await services.backend.returnable_items(order)
+        else:
+            items = []
+    except CommerceError:
+        deactivate(ctx)
+        return "shop_unavailable"
     if order is None:
         ctx.state.form_slots.pop("number", None)
         return "order_not_verified"
     remember_verified(ctx, order.number)
-    services = svc(ctx)
     window = services.policies.returns.window_days
     if order.delivered_at is None:
         deactivate(ctx)
         return "return_not_delivered"
-    if not order.within_return_window(services.orders.today(), window):
+    if not order.within_return_window(services.backend.today(), window):
         deactivate(ctx)
         return ("return_window_closed", {"days": window})
+    if not items:
+        deactivate(ctx)
+        return "return_nothing_left"
+    handles = {li.sku: li.handle for li in order.line_items}
+    ctx.state.form_slots[_LINES] = [{**asdict(i), "handle": handles.get(i.sku, "")} for i in items]
     return None
 
 
-def _current_order(ctx: ActionContext) -> Any:
-    return svc(ctx).orders.find(ctx.state.form_slots.get("number") or "")
+def _lines(ctx: ActionContext, values: dict[str, Any] | None = None) -> list[dict[str, Any]]:
+    source = ctx.state.form_slots if values is None else values
+    return [line for line in source.get(_LINES) or [] if isinstance(line, dict)]
 
 
 def _item_buttons(ctx: ActionContext) -> list[Button]:
-    order = _current_order(ctx)
-    if order is None:
-        return []
-    return [value_button(f"{li.title} ({li.variant_title})" if li.variant_title else li.title, li.sku)
-            for li in order.line_items]
+    return [value_button(f"{li['title']} ({li['variant_title']})" if li.get("variant_title") else li["title"],
+                         li["sku"]) for li in _lines(ctx)]
 
 
 def _extract_item(ctx: ActionContext) -> str | None:
-    order = _current_order(ctx)
-    if order is None:
+    items = _lines(ctx)
+    if not items:
         return None
     if (value := button_value(ctx)) is not None:
         return value
-    items = list(order.line_items)
     if (picked := pick(ctx, items)) is not None:
-        return picked.sku
+        return picked["sku"]
     text = ctx.message.text.lower()
     for li in items:
-        if li.sku.lower() in text:
-            return li.sku
+        if li["sku"] and li["sku"].lower() in text:
+            return li["sku"]
     words = content_words(text)
-    named = [li for li in items if content_words(li.title) & words]
-    return named[0].sku if len(named) == 1 else None
+    named = [li for li in items if content_words(li["title"]) & words]
+    return named[0]["sku"] if len(named) == 1 else None
 
 
 def _check_item(ctx: ActionContext, sku: str) -> Any:
-    order = _current_order(ctx)
-    item = next((li for li in order.line_items if li.sku == sku), None) if order else None
+    item = next((li for li in _lines(ctx) if li["sku"] == sku), None)
     if item is None:
         return "bad_return_item"
     rules = svc(ctx).policies.returns
-    product = svc(ctx).catalog.get(item.handle)
+    product = svc(ctx).catalog.get(item["handle"])
     if product is not None and (
         any(product.has_tag(t) for t in rules.final_sale_tags) or product.product_type in rules.non_returnable_types
     ):
-        return ("return_final_sale", {"title": item.title})
+        return ("return_final_sale", {"title": item["title"]})
     return None
 
 
@@ -99,22 +116,37 @@ def _extract_reason(ctx: ActionContext) -> str | None:
     return text[:200] if text else None
 
 
-def _new_rma() -> str:
-    return "RMA-" + "".join(secrets.choice(_RMA_ALPHABET) for _ in range(6))
-
-
 def _return_form(kind: str) -> Form:
     async def submit(ctx: ActionContext, values: dict[str, Any]) -> None:
-        order = svc(ctx).orders.find(values["number"])
-        item = next(li for li in order.line_items if li.sku == values["item"])
-        rma = _new_rma()
+        services = svc(ctx)
+        line = next((li for li in _lines(ctx, values) if li["sku"] == values["item"]), None)
+        try:
+            order = await services.backend.find_order(values["number"])
+            if order is None or line is None:
+                ctx.say("order_not_verified")
+                return
+            fields = {k: line.get(k) for k in ("sku", "title", "variant_title", "quantity", "line_item_id",
+                                                "fulfillment_line_item_id")}
+            receipt = await services.backend.request_return(
+                order, ReturnableItem(**fields), reason=str(values["reason"]),
+                note="exchange requested in chat" if kind == "exchange" else "")
+        except CommerceRejected as refused:
+            ctx.say("return_refused", reason="; ".join(refused.messages),
+                    buttons=[ctx.button("button_talk_to_human", "cmd:human")])
+            return
+        except CommerceError as error:
+            shop_unavailable(ctx, error)
+            return
         ctx.state.data.setdefault("returns", []).append(
-            {"rma": rma, "kind": kind, "order": order.number, "sku": item.sku, "reason": values["reason"]}
+            {"rma": receipt.name, "kind": kind, "order": order.number, "sku": line["sku"], "reason": values["reason"]}
         )
         ctx.cite(f"order:{order.number}")
         ctx.cite("policy:returns_window")
-        rules = svc(ctx).policies.returns
-        ctx.say(f"{kind}_done", rma=rma, title=item.title, days=rules.window_days, refund_days=rules.refund_days)
+        rules = services.policies.returns
+        ctx.say(f"{kind}_done", rma=receipt.name, title=line["title"], days=rules.window_days,
+                refund_days=rules.refund_days)
+        if receipt.status == "REQUESTED":
+            ctx.say("return_requested_next", rma=receipt.name)
 
     return Form(
         name=kind,
@@ -122,13 +154,15 @@ def _return_form(kind: str) -> Form:
             NUMBER_SLOT,
             Slot(name="identity", prompt="ask_identity", extract=contact_identity, invalid="bad_identity",
                  request_contact=True, validate=_check_return_identity, keep=lambda ctx, _: "verified",
-                 errors=("order_not_verified", "return_not_delivered", "return_window_closed")),
+                 errors=("order_not_verified", "return_not_delivered", "return_window_closed",
+                         "return_nothing_left", "shop_unavailable")),
             Slot(name="item", prompt="ask_return_item", extract=_extract_item, validate=_check_item,
                  buttons=_item_buttons, errors=("bad_return_item", "return_final_sale")),
             Slot(name="reason", prompt="ask_return_reason", extract=_extract_reason, buttons=_reason_buttons),
         ),
         submit=submit,
-        extra_templates=(f"{kind}_done", *(f"reason_{r}" for r in _REASONS)),
+        extra_templates=(f"{kind}_done", "return_refused", "return_requested_next", "button_talk_to_human",
+                         *(f"reason_{r}" for r in _REASONS)),
     )
 
 

@@ -17,11 +17,13 @@ from pathlib import Path
 from typing import Any
 
 from core.actions import ActionContext, ActionRegistry, SetupContext
+from core.commerce.backend import SHARED_BACKEND, SHARED_NOTIFIER, CommerceBackend
 from core.commerce.catalog import Catalog
 from core.commerce.entities import EntityExtractor
+from core.commerce.notify import Notifier
+from core.commerce.offline import OfflineBackend
 from core.commerce.search import ProductSearch, catalog_services
 from core.commerce.shopdata import (
-    OrderBook,
     PolicyBook,
     Store,
     load_orders,
@@ -36,7 +38,7 @@ registry = ActionRegistry(
     templates=(
         "button_details", "button_add", "button_similar", "button_goes_with", "button_show_more",
         "button_view_cart", "button_checkout", "button_remove", "which_product",
-        "stock_text_in", "stock_text_low", "stock_text_out", "closed",
+        "stock_text_in", "stock_text_low", "stock_text_out", "closed", "shop_unavailable",
     )
 )
 
@@ -51,19 +53,34 @@ class ShopServices:
     policies: PolicyBook
     policy_index: PassageIndex
     stores: tuple[Store, ...]
-    orders: OrderBook
+    backend: CommerceBackend
+    notifier: Notifier | None = None
 
 
 async def setup(ctx: SetupContext) -> ShopServices:
-    """Load the catalogue and shop data and build the search indexes (embeds once)."""
+    """Load the catalogue and shop data and build the search indexes (embeds once).
+
+    With a connected shop (the runtime put its backend in ``ctx.shared``) the
+    catalogue, search and vocabulary are the shop's live ones; otherwise the
+    offline backend reads the demo files (or ``--catalog``).
+    """
     if ctx.encoder is None:
         raise ValueError("the shopping assistant needs a text encoder")
     data = ctx.bot_dir / "data"
     catalog_path = Path(ctx.catalog) if ctx.catalog else data / "products.csv"
+    connected: Any = ctx.shared.get(SHARED_BACKEND)
+    notifier: Notifier | None = ctx.shared.get(SHARED_NOTIFIER)
 
     def build() -> ShopServices:
-        catalog, search, entities = ctx.share(("catalog", catalog_path.resolve()), lambda: catalog_services(
-            catalog_path, ctx.encoder))
+        stores = load_stores(data / "stores.yaml")
+        if connected is not None:
+            catalog, search, entities = connected.live.catalog, connected.live.search, connected.live.entities
+            backend: CommerceBackend = connected
+        else:
+            catalog, search, entities = ctx.share(("catalog", catalog_path.resolve()), lambda: catalog_services(
+                catalog_path, ctx.encoder))
+            backend = OfflineBackend(catalog=catalog, orders=load_orders(data / "orders.yaml"), stores=stores,
+                                     today=ctx.settings.demo_today)
         policies = load_policies(data / "policies.yaml")
         return ShopServices(
             catalog=catalog,
@@ -71,8 +88,9 @@ async def setup(ctx: SetupContext) -> ShopServices:
             entities=entities,
             policies=policies,
             policy_index=PassageIndex(passages=policies.passages(), encoder=ctx.encoder),
-            stores=load_stores(data / "stores.yaml"),
-            orders=load_orders(data / "orders.yaml"),
+            stores=stores,
+            backend=backend,
+            notifier=notifier,
         )
 
     return await asyncio.to_thread(build)

@@ -4,11 +4,10 @@ from __future__ import annotations
 
 from bots.shop_assistant.services import registry
 from core.actions import ActionContext
-from core.commands import request_handoff
+from core.commands import request_handoff, show_help
 
 registry.replies({
     "greet": "greet",
-    "help": "help",
     "thanks": "thanks",
     "goodbye": "goodbye",
     "bot_challenge": "bot_challenge",
@@ -16,6 +15,7 @@ registry.replies({
     "deny": "deny",
     "cancel": "nothing_to_cancel",
 })
+registry.intent("help", templates=("help",))(show_help)  # the help text and the bot's commands
 
 
 @registry.intent("human_handoff")

@@ -9,7 +9,7 @@ from core.actions import ActionContext
 @registry.intent("store_hours", templates=("store_hours",))
 async def store_hours(ctx: ActionContext) -> None:
     services = svc(ctx)
-    today = services.orders.today()
+    today = services.backend.today()
     lines = []
     for store in services.stores:
         hours = store.opening(today)

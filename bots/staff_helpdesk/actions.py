@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from core.actions import ActionContext, ActionRegistry, SetupContext
+from core.commands import show_help
 from core.commerce.catalog import Catalog
 from core.commerce.entities import EntityExtractor
 from core.commerce.inventory import Inventory, InventoryItem, load_inventory
@@ -108,11 +109,12 @@ def is_authorised(ctx: ActionContext) -> bool:
 
 registry.replies({
     "greet": "greet",
-    "help": "help",
     "thanks": "thanks",
     "goodbye": "goodbye",
     "cancel": "nothing_to_cancel",
 })
+registry.intent("help", templates=("help",))(show_help)
+registry.command("queue", intent="handoff_queue", description="command_queue")
 
 
 # --------------------------------------------------------------------------- procedures
@@ -268,8 +270,9 @@ async def handoff_queue(ctx: ActionContext) -> None:
     lines = []
     for t in tickets:
         ctx.cite(f"handoff:{t.id}")
-        who = t.user_name or "shopper"
-        claimed = f", claimed by {t.claimed_by}" if t.claimed_by else ""
-        lines.append(f"• {t.id}: {who} on {t.shopper.platform.value}, {t.reason.replace('_', ' ')}, "
+        # Masked here too: tickets stored before reasons were masked at the source.
+        who = mask_pii(t.user_name) or "shopper"
+        claimed = f", claimed by {t.claimed_by.label}" if t.claimed_by else ""
+        lines.append(f"• {t.id}: {who} on {t.shopper.platform.value}, {mask_pii(t.reason).replace('_', ' ')}, "
                      f"{t.status.value}{claimed}, since {t.opened_at:%H:%M} UTC")
     ctx.say("queue_list", count=len(tickets), lines="\n".join(lines))

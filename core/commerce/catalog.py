@@ -547,6 +547,15 @@ def _product_from_json(item: dict[str, Any]) -> Product:
     )
 
 
+def product_from_admin_json(item: dict[str, Any]) -> Product:
+    """One product in the Admin API's REST shape (``products.json``, product webhooks).
+
+    Raises:
+        ValueError, TypeError, KeyError: the item cannot be read as a product.
+    """
+    return _product_from_json(item)
+
+
 def load_catalog(path: str | Path) -> InMemoryCatalog:
     """Read a catalogue file, choosing the reader by extension (.csv or .json)."""
     path = Path(path)

@@ -257,6 +257,7 @@ class Customer(_Frozen):
 
 
 class LineItem(_Frozen):
+    id: str | None = None  # the shop's line item id (Shopify: a GID), when the backend has one
     handle: str
     sku: str
     title: str
@@ -280,6 +281,7 @@ def normalize_order_number(text: str) -> str | None:
 
 class Order(_Frozen):
     number: str
+    id: str | None = None  # the shop's order id (Shopify: a GID), when the backend has one
     customer: Customer
     created_at: datetime
     status: OrderStatus
@@ -289,6 +291,7 @@ class Order(_Frozen):
     pickup_store: str | None = None
     carrier: str | None = None
     tracking_number: str | None = None
+    tracking_url: str | None = None
     fulfilled_at: datetime | None = None
     delivered_at: datetime | None = None
     cancelled_at: datetime | None = None

@@ -151,10 +151,13 @@ class MemorySessionStore:
         return None if raw is None else ConversationState.model_validate_json(raw)
 
     async def save(self, key: ConversationKey, state: ConversationState) -> None:
+        """Store the state; list it in the user index of each participant that needs it (see
+        :meth:`ConversationState.due_for_index`: their first message, then once per half TTL)."""
         name = self.keys.state(key)
+        due = state.due_for_index(self._clock(), self.state_ttl_s)
         self._set(name, state.model_dump_json(), self.state_ttl_s)
-        if state.user_id:
-            self._index(key.platform, state.user_id, (name, self.keys.lock(key)), self.state_ttl_s)
+        for user_id in due:
+            self._index(key.platform, user_id, (name,), self.state_ttl_s)
 
     @asynccontextmanager
     async def lock(self, key: ConversationKey) -> AsyncIterator[None]:
@@ -185,12 +188,17 @@ class MemorySessionStore:
     @asynccontextmanager
     async def _locked(self, key: ConversationKey) -> AsyncIterator[tuple[_LockSlot, str]]:
         """The lock's slot and our lease token; released on exit (a no-op if ``save`` released it)."""
+        async with self._locked_at(self.keys.lock(key), self.keys.conversation_tag(key)) as held:
+            yield held
+
+    @asynccontextmanager
+    async def _locked_at(self, name: str, tag: str) -> AsyncIterator[tuple[_LockSlot, str]]:
+        """The lock at key ``name``; ``tag`` names its conversation in a timeout."""
         self._check_open()
-        name = self.keys.lock(key)
         slot = self._locks.setdefault(name, _LockSlot(asyncio.Condition()))
         slot.users += 1
         try:
-            token = await self._acquire(slot, key)
+            token = await self._acquire(slot, tag)
             try:
                 yield slot, token
             finally:
@@ -200,7 +208,7 @@ class MemorySessionStore:
             if slot.users == 0 and slot.lease is None:
                 self._locks.pop(name, None)
 
-    async def _acquire(self, slot: _LockSlot, key: ConversationKey) -> str:
+    async def _acquire(self, slot: _LockSlot, tag: str) -> str:
         loop = asyncio.get_running_loop()
         started = loop.time()
         async with slot.released:
@@ -213,7 +221,7 @@ class MemorySessionStore:
                     return token
                 left = started + self.lock_wait_s - loop.time()
                 if left <= 0:
-                    raise LockTimeout(self.keys.conversation_tag(key), loop.time() - started)
+                    raise LockTimeout(tag, loop.time() - started)
                 try:
                     # Wake on release, on lease expiry, or when our patience ends.
                     await asyncio.wait_for(
@@ -266,13 +274,43 @@ class MemorySessionStore:
         self._entries.pop(self.keys.record(namespace, record_id), None)
 
     async def forget_user(self, platform: Platform, user_id: str) -> int:
-        members, _ = self._indexes.pop(self.keys.user_index(platform, user_id), (set(), 0.0))
+        """Erase the user from every conversation and record indexed for them, then the index.
+
+        A conversation they had alone is deleted (with the repeat marks of its
+        recent deliveries); a shared one keeps the other participants' part
+        (:meth:`ConversationState.without_participant`), rewritten under its
+        lock. Call it outside any conversation lock.
+
+        Returns:
+            How many states and records were deleted or rewritten.
+        """
+        members, _ = self._indexes.get(self.keys.user_index(platform, user_id), (set(), 0.0))
         removed = 0
-        for name in members:
-            if self._get(name) is not None:
+        for name in sorted(members):
+            if self.keys.is_state(name):
+                removed += await self._erase_from_state(name, user_id)
+            elif name.endswith("}:lock"):
+                continue  # listed by earlier versions; a lock lapses by itself, and may be someone's
+            elif self._get(name) is not None:
+                del self._entries[name]
                 removed += 1
-            self._entries.pop(name, None)
+        self._indexes.pop(self.keys.user_index(platform, user_id), None)
         return removed
+
+    async def _erase_from_state(self, name: str, user_id: str) -> int:
+        async with self._locked_at(self.keys.lock_for_state(name), name):
+            raw = self._get(name)
+            if raw is None:
+                return 0
+            state = ConversationState.model_validate_json(raw)
+            rest = state.without_participant(user_id)
+            if rest is None:
+                del self._entries[name]
+                for delivery_id in state.deliveries:
+                    self._entries.pop(self.keys.delivery_for_state(name, delivery_id), None)
+            else:
+                self._entries[name] = _Entry(rest.model_dump_json(), self._entries[name].expires_at)
+            return 1
 
     async def schedule(self, queue: str, member: str, at: float) -> None:
         self._check_open()

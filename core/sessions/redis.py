@@ -10,7 +10,9 @@ A message costs two round trips (:meth:`RedisSessionStore.hold`): one script
 drops a repeated delivery, takes the lock and reads the state; one pipeline
 stores the state and releases the lock (a script that first checks the lock
 is still ours, so a holder that lost its lock cannot overwrite its
-successor's state) together with the user index.
+successor's state) together with the user index of any participant who needs
+it (a newcomer, or one whose index entry is half way to expiry), so most
+saves carry no index command at all.
 
 Conversation locks are short leases (``lock_heartbeat_ms``) that a watchdog
 renews while the holder works, up to ``lock_ttl_ms`` in all: a process that
@@ -27,6 +29,7 @@ import json
 import logging
 import random
 import secrets
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass
@@ -246,16 +249,17 @@ class RedisSessionStore:
     async def save(self, key: ConversationKey, state: ConversationState) -> None:
         name = self.keys.state(key)
         with self._errors("save state"):
+            due = state.due_for_index(time.time(), self.state_ttl_s)  # marks them: before the dump
             pipe = self.redis.pipeline(transaction=False)
             pipe.set(name, state.model_dump_json(), ex=self.state_ttl_s)
-            self._index_state(pipe, key, state)
+            self._index_participants(pipe, key, due)
             await pipe.execute()
 
-    def _index_state(self, pipe: Any, key: ConversationKey, state: ConversationState) -> None:
-        """Queue the user index update that every conversation save carries."""
-        if state.user_id:
-            members = (self.keys.state(key), self.keys.lock(key))
-            self._index(pipe, (key.platform, state.user_id), members, self.state_ttl_s)
+    def _index_participants(self, pipe: Any, key: ConversationKey, users: list[str]) -> None:
+        """Queue the user index update of each participant ``state.due_for_index`` named
+        (their first message, then once per half TTL: most saves queue nothing)."""
+        for user_id in users:
+            self._index(pipe, (key.platform, user_id), (self.keys.state(key),), self.state_ttl_s)
 
     def _index(
         self, pipe: Any, user: tuple[Platform, str], members: tuple[str, ...], ttl_s: int
@@ -280,7 +284,7 @@ class RedisSessionStore:
             reply = await self.redis.eval(_HOLD_LUA, len(names), *names, token, px, self.dedup_ttl_s)
             return None if int(reply[0]) == 0 else reply
 
-        reply = await self._acquire(lock, token, key, px, attempt)
+        reply = await self._acquire(lock, token, self.keys.conversation_tag(key), px, attempt)
         if int(reply[0]) < 0:
             yield _RedisHeld(self, key, token, duplicate=True, state=None)
             return
@@ -298,9 +302,10 @@ class RedisSessionStore:
     async def _save_and_release(self, key: ConversationKey, token: str, state: ConversationState) -> None:
         lock, name = self.keys.lock(key), self.keys.state(key)
         self._leases.pop((lock, token), None)
+        due = state.due_for_index(time.time(), self.state_ttl_s)  # marks them: before the dump
         pipe = self.redis.pipeline(transaction=False)
         pipe.eval(_SAVE_RELEASE_LUA, 2, lock, name, token, state.model_dump_json(), self.state_ttl_s)
-        self._index_state(pipe, key, state)
+        self._index_participants(pipe, key, due)
         if self.wait_replicas:
             # WAIT counts the writes of its own connection: in a pipeline it rides
             # the save's connection (on a cluster, the node that owns the slot).
@@ -327,15 +332,20 @@ class RedisSessionStore:
             LockTimeout: If another holder keeps it longer than ``lock_wait_s``.
             StorageError: If Redis cannot be reached.
         """
+        async with self._lock_at(self.keys.lock(key), self.keys.conversation_tag(key)):
+            yield
+
+    @asynccontextmanager
+    async def _lock_at(self, name: str, tag: str) -> AsyncIterator[None]:
+        """Hold the lock at key ``name`` (see :meth:`lock`); ``tag`` names its conversation in a timeout."""
         loop = asyncio.get_running_loop()
-        name = self.keys.lock(key)
         token = secrets.token_hex(16)
         px = self._lease_ms(self.lock_ttl_ms / 1000)
 
         async def attempt() -> bool | None:
             return True if await self.redis.set(name, token, nx=True, px=px) else None
 
-        await self._acquire(name, token, key, px, attempt)
+        await self._acquire(name, token, tag, px, attempt)
         lease = self._track(name, token, loop)
         try:
             yield
@@ -347,7 +357,7 @@ class RedisSessionStore:
         """PX for the next (re)newal: one heartbeat, never past the end of the hold."""
         return max(1, min(self.lock_heartbeat_ms, int(hold_left_s * 1000)))
 
-    async def _acquire(self, name: str, token: str, key: ConversationKey, px: int,
+    async def _acquire(self, name: str, token: str, tag: str, px: int,
                        attempt: Callable[[], Awaitable[_T | None]]) -> _T:
         """Call ``attempt`` (None: busy) with backoff until it succeeds or ``lock_wait_s`` runs out."""
         loop = asyncio.get_running_loop()
@@ -367,7 +377,7 @@ class RedisSessionStore:
                 return got
             waited = loop.time() - started
             if waited >= self.lock_wait_s:
-                raise LockTimeout(self.keys.conversation_tag(key), waited)
+                raise LockTimeout(tag, waited)
             await asyncio.sleep(min(delay * random.uniform(0.5, 1.0), self.lock_wait_s - waited))
             delay = min(delay * 2, _BACKOFF_MAX_S)
 
@@ -491,21 +501,56 @@ class RedisSessionStore:
             await self.redis.delete(self.keys.record(namespace, record_id))
 
     async def forget_user(self, platform: Platform, user_id: str) -> int:
-        """Erase every state, lock and record indexed for this user, then the index.
+        """Erase the user from every conversation and record indexed for them, then the index.
+
+        A conversation they had alone is deleted (with the repeat marks of its
+        recent deliveries); a shared one keeps the other participants' part
+        (:meth:`ConversationState.without_participant`), rewritten under its
+        lock with its TTL kept. Call it outside any conversation lock (the
+        dialogue manager does, once its reply is ready).
 
         Returns:
-            How many states, locks and records existed and were removed.
+            How many states and records were deleted or rewritten.
+
+        Raises:
+            StorageError: If Redis cannot be reached (the index is then kept, so a retry finishes the job).
+            LockTimeout: If a shared conversation stays locked longer than ``lock_wait_s``.
         """
         index = self.keys.user_index(platform, user_id)
         with self._errors("forget user"):
-            members = await self.redis.smembers(index)
+            members = sorted(m.decode() if isinstance(m, bytes) else str(m) for m in await self.redis.smembers(index))
+        states = [m for m in members if self.keys.is_state(m)]
+        # Locks were listed by earlier versions: a lock lapses by itself and may be someone else's.
+        records = [m for m in members if not self.keys.is_state(m) and not m.endswith("}:lock")]
+        removed = 0
+        for name in states:
+            removed += await self._erase_from_state(name, user_id)
+        with self._errors("forget user"):
             # One DEL per key: the members live in other hash slots than the index.
             pipe = self.redis.pipeline(transaction=False)
-            for member in members:
-                pipe.delete(member)
-            removed = sum(await pipe.execute()) if members else 0
+            for name in records:
+                pipe.delete(name)
+            removed += sum(await pipe.execute()) if records else 0
             await self.redis.delete(index)
         return removed
+
+    async def _erase_from_state(self, name: str, user_id: str) -> int:
+        async with self._lock_at(self.keys.lock_for_state(name), name):
+            with self._errors("forget user"):
+                raw = await self.redis.get(name)
+                if raw is None:
+                    return 0
+                try:
+                    state: ConversationState | None = ConversationState.model_validate_json(raw)
+                except ValidationError:
+                    state = None  # unreadable: nobody can be kept apart from the user in it
+                rest = None if state is None else state.without_participant(user_id)
+                if rest is None:
+                    marks = [self.keys.delivery_for_state(name, d) for d in (state.deliveries if state else [])]
+                    await self.redis.delete(name, *marks)  # one slot: the conversation's
+                else:
+                    await self.redis.set(name, rest.model_dump_json(), keepttl=True)
+            return 1
 
     async def schedule(self, queue: str, member: str, at: float) -> None:
         """ZADD ``member`` at score ``at``; the set lives ``state_ttl_s`` after its last write."""

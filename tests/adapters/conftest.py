@@ -18,8 +18,10 @@ from urllib.parse import urlencode
 
 import httpx
 import pytest
+import redis.asyncio as aioredis
 
 from adapters.asgi import create_app
+from core.commands import CommandInfo, CommandMenu
 from core.messages import Button, IncomingMessage, ProductCard, Reply, StockState
 from core.protocols import SessionStore
 from core.sessions import MemorySessionStore
@@ -65,11 +67,23 @@ def scripted_replies(message: IncomingMessage) -> list[Reply]:
     return [Reply(text=f"echo: {text}")]
 
 
+#: The scripted bot's command registry, as the adapters receive a real bot's.
+SCRIPTED_MENU = CommandMenu(bot="shop_assistant", default_lang="en", by_lang={
+    "en": (CommandInfo(name="start", description="Say hello"),
+           CommandInfo(name="cart", description="View your cart"),
+           CommandInfo(name="lang", description="Change the language", accepts_text=True)),
+    "zh": (CommandInfo(name="start", description="打个招呼"),
+           CommandInfo(name="cart", description="查看购物车"),
+           CommandInfo(name="lang", description="切换语言", accepts_text=True)),
+})
+
+
 class ScriptedHandler:
     """Stands in for ``DialogueManager.handle`` and remembers what it was given."""
 
     def __init__(self) -> None:
         self.messages: list[IncomingMessage] = []
+        self.command_menu = SCRIPTED_MENU
 
     async def handle(self, message: IncomingMessage) -> list[Reply]:
         self.messages.append(message)
@@ -145,6 +159,34 @@ async def serve(settings: Settings, runtime: Any) -> AsyncIterator[Served]:
 async def served(settings: Settings, runtime: ScriptedRuntime) -> AsyncIterator[Served]:
     async for served in serve(settings, runtime):
         yield served
+
+
+@pytest.fixture
+async def prefix(redis_url: str) -> AsyncIterator[str]:
+    """A Redis key prefix of the test's own; its keys are deleted afterwards (never a FLUSH)."""
+    from tests.adapters.staff_support import new_prefix
+
+    value = new_prefix()
+    yield value
+    raw = aioredis.Redis.from_url(redis_url)
+    async for name in raw.scan_iter(match=f"{value}:*", count=500):
+        await raw.delete(name)
+    await raw.aclose()
+
+
+@pytest.fixture
+async def staff_drive(settings: Settings, artifacts_dir: Any, redis_url: str, prefix: str,
+                      slack_api: SlackApiStandin, telegram_api: TelegramApiStandin) -> AsyncIterator[Any]:
+    """The real runtime (both bots, handoff) on Redis, served, with a driver for both platforms."""
+    from tests.adapters.staff_support import Drive, open_runtime, staff_settings
+
+    configured = staff_settings(settings, artifacts_dir=artifacts_dir)
+    runtime = await open_runtime(configured, redis_url, prefix)
+    try:
+        async for served in serve(configured, runtime):
+            yield Drive(served=served, slack=slack_api, telegram=telegram_api, runtime=runtime)
+    finally:
+        await runtime.aclose()
 
 
 # --- Slack request shapes -----------------------------------------------------

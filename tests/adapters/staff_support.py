@@ -100,6 +100,7 @@ class Drive:
     telegram: TelegramApiStandin
     update_id: int = 9000
     n: int = 0
+    runtime: Runtime | None = None
 
     def slack_posts(self) -> list[Call]:
         return self.slack.recorder.of("chat.postMessage")
@@ -138,10 +139,10 @@ class Drive:
         return await self._slack(event_body(event, event_id=f"EvStaff{uuid.uuid4().hex[:8]}"), expect_posts=expect_posts)
 
     async def staff_presses(self, value: str, *, channel: str = HANDOFF_CHANNEL, user: str = LEAD,
-                            expect_posts: int) -> list[Call]:
+                            username: str = "lee", expect_posts: int) -> list[Call]:
         self.n += 1
         payload = {
-            "type": "block_actions", "user": {"id": user, "username": "lee", "team_id": "T0001"},
+            "type": "block_actions", "user": {"id": user, "username": username, "team_id": "T0001"},
             "container": {"type": "message", "message_ts": "1700000001.000001", "channel_id": channel},
             "trigger_id": f"trigger-{uuid.uuid4().hex[:8]}", "team": {"id": "T0001"}, "channel": {"id": channel},
             "message": {"type": "message", "ts": "1700000001.000001", "text": "card"},
@@ -150,11 +151,19 @@ class Drive:
         }
         return await self._slack(urlencode({"payload": json.dumps(payload)}), expect_posts=expect_posts)
 
-    async def staff_command(self, text: str, *, user: str, channel: str = "C0GENERAL", expect_posts: int) -> list[Call]:
+    async def slash(self, command: str, text: str, *, user: str, channel: str = "C0GENERAL",
+                    user_name: str = "sam") -> None:
+        """Send a signed slash command (``/shop``, ``/staff``) as Slack does; answers come in the background."""
         body = urlencode({
             "token": "legacy", "team_id": "T0001", "team_domain": "example", "channel_id": channel,
-            "channel_name": "general", "user_id": user, "user_name": "sam", "command": "/staff", "text": text,
+            "channel_name": "general", "user_id": user, "user_name": user_name, "command": command, "text": text,
             "api_app_id": "A0001", "response_url": "https://hooks.slack.com/commands/T0001/1/abc",
             "trigger_id": f"trigger-{uuid.uuid4().hex[:8]}",
         })
-        return await self._slack(body, expect_posts=expect_posts)
+        response = await self.served.client.post("/slack/events", content=body, headers=slack_headers(
+            body, content_type="application/x-www-form-urlencoded"))
+        assert response.status_code == 200
+
+    async def staff_command(self, text: str, *, user: str, channel: str = "C0GENERAL", expect_posts: int) -> list[Call]:
+        await self.slash("/staff", text, user=user, channel=channel)
+        return await self.slack.recorder.wait_for("chat.postMessage", expect_posts)

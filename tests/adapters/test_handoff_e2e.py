@@ -6,12 +6,10 @@ bots, the dialogue managers, the handoff service and the Redis store are real.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
-import redis.asyncio as aioredis
 
 from core.handoff import TicketStatus
 from core.messages import ConversationKey, Platform
@@ -19,9 +17,9 @@ from core.settings import Settings
 from tests.adapters.conftest import serve
 from tests.adapters.staff_support import (
     HANDOFF_CHANNEL,
+    LEAD,
     Drive,
     buttons,
-    new_prefix,
     open_runtime,
     staff_settings,
     text_of,
@@ -36,14 +34,6 @@ def handoff_settings(settings: Settings, artifacts_dir: Path) -> Settings:
     return staff_settings(settings, artifacts_dir=artifacts_dir)
 
 
-@pytest.fixture
-async def prefix(redis_url: str) -> AsyncIterator[str]:
-    value = new_prefix()
-    yield value
-    raw = aioredis.Redis.from_url(redis_url)
-    async for name in raw.scan_iter(match=f"{value}:*", count=500):
-        await raw.delete(name)
-    await raw.aclose()
 
 
 async def _request_handoff(drive: Drive) -> str:
@@ -74,11 +64,26 @@ async def test_full_handoff_telegram_shopper_to_slack_staff(
             thread = ticket.staff.thread if ticket.staff else ""
             assert thread
 
-            # Claim: the shopper hears who joined, the thread says who claimed.
+            # Claim: the shopper hears who joined, the thread says who claimed, the card shows it.
             sent_before = len(drive.tg_sent())
             posts = await drive.staff_presses(f"handoff:claim:{ticket_id}", expect_posts=2)
-            assert posts[-1].params["thread_ts"] == thread and "claimed" in text_of(posts[-1])
+            assert posts[-1].params["thread_ts"] == thread
+            assert text_of(posts[-1]).startswith(f"<@{LEAD}> claimed ticket {ticket_id}.")
+            assert "!done" in text_of(posts[-1]) and "/done" not in text_of(posts[-1])
             assert "lee from our team has joined" in text_of(drive.tg_sent()[-1])
+            (update,) = slack_api.recorder.of("chat.update")
+            assert (update.params["channel"], update.params["ts"]) == (HANDOFF_CHANNEL, thread)
+            assert f"Status: claimed by <@{LEAD}>" in text_of(update)
+            assert buttons(update) == [f"handoff:close:{ticket_id}"]
+            assert f"Status: claimed by <@{LEAD}>" in str(slack_api.messages[(HANDOFF_CHANNEL, thread)]["blocks"])
+
+            # A second Claim is answered to the presser alone, naming the ticket and the claimer.
+            await drive.staff_presses(f"handoff:claim:{ticket_id}", user="U0OTHER", username="kim", expect_posts=2)
+            (ephemeral,) = await slack_api.recorder.wait_for("chat.postEphemeral")
+            assert ephemeral.params["user"] == "U0OTHER" and ephemeral.params["channel"] == HANDOFF_CHANNEL
+            assert text_of(ephemeral) == f"Ticket {ticket_id} is already claimed by <@{LEAD}>."
+            slack_api.recorder.assert_received_request_count("chat.postMessage", 2)
+            slack_api.recorder.assert_received_request_count("chat.update", 1)
 
             # Two staff messages in the thread reach the shopper; nothing is posted back in Slack.
             for i, line in enumerate(["Hi Ada, I'm Lee. How can I help?", "Could you share the order number?"]):
@@ -97,8 +102,16 @@ async def test_full_handoff_telegram_shopper_to_slack_staff(
             assert text_of(posts[-1]) == "ada: show me a hoodie"
             assert len(drive.tg_sent()) == tg_count
 
-            # Close: the bot is back and asks for a rating with five buttons.
-            await drive.staff_presses(f"handoff:close:{ticket_id}", expect_posts=5)
+            # Close: the bot is back and asks for a rating with five buttons; the card loses its buttons.
+            posts = await drive.staff_presses(f"handoff:close:{ticket_id}", expect_posts=5)
+            assert text_of(posts[-1]).startswith(f"Closed by <@{LEAD}>.")
+            updates = slack_api.recorder.of("chat.update")
+            assert len(updates) == 2 and buttons(updates[-1]) == []
+            assert f"Status: closed by <@{LEAD}>" in text_of(updates[-1])
+            await drive.staff_presses(f"handoff:close:{ticket_id}", user="U0OTHER", username="kim", expect_posts=5)
+            ephemerals = await slack_api.recorder.wait_for("chat.postEphemeral", 2)
+            assert text_of(ephemerals[-1]) == f"Ticket {ticket_id} is closed."
+            slack_api.recorder.assert_received_request_count("chat.postMessage", 5)
             rating_prompt = drive.tg_sent()[-1]
             assert buttons(rating_prompt) == [f"rate:{n}" for n in range(1, 6)]
             assert "rate" in text_of(rating_prompt)
@@ -107,8 +120,9 @@ async def test_full_handoff_telegram_shopper_to_slack_staff(
 
             ticket = await runtime.handoff.get(ticket_id)
             assert ticket is not None
-            assert (ticket.status, ticket.rating, ticket.claimed_by, ticket.closed_by) == (
-                TicketStatus.CLOSED, 4, "lee", "lee")
+            assert (ticket.status, ticket.rating) == (TicketStatus.CLOSED, 4)
+            assert ticket.claimed_by is not None and ticket.closed_by is not None
+            assert (ticket.claimed_by.name, ticket.closed_by.user_id) == ("lee", LEAD)
             assert (ticket.relayed_to_shopper, ticket.relayed_to_staff) == (2, 2)
             state = await runtime.store.load(SHOPPER)
             assert state is not None and state.data["handoff"]["rating"] == 4
@@ -147,8 +161,11 @@ async def test_handoff_survives_a_server_restart(
             assert text_of(drive.tg_sent()[-1]) == "lee: Hello again, Lee here."
             await drive.shopper_says("thanks, that helps")
             assert text_of(drive.slack_posts()[-1]) == "ada: thanks, that helps"
-            await drive.staff_says("!done", channel=HANDOFF_CHANNEL, thread=thread, expect_posts=4)
+            posts = await drive.staff_says("!done", channel=HANDOFF_CHANNEL, thread=thread, expect_posts=4)
             assert buttons(drive.tg_sent()[-1]) == [f"rate:{n}" for n in range(1, 6)]
+            # A typed !done carries no user name: the thread names the staff member with a mention.
+            assert text_of(posts[-1]).startswith(f"Closed by <@{LEAD}>.") and "U0LEAD." not in text_of(posts[-1])
+            assert f"Status: closed by <@{LEAD}>" in text_of(slack_api.recorder.of("chat.update")[-1])
             ticket = await runtime.handoff.get(ticket_id)
             assert ticket is not None and ticket.status == TicketStatus.CLOSED
     finally:
@@ -183,8 +200,12 @@ async def test_unclaimed_handoff_times_out_and_offers_email(
             assert ticket is not None
             assert (ticket.status, ticket.email) == (TicketStatus.EXPIRED, "ada.l@example.com")
 
-            # Too late to claim; the staff member is told why.
-            posts = await drive.staff_presses(f"handoff:claim:{ticket_id}", expect_posts=4)
-            assert "can no longer be claimed" in text_of(posts[-1])
+            # The card shows the expiry and loses its buttons.
+            (update,) = slack_api.recorder.of("chat.update")
+            assert "not claimed in time" in text_of(update) and buttons(update) == []
+            # Too late to claim; the presser alone is told why.
+            await drive.staff_presses(f"handoff:claim:{ticket_id}", expect_posts=3)
+            (refusal,) = await slack_api.recorder.wait_for("chat.postEphemeral")
+            assert text_of(refusal) == f"Ticket {ticket_id} is expired; it can no longer be claimed."
     finally:
         await runtime.aclose()

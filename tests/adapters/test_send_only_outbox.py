@@ -8,11 +8,9 @@ sharing one Redis, as two processes would. Only the platform APIs are stand-ins.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
-import redis.asyncio as aioredis
 
 from adapters.telegram import TelegramOutbox
 from bots.commands.serve import poll_telegram
@@ -23,7 +21,6 @@ from tests.adapters.staff_support import (
     HANDOFF_CHANNEL,
     Drive,
     buttons,
-    new_prefix,
     open_runtime,
     staff_settings,
     text_of,
@@ -38,14 +35,6 @@ def polling_settings(settings: Settings, artifacts_dir: Path) -> Settings:
     return staff_settings(settings, artifacts_dir=artifacts_dir, telegram_mode="polling")
 
 
-@pytest.fixture
-async def prefix(redis_url: str) -> AsyncIterator[str]:
-    value = new_prefix()
-    yield value
-    raw = aioredis.Redis.from_url(redis_url)
-    async for name in raw.scan_iter(match=f"{value}:*", count=500):
-        await raw.delete(name)
-    await raw.aclose()
 
 
 async def test_serve_in_polling_mode_registers_send_only_telegram(

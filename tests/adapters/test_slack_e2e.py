@@ -92,6 +92,19 @@ async def test_slash_command_is_acked_and_answered(
     assert handler.messages[0].delivery_id.startswith("slack:13345224609")
 
 
+async def test_the_bots_commands_are_typed_after_the_slash_command(
+    served: Served, slack_api: SlackApiStandin, handler: ScriptedHandler
+) -> None:
+    texts = ["cart", "LANG zh", "/cart", "cart the red one", "red dress"]
+    for i, text in enumerate(texts):
+        assert await post_slack(served, command_body(text, trigger_id=f"trigger-{i}")) == 200
+    await slack_api.recorder.wait_for("chat.postMessage", len(texts))
+    # Registry names become commands; "cart" takes no text, so "cart the red one" stays a question.
+    assert [m.text for m in handler.messages] == ["/cart", "/lang zh", "/cart", "cart the red one", "red dress"]
+    assert {m.command_prefix for m in handler.messages} == {"/shop "}
+    assert {m.mention for m in handler.messages} == {"<@U0001>"}
+
+
 async def test_button_press_reaches_the_dialogue_as_payload(
     served: Served, slack_api: SlackApiStandin, handler: ScriptedHandler
 ) -> None:

@@ -2,41 +2,19 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from pathlib import Path
-
 import pytest
-import redis.asyncio as aioredis
 
-from core.settings import Settings
-from tests.adapters.conftest import serve
 from tests.adapters.staff_support import (
     LEAD,
     STAFF_CHANNEL,
     Drive,
-    new_prefix,
-    open_runtime,
-    staff_settings,
     text_of,
 )
-from tests.adapters.standins import SlackApiStandin, TelegramApiStandin
 
 
 @pytest.fixture
-async def drive(settings: Settings, artifacts_dir: Path, redis_url: str,
-                slack_api: SlackApiStandin, telegram_api: TelegramApiStandin) -> AsyncIterator[Drive]:
-    configured = staff_settings(settings, artifacts_dir=artifacts_dir)
-    prefix = new_prefix()
-    runtime = await open_runtime(configured, redis_url, prefix)
-    try:
-        async for served in serve(configured, runtime):
-            yield Drive(served=served, slack=slack_api, telegram=telegram_api)
-    finally:
-        await runtime.aclose()
-        raw = aioredis.Redis.from_url(redis_url)
-        async for name in raw.scan_iter(match=f"{prefix}:*", count=500):
-            await raw.delete(name)
-        await raw.aclose()
+def drive(staff_drive: Drive) -> Drive:
+    return staff_drive
 
 
 async def test_procedure_question_in_the_staff_channel_cites_the_sop(drive: Drive) -> None:

@@ -337,6 +337,92 @@ async def test_forget_user_removes_only_that_user(store: SessionStore) -> None:
     assert await store.forget_user(Platform.TELEGRAM, "never-seen") == 0
 
 
+def shared_state(*speakers: tuple[str, str]) -> ConversationState:
+    """A conversation whose lines were said by ``(user_id, text)`` in order, each answered by the bot."""
+    state = ConversationState(user_id=speakers[0][0], data={"cart": [{"sku": "A", "qty": 1}]},
+                              slots={"order_number": "#1001"})
+    for user_id, text in speakers:
+        state.join(user_id)
+        state.add_turn(Turn(role="user", text=text, user_id=user_id))
+        state.add_turn(Turn(role="bot", text=f"re: {text}", user_id=user_id))
+    state.last_decision = Decision(intent="x", confidence=1.0, text=speakers[-1][1], user_id=speakers[-1][0])
+    return state
+
+
+async def test_forget_user_in_a_shared_conversation_keeps_the_others(store: SessionStore) -> None:
+    group = conv("group-7")
+    await store.save(group, shared_state(("ada", "hi all"), ("bob", "bob@example.com here"), ("ada", "anyone?")))
+    await store.save(conv("bob-dm"), state_of("bob"))
+
+    assert await store.forget_user(Platform.TELEGRAM, "bob") == 2
+
+    kept = await store.load(group)
+    assert kept is not None
+    assert [(t.user_id, t.text) for t in kept.history] == [
+        ("ada", "hi all"), ("ada", "re: hi all"), ("ada", "anyone?"), ("ada", "re: anyone?")]
+    assert [p.user_id for p in kept.participants] == ["ada"] and kept.user_id == "ada"
+    # Shared working memory may hold what bob typed or proved: cleared.
+    assert (kept.data, kept.slots, kept.last_decision) == ({}, {}, None)
+    assert await store.load(conv("bob-dm")) is None
+    # Ada is still indexed for the group: her own /forget erases it.
+    assert await store.forget_user(Platform.TELEGRAM, "ada") == 1
+    assert await store.load(group) is None
+
+
+async def test_the_first_speaker_forgetting_hands_the_conversation_to_the_others(store: SessionStore) -> None:
+    group = conv("group-8")
+    await store.save(group, shared_state(("ada", "hi"), ("bob", "hello")))
+    await store.forget_user(Platform.TELEGRAM, "ada")
+    kept = await store.load(group)
+    assert kept is not None and kept.user_id == "bob" and [t.user_id for t in kept.history] == ["bob", "bob"]
+
+
+async def test_a_participant_is_indexed_when_first_seen_not_on_every_save(store: SessionStore) -> None:
+    group = conv("group-9")
+    state = shared_state(("ada", "hi"))
+    await store.save(group, state)
+    state = await store.load(group)
+    assert state is not None and state.participants[0].index_until > 0
+    state.join("bob")
+    state.add_turn(Turn(role="user", text="bob here", user_id="bob"))
+    await store.save(group, state)
+    reloaded = await store.load(group)
+    assert reloaded is not None
+    # A later save that brings nobody new leaves the participants' index marks alone.
+    marks = [p.index_until for p in reloaded.participants]
+    await store.save(group, reloaded)
+    again = await store.load(group)
+    assert again is not None and [p.index_until for p in again.participants] == marks
+    assert await store.forget_user(Platform.TELEGRAM, "bob") == 1  # bob was indexed on his first line
+
+
+async def test_forget_user_waits_for_a_shared_conversation_in_use(store: SessionStore) -> None:
+    group = conv("group-10")
+    await store.save(group, shared_state(("ada", "hi"), ("bob", "hello")))
+    async with store.lock(group):
+        forgetting = asyncio.create_task(store.forget_user(Platform.TELEGRAM, "bob"))
+        await asyncio.sleep(0.2)
+        assert not forgetting.done()  # it must not rewrite the state under a holder's feet
+        state = await store.load(group)
+        assert state is not None
+        state.add_turn(Turn(role="user", text="ada again", user_id="ada"))
+        await store.save(group, state)
+    assert await forgetting == 1
+    kept = await store.load(group)
+    assert kept is not None and [t.text for t in kept.history] == ["hi", "re: hi", "ada again"]
+
+
+def test_index_marks_are_refreshed_once_per_half_lifetime() -> None:
+    state = shared_state(("ada", "hi"))
+    assert state.due_for_index(1000.0, 100) == ["ada"]
+    assert state.due_for_index(1010.0, 100) == []
+    assert state.due_for_index(1049.0, 100) == []
+    state.join("bob")
+    assert state.due_for_index(1050.0, 100) == ["bob"]
+    # Ada keeps quiet while bob talks on: her index is refreshed before it could lapse.
+    assert state.due_for_index(1051.0, 100) == ["ada"]
+
+
 async def test_schedule_due_and_unschedule(store: SessionStore) -> None:
     await store.schedule("handoff-timeout", "t2", 200.0)
     await store.schedule("handoff-timeout", "t1", 100.0)
@@ -412,6 +498,30 @@ async def test_forget_user_leaves_no_key_behind(
         redis_store.keys.state(conv("c")),
         redis_store.keys.user_index(Platform.TELEGRAM, "u2"),
     }
+
+
+async def test_forget_user_in_a_shared_conversation_keeps_its_ttl_and_no_key_of_the_user(
+    redis_store: RedisSessionStore, raw_redis: aioredis.Redis
+) -> None:
+    group = conv("group-11")
+    await redis_store.save(group, shared_state(("ada", "hi"), ("bob", "hello")))
+    await raw_redis.expire(redis_store.keys.state(group), 5000)
+    await redis_store.forget_user(Platform.TELEGRAM, "bob")
+    left = {name.decode() for name in await _keys_under(raw_redis, redis_store.keys)}
+    assert left == {redis_store.keys.state(group), redis_store.keys.user_index(Platform.TELEGRAM, "ada")}
+    assert 4000 < await raw_redis.ttl(redis_store.keys.state(group)) <= 5000
+    assert b"bob" not in await raw_redis.get(redis_store.keys.state(group))
+
+
+async def test_a_save_bringing_nobody_new_leaves_the_index_alone(
+    redis_store: RedisSessionStore, raw_redis: aioredis.Redis
+) -> None:
+    state = state_of("u1")
+    await redis_store.save(conv(), state)
+    index = redis_store.keys.user_index(Platform.TELEGRAM, "u1")
+    await raw_redis.delete(index)
+    await redis_store.save(conv(), state)  # u1 is indexed already: the index is not written again
+    assert await raw_redis.exists(index) == 0
 
 
 async def test_corrupt_state_is_a_storage_error(

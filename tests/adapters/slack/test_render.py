@@ -5,7 +5,7 @@ from __future__ import annotations
 from decimal import Decimal
 
 from adapters.slack.render import MAX_BLOCKS, MAX_SECTION_TEXT, render_reply
-from core.messages import Button, ProductCard, Reply, StockState
+from core.messages import Button, Mention, ProductCard, Reply, StockState
 
 
 def card(i: int, **extra: object) -> ProductCard:
@@ -51,3 +51,12 @@ def test_too_many_cards_are_truncated_to_fifty_blocks_keeping_reply_buttons() ->
 def test_fallback_text_is_always_set() -> None:
     assert render_reply(Reply(buttons=(Button(label="Yes", payload="y"),)))["text"] == "Yes"
     assert render_reply(Reply(text="hi"))["text"] == "hi"
+
+
+def test_mentions_become_slack_markup_and_nothing_else_does() -> None:
+    text = "Closed by lee. The shopper wrote <@U0BOSS> & <!channel>."
+    reply = Reply(text=text, mentions=(Mention(start=10, end=13, markup="<@U0LEE>"),))
+    rendered = render_reply(reply)
+    section = rendered["blocks"][0]["text"]["text"]
+    assert section == "Closed by <@U0LEE>. The shopper wrote &lt;@U0BOSS&gt; &amp; &lt;!channel&gt;."
+    assert rendered["text"].startswith("Closed by <@U0LEE>.")

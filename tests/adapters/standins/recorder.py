@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -56,17 +57,26 @@ class Recorder:
 
     async def wait_for(self, method: str, count: int = 1, timeout: float = 15.0) -> list[Call]:
         """Wait until ``count`` calls of ``method`` arrived (a deadline, not a speed check)."""
+        await self.wait_until(lambda: len(self.of(method)) >= count, f"{count} x {method}", timeout)
+        return self.of(method)
 
-        async def arrived() -> None:
+    async def wait_until(self, arrived: Callable[[], bool], what: str, timeout: float = 15.0) -> None:
+        """Wait until ``arrived()`` holds over the calls so far (a deadline, not a speed check)."""
+
+        async def waiting() -> None:
             async with self._changed:
-                await self._changed.wait_for(lambda: len(self.of(method)) >= count)
+                await self._changed.wait_for(arrived)
 
         try:
-            await asyncio.wait_for(arrived(), timeout)
+            await asyncio.wait_for(waiting(), timeout)
         except asyncio.TimeoutError as error:
             seen = [c.method for c in self.calls]
-            raise AssertionError(f"expected {count} x {method}, got calls {seen}") from error
-        return self.of(method)
+            raise AssertionError(f"expected {what}, got calls {seen}") from error
+
+    def assert_received_request_count(self, method: str, count: int) -> None:
+        """Exactly ``count`` calls of ``method`` so far (as bolt-python's mock server asserts)."""
+        seen = len(self.of(method))
+        assert seen == count, f"expected {count} x {method}, received {seen}: {[c.method for c in self.calls]}"
 
 
 class StandinServer:
