@@ -84,7 +84,7 @@ async def test_a_failing_action_keeps_its_message_but_drops_its_reports(
     manager, seen = watched
     search = manager.services.search
 
-    async def broken(*args, **kwargs):  # noqa: ANN002, ANN003, ANN202
+    async def broken(*args, **kwargs):
         raise RuntimeError("search index gone")
 
     monkeypatch.setattr(search, "search", broken)
