@@ -70,13 +70,17 @@ class RecordingOutbox:
     """Stands in for the Slack adapter's outbox in handoffs: records what it is asked to send."""
 
     def __init__(self) -> None:
-        self.sent: list[tuple[ConversationKey, list[Reply]]] = []
+        self.sent: list[tuple[ConversationKey, list[Reply]]] = []  # sent and updated messages
 
     async def send(self, conversation: ConversationKey, replies: Sequence[Reply]) -> list[str]:
         if conversation.platform is not Platform.SLACK:
             raise OutboxError(conversation.platform, "not connected in this test")
         self.sent.append((conversation, list(replies)))
         return [f"1700000000.{len(self.sent):06d}"]
+
+    async def update(self, conversation: ConversationKey, message_id: str, reply: Reply) -> None:
+        """The handoff card is updated when claimed and closed (Slack's chat.update)."""
+        self.sent.append((conversation, [reply]))
 
 
 @dataclass

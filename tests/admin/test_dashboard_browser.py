@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from core.events import Event, EventKind
+from core.handoff import StaffMember
 from core.messages import IncomingMessage, Platform
 from tests.admin.conftest import TINY, TOKEN, Dashboard, login
 
@@ -92,11 +93,12 @@ def _script(board: Dashboard) -> None:
     tickets = board.run(handoff.open_tickets())
     assert len(tickets) == 1 and tickets[0].staff is not None
     ticket = tickets[0]
-    board.run(handoff.claim(ticket.id, staff="Sam"))
+    sam = StaffMember(user_id="U0SAM", name="Sam")
+    board.run(handoff.claim(ticket.id, staff=sam))
     staff_message = IncomingMessage(conversation=ticket.staff, user_id="U0SAM", user_name="Sam",
                                     text="Hi, how can I help?")
     board.run(handoff.intercept(staff_message, None))
-    board.run(handoff.close(ticket.id, staff="Sam"))
+    board.run(handoff.close(ticket.id, staff=sam))
     board.say(chat="d", platform=Platform.SLACK, payload="rate:4")
     assert board.say("zorbly quux blip", chat="e")[0].text == FALLBACK
     assert board.say("zorbly quux blip", chat="e")[0].handoff  # a second fallback hands over
