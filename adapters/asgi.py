@@ -8,6 +8,7 @@ Routes::
     GET  /healthz           the process is alive
     GET  /readyz            the runtime (models) is loaded and the store answers
     GET  /metrics           Prometheus exposition
+    /admin                  the owner's dashboard (see adapters.admin.app), behind SHOPKEEP_ADMIN_TOKEN
 
 Which platforms are served: ``SHOPKEEP_PLATFORMS`` (``slack,telegram``) when
 set, else every platform whose bot token is set. A served platform must be
@@ -39,6 +40,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from adapters import shopify as shopify_webhooks
+from adapters.admin.app import AdminBackend, AdminState, BotView, admin_routes
 from adapters.metrics import AdapterMetrics
 from adapters.slack import SlackAdapter, SlackOutbox
 from adapters.telegram import TelegramAdapter, TelegramOutbox
@@ -140,6 +142,17 @@ def _register_send_only(
         logger.info("telegram: send-only outbox (served by telegram-poll, or not here)")
 
 
+def _observer_lists(runtime: Any) -> list[list[Any]]:
+    """The distinct event-observer lists of a runtime (one shared list, or one per manager)."""
+    lists = [getattr(runtime, "event_observers", None)]
+    lists += [getattr(m, "event_observers", None) for m in runtime.managers.values()]
+    unique: dict[int, list[Any]] = {}
+    for found in lists:
+        if isinstance(found, list):
+            unique.setdefault(id(found), found)
+    return list(unique.values())
+
+
 def _embedding_cache_stats(runtime: ServingRuntime | None) -> CacheStats | None:
     """The serving encoder's cache counters, when the runtime has an encoder with a cache."""
     stats = getattr(getattr(runtime, "encoder", None), "cache_stats", None)
@@ -177,8 +190,11 @@ def create_app(
         [settings.slack_bot] * serve_slack + [settings.staff_bot] * serve_staff
         + [settings.telegram_bot] * telegram_webhook
     ))
+    if settings.admin_token and not bots:  # a dashboard-only process still needs the bots it reviews
+        bots = list(dict.fromkeys([settings.telegram_bot, settings.slack_bot]))
     metrics = metrics if metrics is not None else AdapterMetrics()
     serving = _Serving()
+    admin = AdminState()
     metrics.watch_embedding_cache(lambda: _embedding_cache_stats(serving.runtime))
 
     @asynccontextmanager
@@ -192,9 +208,9 @@ def create_app(
         notifications: asyncio.Task[None] | None = None
         # A runtime with a handoff service has an outbox router the adapters register into.
         outbox = getattr(opened, "outbox", None)
-        observed = [m.decision_observers for m in opened.managers.values() if hasattr(m, "decision_observers")]
+        observed = _observer_lists(opened)
         for observers in observed:
-            observers.append(metrics.observe_decision)
+            observers.append(metrics.observe_event)
         try:
             if serve_slack:
                 bot = settings.slack_bot
@@ -235,6 +251,7 @@ def create_app(
             if handoff is not None:
                 handoff.relay_observers.append(metrics.observe_relay)
                 sweeper = asyncio.create_task(_sweep_forever(handoff, settings.handoff_sweep_every_s))
+            _open_admin(admin, opened, settings)
             notifier = getattr(opened, "notifier", None)
             if notifier is not None and outbox is not None:
                 notifications = asyncio.create_task(_deliver_notifications(notifier))
@@ -243,9 +260,10 @@ def create_app(
             yield
         finally:
             serving.ready = False
+            admin.backend = None
             for observers in observed:
                 with contextlib.suppress(ValueError):
-                    observers.remove(metrics.observe_decision)
+                    observers.remove(metrics.observe_event)
             if handoff is not None:
                 with contextlib.suppress(ValueError):
                     handoff.relay_observers.remove(metrics.observe_relay)
@@ -332,9 +350,40 @@ def create_app(
             Route("/healthz", healthz, methods=["GET"]),
             Route("/readyz", readyz, methods=["GET"]),
             Route("/metrics", metrics_route, methods=["GET"]),
+            *admin_routes(token=settings.admin_token, state=admin, session_ttl_s=settings.admin_session_ttl_s),
         ],
         lifespan=lifespan,
     )
     app.state.serving = serving
     app.state.metrics = metrics
+    app.state.admin = admin
     return app
+
+
+def _open_admin(admin: AdminState, runtime: Any, settings: Settings) -> None:
+    """Give the dashboard what the opened runtime has (analytics need Redis)."""
+    analytics, nonces = getattr(runtime, "analytics", None), getattr(runtime, "nonces", None)
+    if analytics is None or nonces is None:
+        admin.unavailable = "The dashboard reads events recorded in Redis: set REDIS_URL and restart the server."
+        return
+    recorder = getattr(runtime, "recorder", None)
+    admin.backend = AdminBackend(
+        analytics=analytics, nonces=nonces, data_dir=settings.data_dir, trainer=getattr(runtime, "trainer", None),
+        bots={name: _bot_view(name, manager, settings) for name, manager in runtime.managers.items()},
+        recorder_stats=lambda: None if recorder is None else recorder.stats,
+    )
+
+
+def _bot_view(name: str, manager: Any, settings: Settings) -> BotView:
+    from core.teaching import TeachingError, TeachingStore
+
+    def intents() -> frozenset[str]:
+        served = {label for label in manager.classifier.labels if label != "out_of_scope"} | set(manager.answers)
+        if settings.data_dir is not None:
+            try:
+                served |= TeachingStore(settings.data_dir, name).load().answer_intents()
+            except TeachingError as e:
+                logger.warning("teaching data of %s unreadable: %s", name, e)
+        return frozenset(served)
+
+    return BotView(name=name, languages=tuple(manager.bot.languages), intents=intents)

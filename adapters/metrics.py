@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterator
 
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
@@ -22,10 +22,10 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metri
 from prometheus_client.registry import Collector
 
 from adapters.types import MessageHandler
+from core.events import Event, EventKind
 from core.handoff import RelayOutcome
 from core.messages import IncomingMessage, Reply
 from core.protocols import CacheStats
-from core.state import Decision
 
 logger = logging.getLogger(__name__)
 
@@ -59,6 +59,10 @@ class AdapterMetrics:
             "shopkeep_handoffs_total", "Conversations handed to a person.", ("platform", "bot"),
             registry=self.registry,
         )
+        self.events = Counter(
+            "shopkeep_events_total", "Dialogue events by kind (searches, cart adds, fallbacks, ratings...).",
+            ("platform", "bot", "kind"), registry=self.registry,
+        )
         self.errors = Counter(
             "shopkeep_errors_total", "Failures while handling or answering a message.",
             ("platform", "bot", "kind"), registry=self.registry,
@@ -77,15 +81,18 @@ class AdapterMetrics:
         """Export the encoder's embedding cache (hits, misses, hit rate, entries), read at each scrape."""
         self.registry.register(_EmbeddingCacheCollector(stats))
 
-    def observe_decision(self, bot: str, decision: Decision) -> None:
-        """Count what the dialogue understood (called with ``state.last_decision``)."""
-        self.intents.labels(bot=bot, intent=decision.intent).inc()
-        if decision.out_of_scope:
-            self.fallbacks.labels(bot=bot).inc()
-
-    def observe_replies(self, platform: str, bot: str, replies: Iterable[Reply]) -> None:
-        if any(reply.handoff for reply in replies):
-            self.handoffs.labels(platform=platform, bot=bot).inc()
+    def observe_event(self, event: Event) -> None:
+        """Count one dialogue event (a :class:`~core.events.EventObserver`)."""
+        kind = event.kind
+        if kind is EventKind.MESSAGE or kind is EventKind.SESSION:
+            return  # messages are counted by :meth:`instrument`, sessions only mean something over time
+        self.events.labels(platform=event.platform, bot=event.bot, kind=kind.value).inc()
+        if kind is EventKind.INTENT:
+            self.intents.labels(bot=event.bot, intent=event.intent).inc()
+        elif kind is EventKind.OUT_OF_SCOPE:
+            self.fallbacks.labels(bot=event.bot).inc()
+        elif kind is EventKind.HANDOFF_REQUESTED:
+            self.handoffs.labels(platform=event.platform, bot=event.bot).inc()
 
     def observe_relay(self, outcome: RelayOutcome) -> None:
         """Count one relayed handoff message (``HandoffService.relay_observers`` calls this)."""
@@ -108,7 +115,6 @@ class AdapterMetrics:
                 raise
             finally:
                 self.latency.labels(platform=platform, bot=bot).observe(time.perf_counter() - started)
-            self.observe_replies(platform, bot, replies)
             return replies
 
         return instrumented

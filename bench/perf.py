@@ -10,7 +10,9 @@ measured beside the current one), then the end-to-end load of
 :mod:`bench.e2e` with micro-batching on and off, the same load on the tree
 *before* (``--before REF``, ``git archive`` into a scratch folder, its own
 code on the same artifacts but with the int8 graph it shipped), the load split
-over 1 and 2 processes (:mod:`bench.e2e_procs`), then :mod:`bench.coldstart`.
+over 1 and 2 processes (:mod:`bench.e2e_procs`), event recording on and off,
+the owner's dashboard at scale (:mod:`bench.dashboard`, its own
+``dashboard.json``), then :mod:`bench.coldstart`.
 Writes ``bench/results/perf.json`` and ``e2e.png``; prints each before/after
 pair side by side.
 """
@@ -37,7 +39,9 @@ from bench.e2e import (
     TARGET_MESSAGES_PER_S,
     TARGET_P99_MS,
     measure_e2e,
+    measure_recording,
     print_open_loop,
+    print_recording,
     print_table,
 )
 from bench.e2e_procs import measure_processes, print_processes
@@ -201,6 +205,20 @@ def run(
     procs = measure_processes((1, 2), conversations=conversations, messages=messages, warmup=100 if quick else 300)
     payload["e2e_processes"] = procs
     print_processes(procs)
+
+    console.rule("event recording on and off (bench.e2e.measure_recording)")
+    payload["recording"] = asyncio.run(measure_recording(conversations=50, messages=600 if quick else 1500,
+                                                         rounds=2 if quick else 3))
+    print_recording(payload["recording"])
+
+    console.rule("owner's dashboard at 200,000 messages/day (python -m bench.dashboard)")
+    args = [sys.executable, "-m", "bench.dashboard", "--out", str(out_dir / "dashboard.json")] + (
+        ["--quick"] if quick else [])
+    done = subprocess.run(args, check=False)
+    if done.returncode != 0:
+        console.print(f"[red]bench.dashboard failed (exit {done.returncode})[/]")
+    dashboard_json = out_dir / "dashboard.json"
+    payload["dashboard"] = json.loads(dashboard_json.read_text()) if dashboard_json.exists() else None
 
     console.rule("cold start (bench.coldstart)")
     payload["coldstart"] = measure_coldstart(runs=1 if quick else 3)

@@ -12,18 +12,24 @@ bot of the process.
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator, Hashable, Sequence
+from collections.abc import AsyncIterator, Hashable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from bots.heads import HeadChoice, HeadWatcher, choose_head, load_head
+from bots.training import RedisHeadTrainer
 from core.actions import SetupContext
+from core.analytics import AnalyticsReader, RedisEventRecorder, Retention
 from core.bot import Bot
 from core.commerce.backend import SHARED_BACKEND, SHARED_NOTIFIER, backend_kind
 from core.commerce.notify import Notifier
 from core.dialogue import DialogueManager
+from core.events import EventObserver
 from core.handoff import HandoffService
+from core.keys import KeyBuilder
+from core.nonces import RedisNonceStore
 from core.outbox import OutboxRouter
 from core.protocols import IntentClassifier, SessionStore, TextEncoder
 from core.settings import Settings
@@ -45,6 +51,13 @@ class Runtime:
         outbox: where the platform adapters register their outboxes as they start.
         handoff: the live handoff service (every manager's interceptor), when
             ``handoff_channel`` is set.
+        event_observers: one list shared by every manager and the handoff
+            service: an observer added here sees every event of the process.
+        recorder: writes events to Redis for the dashboard (Redis only).
+        analytics: reads them back (Redis only).
+        heads: swaps newly trained intent heads in (Redis only).
+        trainer: the dashboard's Retrain button (Redis and ``SHOPKEEP_DATA_DIR``).
+        nonces: one-time values for the dashboard's forms (Redis only).
     """
 
     settings: Settings
@@ -54,6 +67,13 @@ class Runtime:
     classifiers: dict[str, IntentClassifier] = field(default_factory=dict)
     outbox: OutboxRouter = field(default_factory=OutboxRouter)
     handoff: HandoffService | None = None
+    event_observers: list[EventObserver] = field(default_factory=list)
+    recorder: RedisEventRecorder | None = None
+    analytics: AnalyticsReader | None = None
+    heads: HeadWatcher | None = None
+    trainer: RedisHeadTrainer | None = None
+    nonces: RedisNonceStore | None = None
+    keys: KeyBuilder = field(default_factory=KeyBuilder)
     #: Opt-in shipping and back-in-stock messages (sent through :attr:`outbox`).
     notifier: Notifier | None = None
     #: The connected Shopify shop (webhooks, catalogue sync), when the settings choose Shopify.
@@ -69,10 +89,18 @@ class Runtime:
         return next(iter(self.classifiers.values()))
 
     async def aclose(self) -> None:
-        """Close the shop connection, the store and the encoder (idempotent)."""
+        """Close the shop connection, stop the head watcher, write queued events, close the store and the encoder
+        (idempotent)."""
         if self.shopify is not None:
             shopify, self.shopify = self.shopify, None
             await shopify.aclose()
+        if self.heads is not None:
+            await self.heads.aclose()
+        if self.trainer is not None:
+            await self.trainer.aclose()
+        if self.recorder is not None:
+            await self.recorder.aclose()
+            self.recorder = None
         await self.store.aclose()
         close = getattr(self.encoder, "aclose", None)
         if close is not None:
@@ -115,14 +143,12 @@ def load_encoder(settings: Settings) -> TextEncoder:
 
 
 def load_classifier(settings: Settings, bot: str, encoder: TextEncoder) -> IntentClassifier:
-    """The bot's trained intent head from ``artifacts/intents/<bot>``.
+    """The bot's trained intent head (see :func:`bots.heads.choose_head`).
 
     Raises:
         ModelNotBuilt: run ``shopkeep nlu train --bot <bot>`` first.
     """
-    from models.intent_runtime import OnnxIntentClassifier
-
-    return OnnxIntentClassifier.from_artifacts(settings.artifacts_dir / "intents" / bot, encoder)
+    return load_head(choose_head(settings, bot), encoder)[0]
 
 
 async def build_manager(
@@ -135,18 +161,24 @@ async def build_manager(
     catalog: Path | None = None,
     bots_dir: Path = BOTS_DIR,
     shared: dict[Hashable, Any] | None = None,
+    head: HeadChoice | None = None,
+    event_observers: list[EventObserver] | None = None,
 ) -> DialogueManager:
     """Load one bot, run its ``setup`` and return its dialogue manager.
 
-    ``shared`` is passed to every bot of one runtime (see ``SetupContext.share``).
+    ``shared`` is passed to every bot of one runtime (see ``SetupContext.share``);
+    ``head`` says where its intent head is (default: :func:`bots.heads.choose_head`).
     """
     definition = Bot.load(bots_dir / bot)
-    classifier = classifier or load_classifier(settings, bot, encoder)
+    answers: dict[str, dict[str, str]] = {}
+    if classifier is None:
+        classifier, answers = load_head(head or choose_head(settings, bot), encoder)
     services = await definition.setup(
         SetupContext(settings=settings, bot_dir=definition.root, encoder=encoder, catalog=catalog,
                      shared={} if shared is None else shared)
     )
-    return DialogueManager(bot=definition, store=store, classifier=classifier, settings=settings, services=services)
+    return DialogueManager(bot=definition, store=store, classifier=classifier, settings=settings, services=services,
+                           answers=answers, event_observers=event_observers)
 
 
 async def build_runtimes(
@@ -156,16 +188,22 @@ async def build_runtimes(
     catalog: Path | None = None,
     store: SessionStore | None = None,
     encoder: TextEncoder | None = None,
+    bot_dirs: Mapping[str, Path] | None = None,
 ) -> Runtime:
-    """Several bots sharing one encoder and one store."""
+    """Several bots sharing one encoder and one store.
+
+    ``bot_dirs`` names the folder holding a bot's folder when it is not ``bots/``.
+    """
     from core.sessions import make_store
 
     kind = backend_kind(settings)  # fails first, naming a missing Shopify setting
     store = store or make_store(settings)
     encoder = encoder or load_encoder(settings)
-    runtime = Runtime(settings=settings, store=store, encoder=encoder)
+    keys = getattr(store, "keys", None) or KeyBuilder()
+    runtime = Runtime(settings=settings, store=store, encoder=encoder, keys=keys)
     runtime.notifier = Notifier(store=store, outbox=runtime.outbox, min_interval_s=settings.notify_min_interval_s)
     shared: dict[Hashable, Any] = {SHARED_NOTIFIER: runtime.notifier}
+    loaded: dict[str, str | None] = {}
     try:
         if kind == "shopify":
             from core.commerce.shopify.connect import connect_shopify
@@ -174,8 +212,11 @@ async def build_runtimes(
                                                     notifier=runtime.notifier)
             shared[SHARED_BACKEND] = runtime.shopify.backend
         for name in bots:
+            head = choose_head(settings, name)
+            loaded[name] = head.version
             manager = await build_manager(settings, bot=name, store=store, encoder=encoder, catalog=catalog,
-                                          shared=shared)
+                                          shared=shared, head=head, event_observers=runtime.event_observers,
+                                          bots_dir=(bot_dirs or {}).get(name, BOTS_DIR))
             runtime.managers[name] = manager
             runtime.classifiers[name] = manager.classifier
     except BaseException:
@@ -183,10 +224,37 @@ async def build_runtimes(
         raise
     if settings.handoff_channel:
         runtime.handoff = HandoffService.from_settings(settings, store=store, outbox=runtime.outbox)
+        runtime.handoff.event_observers = runtime.event_observers
         for manager in runtime.managers.values():
             manager.interceptor = runtime.handoff
+    redis = getattr(store, "redis", None)
+    if redis is not None:
+        _start_analytics(runtime, redis, loaded)
     logger.info("runtime ready: bots=%s", ", ".join(runtime.managers))
     return runtime
+
+
+def _start_analytics(runtime: Runtime, redis: Any, loaded: dict[str, str | None]) -> None:
+    """On Redis: record events for the dashboard, read them back, and watch for new heads."""
+    settings = runtime.settings
+    retention = Retention.from_settings(settings)
+    runtime.analytics = AnalyticsReader(redis, keys=runtime.keys, retention=retention)
+    if settings.events:
+        runtime.recorder = RedisEventRecorder(
+            redis, keys=runtime.keys, retention=retention, encoder=runtime.encoder,
+            queue_max=settings.events_queue_max, flush_every_s=settings.events_flush_every_s,
+        )
+        runtime.recorder.start()
+        runtime.event_observers.append(runtime.recorder)
+        for manager in runtime.managers.values():
+            manager.user_erasers.append(runtime.recorder.forget_user)
+    runtime.heads = HeadWatcher(settings=settings, redis=redis, keys=runtime.keys, managers=runtime.managers,
+                                encoder=runtime.encoder, loaded=loaded)
+    runtime.heads.start()
+    runtime.nonces = RedisNonceStore(redis, keys=runtime.keys)
+    if settings.data_dir is not None:
+        runtime.trainer = RedisHeadTrainer(settings=settings, redis=redis, keys=runtime.keys,
+                                           bots_dirs={n: m.bot.root.parent for n, m in runtime.managers.items()})
 
 
 async def build_runtime(

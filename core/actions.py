@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
 import numpy as np
 
+from core.events import ActionReport
 from core.messages import Button, IncomingMessage, ProductCard, Reply
 from core.settings import Settings
 from core.state import ConversationState
@@ -116,6 +117,8 @@ class ActionContext:
         services: what the bot's ``setup`` returned.
         replies: replies queued so far.
         sources: catalogue items or passages used, for ``/why``.
+        reports: what the action reported (:meth:`report`), turned into events
+            by the dialogue manager once the action succeeded.
     """
 
     def __init__(
@@ -143,6 +146,7 @@ class ActionContext:
         self.action = ""
         self.replies: list[Reply] = []
         self.sources: list[str] = []
+        self.reports: list[ActionReport] = []
         #: Set by ``/forget``: erase the sender everywhere once the conversation's lock is released.
         self.forget_sender = False
 
@@ -193,6 +197,13 @@ class ActionContext:
     def reply(self, reply: Reply) -> None:
         """Queue a reply built by hand."""
         self.replies.append(reply)
+
+    def report(self, report: ActionReport) -> None:
+        """Tell the owner's analytics what happened (a search and its result count...).
+
+        Reports are dropped if the action later fails, like its state changes.
+        """
+        self.reports.append(report)
 
     def cite(self, source: str) -> None:
         """Record a catalogue item or passage used; ``/why`` lists them."""

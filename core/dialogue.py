@@ -18,15 +18,16 @@ import dataclasses
 import logging
 import re
 import traceback
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
 
-from core import commands, forms
+from core import commands, events, forms
 from core.actions import ActionContext, Understanding
 from core.bot import Bot
 from core.errors import StorageError
-from core.messages import Button, IncomingMessage, Reply
+from core.events import Event, EventObserver
+from core.messages import Button, IncomingMessage, Platform, Reply
 from core.privacy import mask_pii
 from core.protocols import HeldConversation, IntentClassifier, SessionStore
 from core.settings import Settings
@@ -38,6 +39,9 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 INTENT_PAYLOAD = "intent:"
+TAUGHT_ANSWER_ACTION = "taught_answer"
+#: Erases what one user left outside the session store (e.g. analytics); returns items removed.
+UserEraser = Callable[[Platform, str], Awaitable[int]]
 CONTACT_PAYLOAD = "contact:"
 _CJK = re.compile(r"[\u3400-\u9fff\uf900-\ufaff]")
 _LATIN_WORDS = re.compile(r"[A-Za-z]{2,}")
@@ -55,6 +59,10 @@ class DialogueManager:
         interceptor: consulted inside the lock before and after dispatch
             (e.g. a live human handoff keeps the bot silent); see
             :class:`core.handoff.ConversationInterceptor`.
+        answers: answers the owner taught (intent -> language -> text), given
+            for intents that have no handler of their own.
+        event_observers: where events go; a runtime passes one list to all its
+            managers so an observer is added once.
     """
 
     def __init__(
@@ -66,10 +74,16 @@ class DialogueManager:
         settings: Settings,
         services: Any = None,
         interceptor: ConversationInterceptor | None = None,
+        answers: Mapping[str, Mapping[str, str]] | None = None,
+        event_observers: list[EventObserver] | None = None,
     ) -> None:
         self.interceptor = interceptor
-        #: Called as ``fn(bot_name, decision)`` after each understood message is saved (metrics).
-        self.decision_observers: list[Callable[[str, Decision], None]] = []
+        #: Called with each :class:`~core.events.Event` once the message's state is saved
+        #: (metrics, the analytics recorder); they must not block.
+        self.event_observers: list[EventObserver] = [] if event_observers is None else event_observers
+        #: Run when a user asks to be forgotten, after the session store erased its part.
+        self.user_erasers: list[UserEraser] = []
+        self.answers: Mapping[str, Mapping[str, str]] = answers or {}
         self.bot = bot
         self.store = store
         self.classifier = classifier
@@ -77,6 +91,10 @@ class DialogueManager:
         self.services = services
         #: The bot's commands per language; the adapters build platform command lists from it.
         self.command_menu: commands.CommandMenu = commands.command_menu(bot)
+
+    def use_head(self, classifier: IntentClassifier, answers: Mapping[str, Mapping[str, str]]) -> None:
+        """Serve a newly trained intent head from the next message on (no restart)."""
+        self.classifier, self.answers = classifier, answers
 
     async def handle(self, message: IncomingMessage) -> list[Reply]:
         """Handle one message and return the replies to send (``[]`` for a repeat delivery)."""
@@ -102,6 +120,8 @@ class DialogueManager:
         the lock of each shared conversation it rewrites (this one included).
         """
         removed = await self.store.forget_user(message.conversation.platform, message.user_id)
+        for erase in self.user_erasers:  # what lives outside the store (analytics examples)
+            removed += await erase(message.conversation.platform, message.user_id)
         logger.info("forgot a user's data", extra={"conversation": message.conversation.tag, "keys_removed": removed})
 
     # -- one message, inside the lock -----------------------------------------
@@ -112,11 +132,18 @@ class DialogueManager:
         state.join(message.user_id)
         if not state.lang_locked:
             state.lang = self._guess_lang(message, state)
+        handoff_before = events.handoff_marker(state.data)
         if self.interceptor is not None:
             intercepted = await self.interceptor.intercept(message, state)
             if intercepted is not None:
                 self._record_intercepted(state, message, intercepted)
+                at = events.now()
+                sessions = events.advance_session(state, at=at, handoff_before=handoff_before)
                 await held.save(state)
+                if self.event_observers:
+                    self._emit(events.turn_events(None, message, state, bot=self.bot.name, at=at,
+                                                  handoff_before=handoff_before, sessions=sessions,
+                                                  is_command=False))
                 return intercepted, False
         # Copy-on-error: the action works on the loaded state itself; the
         # pre-action state is kept as its JSON (one fast Rust call) and only
@@ -135,12 +162,14 @@ class DialogueManager:
             store=self.store,
         )
         is_command = False
+        failed = False
         try:
             is_command = await self._dispatch(ctx)
         except StorageError:
             raise
         except Exception as e:  # noqa: BLE001 - the edge: logged once, answered politely
             self._log_failure(ctx, e)
+            failed = True
             final = ConversationState.model_validate_json(snapshot)
             text = self.bot.responses.render("error", final.lang, turn=ctx.turn, cmd=message.command_prefix)
             replies = [Reply(text=text)]
@@ -160,11 +189,18 @@ class DialogueManager:
                 if reply.text:
                     final.add_turn(Turn(role="bot", text=mask_pii(reply.text), user_id=message.user_id))
             replies = [*replies, *extra]
+        at = events.now()
+        sessions = events.advance_session(final, at=at, handoff_before=handoff_before)
         await held.save(final)
-        if not is_command and final.last_decision is not None:
-            for observe in self.decision_observers:
-                observe(self.bot.name, final.last_decision)
+        if self.event_observers:
+            self._emit(events.turn_events(ctx, message, final, bot=self.bot.name, at=at, handoff_before=handoff_before,
+                                          sessions=sessions, is_command=is_command, failed=failed))
         return replies, False
+
+    def _emit(self, emitted: list[Event]) -> None:
+        for event in emitted:
+            for observe in self.event_observers:
+                observe(event)
 
     async def _dispatch(self, ctx: ActionContext) -> bool:
         """Route the message; returns True when it was a generic command."""
@@ -231,7 +267,7 @@ class DialogueManager:
             not (u.out_of_scope or u.ambiguous)
             and u.confidence >= self.bot.fallback.form_interrupt_confidence
             and u.intent not in ("cancel", form.name)
-            and self.bot.registry.for_intent(u.intent) is not None
+            and self._handles(u.intent)
             and not forms.is_cancel(ctx)
             and not await form.accepts(ctx)
         )
@@ -272,11 +308,22 @@ class DialogueManager:
     async def _run_intent(self, ctx: ActionContext) -> None:
         handler = self.bot.registry.for_intent(ctx.intent)
         if handler is None:
+            taught = self.answers.get(ctx.intent)
+            if taught:
+                ctx.state.fallbacks = 0
+                ctx.action = TAUGHT_ANSWER_ACTION
+                text = taught.get(ctx.lang) or taught.get(self.bot.default_lang) or next(iter(taught.values()))
+                ctx.reply(Reply(text=text))  # the owner's text as written: never a template
+                return
             self._fallback(ctx)
             return
         ctx.state.fallbacks = 0
         ctx.action = handler.__name__
         await handler(ctx)
+
+    def _handles(self, intent: str) -> bool:
+        """The bot can act on ``intent``: a handler of its own or an answer the owner taught."""
+        return self.bot.registry.for_intent(intent) is not None or intent in self.answers
 
     def _extract_entities(self, ctx: ActionContext) -> None:
         hook = self.bot.registry.entity_hook
@@ -298,7 +345,7 @@ class DialogueManager:
         options = [
             name
             for name, _ in ctx.understanding.ranking[: self.bot.fallback.clarify_max_options]
-            if self.bot.registry.for_intent(name) is not None
+            if self._handles(name)
         ]
         if len(options) < 2:
             if options:

@@ -52,6 +52,8 @@ from pydantic import BaseModel, ConfigDict, field_validator
 
 from core.commands import parse_command, request_handoff
 from core.errors import StorageError
+from core.events import Event, EventKind, EventObserver
+from core.events import now as event_time
 from core.messages import Button, ConversationKey, IncomingMessage, Mention, Platform, Reply
 from core.outbox import Outbox, OutboxError
 from core.privacy import mask_pii
@@ -310,6 +312,16 @@ class HandoffService:
         self.clock = clock
         #: Called with each relayed message's outcome (the server counts them in metrics).
         self.relay_observers: list[Callable[[RelayOutcome], None]] = []
+        #: Told of claims, closes, ratings and staff first responses (the runtime shares its list).
+        self.event_observers: list[EventObserver] = []
+
+    def _emit(self, kind: EventKind, ticket: Ticket, value: float = 0.0) -> None:
+        if not self.event_observers:
+            return
+        event = Event(kind=kind, platform=ticket.shopper.platform.value, bot=ticket.shopper.bot, at=event_time(),
+                      user=ticket.user_id, conversation=ticket.shopper.tag, reason=ticket.reason, value=value)
+        for observe in self.event_observers:
+            observe(event)
 
     @classmethod
     def from_settings(cls, settings: Settings, *, store: SessionStore, outbox: Outbox) -> HandoffService:
@@ -501,6 +513,7 @@ class HandoffService:
         if ticket is not None:
             ticket.rating = rating
             await self._put(ticket)
+            self._emit(EventKind.CSAT, ticket, rating)
             await self._tell_staff(ticket, STAFF_TEXTS["rating"].format(rating=rating))
         return [Reply(text=_shopper(state.lang, "rated"))]
 
@@ -553,6 +566,9 @@ class HandoffService:
             delivered = await self._tell_shopper(current, _shopper(current.lang, "staff_says", name=name, text=text))
             self._observe("to_shopper", delivered)
             if delivered:
+                if current.relayed_to_shopper == 0:
+                    self._emit(EventKind.FIRST_RESPONSE, current,
+                               (self.clock() - current.opened_at).total_seconds())
                 current.relayed_to_shopper += 1
             else:
                 current.failed_to_shopper += 1
@@ -578,6 +594,7 @@ class HandoffService:
             ticket.claimed_at = self.clock()
             await self._put(ticket)
             await self.store.unschedule(TIMEOUT_QUEUE, ticket.id)
+            self._emit(EventKind.HANDOFF_CLAIMED, ticket, (ticket.claimed_at - ticket.opened_at).total_seconds())
             if staff.name:
                 joined = _shopper(ticket.lang, "claimed", name=staff.name)
             else:
@@ -606,6 +623,7 @@ class HandoffService:
             await self._put(ticket)
             await self.store.unschedule(TIMEOUT_QUEUE, ticket.id)
             await self.store.unschedule(OPEN_QUEUE, ticket.id)
+            self._emit(EventKind.HANDOFF_CLOSED, ticket)
             await self._update_shopper_state(ticket, active=False, awaiting="rating")
             buttons = tuple(Button(label=str(n), payload=f"{RATE_PAYLOAD}{n}") for n in range(1, 6))
             await self._tell_shopper(ticket, _shopper(ticket.lang, "closed"), buttons=buttons)

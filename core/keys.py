@@ -11,6 +11,11 @@ cluster slot::
     shopkeep:{user:telegram:1234}:conversations
     shopkeep:{rec:handoff:abc}
     shopkeep:{sched:handoff-timeout}
+    shopkeep:{stats:h:480123}          (one hour's event counters; ``d`` for a day)
+    shopkeep:{top:queries:20005}       (one day's most frequent search queries)
+    shopkeep:{stream:unanswered}
+    shopkeep:{index:unanswered-users}
+    shopkeep:{heads:shop_assistant}:version
 
 Ids come from users and platforms, so the tag content is percent-escaped:
 ``{`` and ``}`` can never end a tag early (which would move a key to another
@@ -154,6 +159,64 @@ class KeyBuilder:
         if not queue:
             raise ValueError("schedule queue must be non-empty")
         return f"{self.prefix}:{{sched:{_part(queue)}}}"
+
+    def stats(self, grain: str, bucket: int, part: str = "") -> str:
+        """Event counters of one time bucket: ``grain`` "h" (hour) or "d" (day), ``bucket`` its
+        number since the epoch; ``part`` names a side table kept with it (e.g. "frt").
+
+        Raises:
+            ValueError: If ``grain`` is not "h" or "d".
+        """
+        if grain not in ("h", "d"):
+            raise ValueError(f"stats grain must be 'h' or 'd', not {grain!r}")
+        name = f"{self.prefix}:{{stats:{grain}:{int(bucket)}}}"
+        return f"{name}:{_part(part)}" if part else name
+
+    def top(self, table: str, day: int) -> str:
+        """One day's frequency table (a sorted set), e.g. search queries or items added to carts.
+
+        Raises:
+            ValueError: If ``table`` is empty.
+        """
+        if not table:
+            raise ValueError("top table name must be non-empty")
+        return f"{self.prefix}:{{top:{_part(table)}:{int(day)}}}"
+
+    def stream(self, name: str) -> str:
+        """A capped event stream, e.g. the unanswered messages the owner reviews.
+
+        Raises:
+            ValueError: If ``name`` is empty.
+        """
+        if not name:
+            raise ValueError("stream name must be non-empty")
+        return f"{self.prefix}:{{stream:{_part(name)}}}"
+
+    def lookup(self, name: str) -> str:
+        """A small shared hash, e.g. item id -> title for the dashboard."""
+        if not name:
+            raise ValueError("lookup name must be non-empty")
+        return f"{self.prefix}:{{lookup:{_part(name)}}}"
+
+    def index(self, name: str) -> str:
+        """A sorted set indexing another structure's entries, e.g. whose unanswered message is whose.
+
+        Raises:
+            ValueError: If ``name`` is empty.
+        """
+        if not name:
+            raise ValueError("index name must be non-empty")
+        return f"{self.prefix}:{{index:{_part(name)}}}"
+
+    def heads(self, bot: str, what: str) -> str:
+        """A bot's intent-head bookkeeping: ``version`` (published), ``training`` (lock), ``status``.
+
+        Raises:
+            ValueError: If ``bot`` or ``what`` is empty.
+        """
+        if not bot or not what:
+            raise ValueError("bot and what must be non-empty")
+        return f"{self.prefix}:{{heads:{_part(bot)}}}:{_part(what)}"
 
     def commerce(self, shop: str, part: str) -> str:
         """Shared data of one connected shop (catalogue snapshot, change stream, embeddings).

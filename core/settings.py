@@ -102,6 +102,21 @@ class Settings(BaseSettings):
     handoff_sweep_every_s: float = 15.0  # how often the server looks for unclaimed tickets
     handoff_upset_confidence: float = 0.8  # a complaint at least this confident opens a ticket
 
+    # --- owner's dashboard and analytics (dashboard helper) ---------------------
+    # The dashboard's login token; unset: /admin is off (and says how to turn it on).
+    admin_token: str | None = None
+    admin_session_ttl_s: int = 12 * 3600  # a login lasts this long
+    # Owner-taught data (review-queue labels, new FAQ answers) and the heads trained from it.
+    # Outside the installed package; every worker must see the same folder. Unset: teaching is off.
+    data_dir: Path | None = None
+    events: bool = True  # record dialogue events in Redis for the dashboard (needs REDIS_URL)
+    events_retention_days: int = 30  # counters, frequency tables and examples older than this are dropped
+    events_unanswered_max: int = 20_000  # newest unanswered examples kept (with their embeddings)
+    events_top_max: int = 2_000  # entries kept per daily frequency table (search queries, items)
+    events_queue_max: int = 20_000  # events waiting to be written; beyond it new ones are dropped (counted)
+    events_flush_every_s: float = 0.5  # how often queued events are written (one pipeline)
+    head_check_every_s: float = 2.0  # how often each worker looks for a newly trained intent head
+
     def require(self, field: str) -> object:
         """Return a setting's value or raise :class:`ConfigError` naming its variable."""
         value = getattr(self, field)

@@ -13,6 +13,8 @@ from typing import Any, ClassVar, Literal
 
 from pydantic import BaseModel, Field, model_validator
 
+from core.events import SessionMark
+
 
 def _now() -> datetime:
     return datetime.now(timezone.utc)
@@ -81,6 +83,7 @@ class ConversationState(BaseModel):
     last_decision: Decision | None = None
     fallbacks: int = 0
     data: dict[str, Any] = Field(default_factory=dict)
+    session: SessionMark | None = None  # the current session, for the owner's dashboard
     participants: list[Participant] = Field(default_factory=list)
     #: Ids of the latest deliveries handled here: erasing the conversation erases their repeat marks.
     deliveries: list[str] = Field(default_factory=list)

@@ -600,7 +600,8 @@ class BotHead:
 
 
 def _oof_encoder_probs(
-    x: np.ndarray, y: Sequence[str], *, epochs: int, config: HeadConfig, folds: int
+    x: np.ndarray, y: Sequence[str], *, epochs: int, config: HeadConfig, folds: int,
+    progress: Callable[[str], None] = lambda _: None,
 ) -> tuple[tuple[str, ...], np.ndarray, list[HeadWeights]]:
     from models.multilingual import stratified_folds
 
@@ -611,6 +612,7 @@ def _oof_encoder_probs(
     models = []
     fixed = HeadConfig(**{**asdict(config), "max_epochs": epochs})
     for f in range(folds):
+        progress(f"cross-validation fold {f + 1}/{folds}")
         tr, te = fold != f, fold == f
         w, _, _ = train_head(
             x[tr], y_arr[tr].tolist(), x[te], y_arr[te].tolist(), config=fixed, labels=labels, restore_best=False
@@ -629,8 +631,11 @@ def train_bot_head(
     held_out_negatives: Sequence[str] = (),
     unknown_chars: str | None = None,
     zh_negatives: Sequence[str] = (),
+    progress: Callable[[str], None] = lambda _: None,
 ) -> BotHead:
     """Train a bot's understanding: the encoder head and, if needed, the character head.
+
+    ``progress`` is told each stage as it starts (shown on the owner's dashboard).
 
     1. Examples the encoder cannot read (by ``unknown_chars``, the CJK
        characters its tokenizer maps to ``[UNK]``) go to a character n-gram
@@ -664,12 +669,15 @@ def train_bot_head(
     figures: dict[str, Any] = {"encoder_examples": len(enc_texts), "char_examples": sum(to_char)}
 
     # --- encoder head
+    progress("embedding the examples")
     x_all = np.asarray(embed([normalize_text(t) for t in enc_texts]), dtype=np.float32)
     rest, carved = stratified_indices(enc_labels, fraction=max(hc.val_fraction, 0.2), seed=hc.seed)
     y_all = np.array(enc_labels)
+    progress("choosing the number of epochs")
     first = fit_and_calibrate(x_all[rest], y_all[rest].tolist(), x_all[carved], y_all[carved].tolist(), config=hc)
     epochs = max(first.best_epoch, 1)
-    labels, oof, fold_models = _oof_encoder_probs(x_all, enc_labels, epochs=epochs, config=hc, folds=cfg.folds)
+    labels, oof, fold_models = _oof_encoder_probs(x_all, enc_labels, epochs=epochs, config=hc, folds=cfg.folds,
+                                                  progress=progress)
     correct = np.array(labels)[oof.argmax(1)] == y_all
     probs_neg = None
     if negatives:
@@ -688,6 +696,7 @@ def train_bot_head(
         calibration_oos_recall=cal.oos_recall,
     )
     refit = HeadConfig(**{**asdict(hc), "max_epochs": epochs})
+    progress("training the final head")
     weights, _, _ = train_head(
         x_all, enc_labels, x_all[carved], y_all[carved].tolist(), config=refit, labels=labels, restore_best=False
     )
@@ -702,6 +711,7 @@ def train_bot_head(
     char_head = None
     zh_texts = [t for t, c in zip(examples.texts, to_char) if c]
     if router is not None and zh_texts:
+        progress("training the character head")
         zh_labels = [lab for lab, c in zip(examples.labels, to_char) if c]
         ccfg = cfg.char or _CharCfg()
         classes, pin, pneg = cross_validate_char_head(

@@ -43,15 +43,27 @@ def train(
     force: Annotated[bool, typer.Option(help="Retrain even when nothing changed.")] = False,
     if_present: Annotated[bool, typer.Option(help="Warn and exit 0 when the intents file is missing.")] = False,
     datasets_dir: Annotated[Path | None, typer.Option(help="Holds clinc150/ (default: settings).")] = None,
+    data_dir: Annotated[Path | None, typer.Option(
+        help="Owner-taught data to merge (default: SHOPKEEP_DATA_DIR).")] = None,
+    out: Annotated[Path | None, typer.Option(help="Write the head here (and publish nothing).")] = None,
+    progress: Annotated[bool, typer.Option(help="Print each training stage as it starts.")] = False,
 ) -> None:
     """Train the bot's intent heads (encoder + Chinese characters); writes artifacts/intents/<bot>/.
 
     Out-of-scope examples come from CLINC150 (train/val splits only, CC BY 3.0)
     when the datasets folder has it; otherwise the threshold keeps 98.5% of
     in-scope validation examples.
+
+    What the owner taught on the dashboard (``<data dir>/<bot>/teaching.json``)
+    is merged into the examples; such a head is written to
+    ``<data dir>/<bot>/heads/<version>/`` and published there (and announced
+    to every worker through Redis when ``REDIS_URL`` is set).
     """
+    from bots import heads
     from core.errors import BotDefinitionError
     from core.settings import Settings
+    from core.teaching import ANSWERS_FILE, TeachingError, TeachingStore, answers_by_intent
+    from models.datasets import Split
     from models.intent import (
         ZH_NEGATIVES_FILE,
         bot_fingerprint,
@@ -80,13 +92,43 @@ def train(
         console.print(f"[red]error:[/red] encoder not built at {encoder_manifest.parent}; run `shopkeep models build`")
         raise typer.Exit(1)
     clinc = (datasets_dir or settings.datasets_dir) / "clinc150" / "data_full.json"
-    out_dir = artifacts / "intents" / bot
-    fingerprint = bot_fingerprint(intents_path, encoder_manifest, clinc, ZH_NEGATIVES_FILE)
-    if not force and head_is_current(out_dir, fingerprint):
+    data_dir = data_dir or settings.data_dir
+    store = TeachingStore(data_dir, bot) if data_dir is not None else None
+    try:
+        teaching = store.load() if store is not None else None
+    except TeachingError as e:
+        console.print(f"[red]error:[/red] {e}")
+        raise typer.Exit(1) from e
+    taught = store is not None and teaching is not None and not teaching.empty
+    extra = (store.path,) if taught and store is not None else ()
+    fingerprint = bot_fingerprint(intents_path, encoder_manifest, clinc, ZH_NEGATIVES_FILE, *extra)
+    version = None
+    if out is not None:
+        out_dir = out
+    elif taught and data_dir is not None:
+        current = heads.current_version(data_dir, bot)
+        if not force and current and head_is_current(heads.version_dir(data_dir, bot, current), fingerprint):
+            console.print(f"intent head for {bot!r} is up to date ({heads.version_dir(data_dir, bot, current)})")
+            return
+        version = heads.new_version()
+        out_dir = heads.version_dir(data_dir, bot, version)
+    else:
+        out_dir = artifacts / "intents" / bot
+    if out is None and version is None and not force and head_is_current(out_dir, fingerprint):
         console.print(f"intent head for {bot!r} is up to date ({out_dir})")
         return
+
+    def stage(text: str) -> None:
+        if progress:
+            console.print(f"progress: {text}")
+
     try:
         examples = load_bot_intents(intents_path)
+        if taught and teaching is not None:
+            pairs = teaching.training_pairs()
+            examples = Split(texts=examples.texts + tuple(t for t, _ in pairs),
+                             labels=examples.labels + tuple(label for _, label in pairs))
+            console.print(f"merged {len(pairs)} taught example(s) from {store.path if store else ''}")
         negatives = load_clinc_negatives(clinc, split="train", per_intent=15) if clinc.is_file() else []
         held_out = load_clinc_negatives(clinc, split="val", per_intent=5) if clinc.is_file() else []
     except BotDefinitionError as e:
@@ -110,14 +152,26 @@ def train(
             held_out_negatives=held_out,
             unknown_chars=unknown,
             zh_negatives=load_zh_negatives(),
+            progress=stage,
         )
     finally:
         encoder.close()
+    stage("saving the head")
+    # The answers first: a folder with a manifest is complete (save_bot_head writes it last).
+    out_dir.mkdir(parents=True, exist_ok=True)
+    answers = answers_by_intent(teaching.answers) if taught and teaching is not None else {}
+    (out_dir / ANSWERS_FILE).write_text(json.dumps(answers, ensure_ascii=False, indent=1), encoding="utf-8")
     save_bot_head(
         out_dir,
         result,
-        manifest={"bot": bot, "intents_file": str(intents_path), "fingerprint": fingerprint, "examples": len(examples)},
+        manifest={"bot": bot, "intents_file": str(intents_path), "fingerprint": fingerprint, "examples": len(examples),
+                  "encoder": file_sha256(encoder_manifest),
+                  "teaching": store.revision() if taught and store is not None else ""},
     )
+    if version is not None and data_dir is not None:
+        heads.publish(data_dir, bot, version)
+        _announce(settings, bot, version)
+        console.print(f"published head {version} for {bot!r}")
     cal, fig = result.head.calibration, result.figures
 
     def pct(name: str) -> str:
@@ -138,6 +192,31 @@ def train(
             f"at threshold {pct('zh_cv_accuracy_at_threshold')}, OOS recall {pct('zh_cv_oos_recall')}, "
             f"threshold {result.char_head.oos_threshold:.3f}, margin {result.char_head.ambiguity_margin:.3f}"
         )
+
+
+def _announce(settings, bot: str, version: str) -> None:
+    """Tell running workers through Redis (when there is one) that ``version`` is published."""
+    if not settings.redis_url:
+        return
+    import asyncio
+
+    import redis.asyncio as aioredis
+    from redis.exceptions import RedisError
+
+    from bots import heads
+    from core.keys import KeyBuilder
+
+    async def tell() -> None:
+        client = aioredis.Redis.from_url(settings.redis_url)
+        try:
+            await heads.announce(client, KeyBuilder(), bot, version)
+        finally:
+            await client.aclose()
+
+    try:
+        asyncio.run(tell())
+    except (RedisError, OSError) as e:
+        console.print(f"[yellow]warning:[/yellow] published on disk, but Redis did not hear of it: {e}")
 
 
 @nlu_app.command("evaluate")

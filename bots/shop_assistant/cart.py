@@ -10,6 +10,7 @@ from bots.shop_assistant.products import matching_variants, target_product
 from bots.shop_assistant.services import content_words, ent, money, pick, registry, svc
 from core.actions import ActionContext
 from core.commerce.catalog import Product, Variant
+from core.events import AddedToCart, CheckoutLinked
 from core.messages import Button
 
 
@@ -45,6 +46,7 @@ def add_variant(ctx: ActionContext, product: Product, variant: Variant, qty: int
         line["qty"] += qty
     ctx.state.data["focus"] = product.handle
     ctx.cite(f"product:{product.handle}")
+    ctx.report(AddedToCart(item_id=product.handle, title=product.title, quantity=qty))
     ctx.say("added", buttons=_cart_buttons(ctx), qty=qty, title=product.title, variant=label,
             count=sum(item["qty"] for item in cart), total=money(_cart_total(cart)))
     return True
@@ -180,5 +182,6 @@ async def checkout(ctx: ActionContext) -> None:
         ctx.say("checkout_skipped", titles=", ".join(line["title"] for line in gone))
     if not buyable:
         return
+    ctx.report(CheckoutLinked(items=sum(int(line["qty"]) for line in buyable), total=_cart_total(buyable)))
     url = checkout_url(buyable, shop_url=ctx.settings.shop_url, template=ctx.settings.cart_link_template)
     ctx.say("checkout_link", url=url, total=money(_cart_total(buyable)))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from bots.shop_assistant.services import registry, svc
 from core.actions import ActionContext
+from core.events import NotSure
 from core.retrieval import confident
 
 
@@ -15,10 +16,12 @@ async def _answer_policy(ctx: ActionContext, policy_id: str | None = None) -> No
                                                  query_embedding=ctx.understanding.embedding)
         hit = hits[0] if hits else None
         if not confident(hit):
+            ctx.report(NotSure(score=hit.score if hit is not None else 0.0))
             ctx.say("policy_unsure", buttons=[ctx.button("button_talk_to_human", "cmd:human")])
             return
         policy = services.policies.get(hit.passage.id)
     if policy is None:
+        ctx.report(NotSure(score=0.0))
         ctx.say("policy_unsure", buttons=[ctx.button("button_talk_to_human", "cmd:human")])
         return
     ctx.cite(f"policy:{policy.id}")

@@ -22,6 +22,7 @@ from bots.shop_assistant.services import (
 from core.actions import ActionContext
 from core.commerce.catalog import Product, Variant
 from core.commerce.search import SearchFilters, SearchHit
+from core.events import ItemViewed, Searched
 from core.messages import Button, ProductCard, StockState
 
 
@@ -116,6 +117,8 @@ async def _run_search(ctx: ActionContext, *, query: str, filters: dict[str, Any]
         offset=offset,
         query_embedding=ctx.understanding.embedding if use_embedding else None,
     ))
+    if offset == 0:  # a new or refined search (paging on is not another search)
+        ctx.report(Searched(query=query, results=len(hits)))
     if not hits:
         return False
     ctx.state.data["search"] = {"query": query, "filters": filters, "offset": offset}
@@ -276,6 +279,7 @@ def _stock_text(ctx: ActionContext, product: Product) -> str:
 async def _details(ctx: ActionContext, product: Product) -> None:
     ctx.state.data["focus"] = product.handle
     ctx.cite(f"product:{product.handle}")
+    ctx.report(ItemViewed(item_id=product.handle, title=product.title))
     description = product.body_text.split(". ")[0].strip().rstrip(".") + "." if product.body_text else ""
     ctx.say(
         "details",

@@ -32,6 +32,7 @@ from core.commerce.shopdata import (
     normalize_order_number,
     procedure_passages,
 )
+from core.events import NotSure
 from core.handoff import open_tickets
 from core.privacy import mask_pii
 from core.retrieval import PassageHit, PassageIndex, confident
@@ -130,6 +131,7 @@ async def procedure_question(ctx: ActionContext) -> None:
                                                 query_embedding=ctx.understanding.embedding)
     best = hits[0] if hits else None
     if best is None or not confident(best):
+        ctx.report(NotSure(score=best.score if best is not None else 0.0))
         for hit in hits:
             ctx.cite(f"procedure:{hit.passage.id}")
         ctx.say("procedure_unsure", entries="; ".join(_entry(h) for h in hits) or "-")
