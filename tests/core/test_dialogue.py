@@ -66,7 +66,7 @@ async def test_out_of_scope_twice_offers_a_human(manager: DialogueManager, store
     second = await manager.handle(message(OUT_OF_SCOPE[1]))
     assert second[0].handoff
     state = await store.load(message().conversation)
-    assert state is not None and state.data["handoff"]["reason"] == "repeated_fallback"
+    assert state is not None and state.handoff is not None and state.handoff.reason == "repeated_fallback"
 
 
 class AlwaysAmbiguous:
@@ -121,7 +121,7 @@ async def test_human_command_records_the_handoff(manager: DialogueManager, store
     replies = await manager.handle(message("/human"))
     assert replies[0].handoff
     state = await store.load(message().conversation)
-    assert state is not None and state.data["handoff"]["requested_at"]
+    assert state is not None and state.handoff is not None and state.handoff.requested_at
 
 
 async def test_unknown_command_and_empty_message_are_polite(manager: DialogueManager) -> None:
