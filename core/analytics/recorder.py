@@ -27,6 +27,7 @@ import redis.asyncio as aioredis
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 from redis.exceptions import RedisError
+from redis.typing import EncodableT, FieldT
 
 from core.analytics import schema
 from core.analytics.schema import Retention, day_of, hour_of
@@ -165,9 +166,8 @@ class RedisEventRecorder:
                 await self._task
             self._task = None
         try:
-            async with asyncio.timeout(timeout_s):
-                await self.flush()
-        except (TimeoutError, StorageError) as e:
+            await asyncio.wait_for(self.flush(), timeout_s)  # not asyncio.timeout: Python 3.10 is supported
+        except (asyncio.TimeoutError, StorageError) as e:
             logger.warning("event recorder closed with %d event(s) unwritten: %s", self.pending, e)
         if self._owns_client:
             with contextlib.suppress(RedisError):
@@ -175,9 +175,8 @@ class RedisEventRecorder:
 
     async def _run(self) -> None:
         while True:
-            with contextlib.suppress(TimeoutError):
-                async with asyncio.timeout(self.flush_every_s):
-                    await self._wake.wait()
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), self.flush_every_s)
             self._wake.clear()
             try:
                 await self.flush()
@@ -292,12 +291,13 @@ class RedisEventRecorder:
             pipe.zcard(key)
         if batch.titles:
             titles = self.keys.lookup(schema.TITLES)
-            pipe.hset(titles, mapping=batch.titles)
+            mapping: dict[FieldT, EncodableT] = {k: v for k, v in batch.titles.items()}  # retyped for redis-py
+            pipe.hset(titles, mapping=mapping)
             pipe.expire(titles, day_ttl)
         stream = self.keys.stream(schema.UNANSWERED_STREAM)
         added: list[tuple[Event, int]] = []  # (event, index of its XADD reply)
         for (event, kind), vector in zip(batch.entries, embeddings):
-            fields: dict[str, str | bytes] = {
+            fields: dict[FieldT, EncodableT] = {
                 "k": kind, "p": event.platform, "b": event.bot, "t": event.text, "i": event.intent,
                 "s": f"{event.score:.4f}", "at": f"{event.at:.3f}",
             }
