@@ -31,6 +31,7 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 import httpx
+from typing_extensions import Self
 
 from core.commerce.errors import CommerceAuthError, CommerceQueryError, CommerceUnavailable
 
@@ -144,7 +145,7 @@ class ShopifyClient:
     async def aclose(self) -> None:
         await self._http.aclose()
 
-    async def __aenter__(self) -> ShopifyClient:
+    async def __aenter__(self) -> Self:
         return self
 
     async def __aexit__(self, *exc: object) -> None:
