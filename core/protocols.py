@@ -78,7 +78,8 @@ class IntentPrediction:
 
 @runtime_checkable
 class IntentClassifier(Protocol):
-    labels: Sequence[str]
+    @property
+    def labels(self) -> Sequence[str]: ...
 
     async def predict(self, text: str) -> IntentPrediction: ...
 

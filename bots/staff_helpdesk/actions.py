@@ -60,7 +60,8 @@ class StaffServices:
 
 async def setup(ctx: SetupContext) -> StaffServices:
     """Load procedures, inventory, catalogue, stores and orders; embed procedures and products once."""
-    if ctx.encoder is None:
+    encoder = ctx.encoder
+    if encoder is None:
         raise ValueError("the staff helpdesk needs a text encoder")
     data = ctx.bot_dir / "data"
     shop = ctx.bot_dir.parent / "shop_assistant" / "data"
@@ -69,10 +70,10 @@ async def setup(ctx: SetupContext) -> StaffServices:
     def build() -> StaffServices:
         procedures = load_procedures(data / "procedures.yaml")
         catalog, search, entities = ctx.share(("catalog", catalog_path.resolve()), lambda: catalog_services(
-            catalog_path, ctx.encoder))
+            catalog_path, encoder))
         return StaffServices(
             procedures={p.id: p for p in procedures},
-            procedure_index=PassageIndex(passages=procedure_passages(procedures), encoder=ctx.encoder),
+            procedure_index=PassageIndex(passages=procedure_passages(procedures), encoder=encoder),
             inventory=load_inventory(data / "inventory.csv"),
             catalog=catalog,
             search=search,
