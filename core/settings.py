@@ -42,8 +42,10 @@ class Settings(BaseSettings):
     intra_op_threads: int = 0  # 0: let ONNX Runtime decide
 
     # --- nlu (intent training/evaluation; owner: nlu) ----------------------
+    # The public intent datasets, shipped in the repository (out-of-scope
+    # negatives, parity sentences, the int8 gate, `nlu evaluate`).
     datasets_dir: Path = Field(
-        default=REPO_ROOT.parent / "shared" / "datasets",
+        default=REPO_ROOT / "datasets",
         validation_alias=AliasChoices("SHOPKEEP_DATASETS", "SHOPKEEP_DATASETS_DIR"),
     )
 
