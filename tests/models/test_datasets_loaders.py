@@ -19,7 +19,6 @@ from models.datasets import (
     stratified_split,
 )
 
-
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
 

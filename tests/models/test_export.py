@@ -13,7 +13,13 @@ from typer.testing import CliRunner
 
 from bots.cli import app
 from models.encoder import OnnxEncoder
-from models.export import PARITY_MIN_COSINE, ExportError, build_encoder, default_model_dir, is_up_to_date
+from models.export import (
+    PARITY_MIN_COSINE,
+    ExportError,
+    build_encoder,
+    default_model_dir,
+    is_up_to_date,
+)
 from models.manifest import EncoderManifest, read_manifest, sha256_file, write_manifest
 from models.parity import PARITY_SOURCES_TEXT
 from models.quantize import MAX_ACCURACY_DROP_PT, MIN_COSINE
