@@ -98,9 +98,9 @@ def _responses() -> Responses:
     return Responses(templates=templates, default_lang="en")
 
 
-def tiny_bot(name: str = "tiny") -> Bot:
+def tiny_bot(name: str = "tiny", *, languages: tuple[str, ...] = ("en", "zh")) -> Bot:
     """The inline bot, validated like any bot loaded from a folder."""
-    return Bot.build(name=name, root=Path(__file__).parent, languages=("en", "zh"), responses=_responses(),
+    return Bot.build(name=name, root=Path(__file__).parent, languages=languages, responses=_responses(),
                      registry=_registry())
 
 
