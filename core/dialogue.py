@@ -84,13 +84,16 @@ class DialogueManager:
         #: Run when a user asks to be forgotten, after the session store erased its part.
         self.user_erasers: list[UserEraser] = []
         self.answers: Mapping[str, Mapping[str, str]] = answers or {}
-        self.bot = bot
+        if settings.default_lang and settings.default_lang not in bot.languages:
+            logger.warning("SHOPKEEP_DEFAULT_LANG=%s: bot %s speaks only %s; it starts in %s",
+                           settings.default_lang, bot.name, ", ".join(bot.languages), bot.default_lang)
+        self.bot = bot.starting_in(settings.default_lang)
         self.store = store
         self.classifier = classifier
         self.settings = settings
         self.services = services
         #: The bot's commands per language; the adapters build platform command lists from it.
-        self.command_menu: commands.CommandMenu = commands.command_menu(bot)
+        self.command_menu: commands.CommandMenu = commands.command_menu(self.bot)
 
     def use_head(self, classifier: IntentClassifier, answers: Mapping[str, Mapping[str, str]]) -> None:
         """Serve a newly trained intent head from the next message on (no restart)."""
