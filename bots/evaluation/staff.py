@@ -81,7 +81,7 @@ class Outcome:
 def load_questions(path: Path) -> list[Question]:
     raw = yaml.safe_load(path.read_text(encoding="utf-8"))
     if not isinstance(raw, list):
-        raise ValueError(f"{path}: not a YAML list")
+        raise TypeError(f"{path}: not a YAML list")
     return [Question.from_entry(e) for e in raw]
 
 
