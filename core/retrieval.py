@@ -358,15 +358,16 @@ def calibrate_answer(
     folds: int = 5,
     negatives: Sequence[str] = (),
     negative_embeddings: np.ndarray | None = None,
-    wrong_cost: float = 1.0,
+    wrong_cost: float = 0.5,
+    negatives_weight: float = 1.0,
 ) -> AnswerCalibration:
     """Choose the answer floor and margin by cross-validation over the passages' own phrasings.
 
     Every passage's ``keys`` are split into ``folds`` shares; each share is asked as queries
     of an index holding the other shares (the phrasings are embedded once). ``negatives``
     (messages no passage answers) are asked of the full index. The (floor, margin) pair
-    maximises ``right answers - wrong_cost * (wrong answers + negatives answered)``, each
-    as a share of its set; ties go to the lower floor and margin.
+    maximises ``right answers - wrong_cost * (wrong answers + negatives_weight * negatives
+    answered)``, each as a share of its set; ties go to the lower floor and margin.
     """
     queries: list[tuple[str, str, int]] = []  # (text, passage id, fold)
     for p in index.passages:
@@ -399,7 +400,8 @@ def calibrate_answer(
         for margin in np.round(np.arange(0.0, 0.101, 0.005), 3):
             answered = (t >= floor) & (g >= margin)
             negs = float(np.mean((neg_top >= floor) & (neg_gap >= margin))) if len(neg_top) else 0.0
-            utility = float(np.mean(answered & r)) - wrong_cost * (float(np.mean(answered & ~r)) + negs)
+            utility = float(np.mean(answered & r)) - wrong_cost * (float(np.mean(answered & ~r))
+                                                                   + negatives_weight * negs)
             if best is None or utility > best[0] + 1e-9:
                 best = (utility, float(floor), float(margin))
     assert best is not None

@@ -33,6 +33,8 @@ OFF_TOPIC = "off_topic"
 SMALL_TALK_MAX_WORDS = 6
 #: A stock question without a product it can find still goes to stock when the head is this sure.
 STOCK_SURE = 0.85
+#: An off-topic reading whose best intent is a procedure at least this likely is a doubt retrieval settles.
+OFF_TOPIC_DOUBT = 0.3
 
 _ORDER_REF = re.compile(r"(?:#|\bsk-?|\border\s+(?:no\.?|number|num|#)?\s*)(\d{3,8})\b", re.IGNORECASE)
 _CONTACT = re.compile(r"[\w.+-]+@[\w-]+\.[\w.]+|\+?\d[\d ()-]{7,}\d")
@@ -122,6 +124,7 @@ def route(
     head_confidence: float,
     head_out_of_scope: bool,
     head_ambiguous: bool,
+    head_runner_up: str = "",
     hits: Sequence[PassageHit],
     calibration: AnswerCalibration,
     has_sku: bool,
@@ -139,7 +142,8 @@ def route(
     if head_label == "handoff_queue" and sure:
         return Reading("handoff_queue", "the head")
     if product is not None:
-        if head_label == "procedure_question" and procedure_sure:
+        whole_title = product.coverage >= 0.99 and product.words >= 3
+        if head_label == "procedure_question" and procedure_sure and not whole_title:
             return Reading("procedure_question", "a product, but a procedure question")
         return Reading("stock_lookup", f"product {product.handle}")
     if head_label == "stock_lookup" and sure and head_confidence >= STOCK_SURE and not procedure_sure:
@@ -147,5 +151,9 @@ def route(
     if head_label in SMALL_TALK and sure and words <= SMALL_TALK_MAX_WORDS and not procedure_sure:
         return Reading(head_label, "small talk")
     if head_out_of_scope or head_label == OUT_OF_SCOPE:
-        return Reading(OFF_TOPIC, "the head's out-of-scope class")
+        # The head's doubt between off-topic and a procedure, with retrieval sure of one: the procedure.
+        doubt = head_runner_up == "procedure_question" and head_confidence >= OFF_TOPIC_DOUBT
+        if not (doubt and procedure_sure):
+            return Reading(OFF_TOPIC, "the head's out-of-scope class")
+        return Reading("procedure_question", "retrieval sure, the head in doubt")
     return Reading("procedure_question", "retrieval")
