@@ -107,7 +107,10 @@ async def setup(ctx: SetupContext) -> StaffServices:
             procedure_index=index,
             answer_calibration=calibration,
             inventory=inventory,
-            products=ProductFinder((item.handle, item.title) for item in inventory.items),
+            # The stores' products first (archived or unpublished online too), then catalogue-only ones,
+            # which stock look-ups report as in no store's inventory.
+            products=ProductFinder([*((item.handle, item.title) for item in inventory.items),
+                                    *((p.handle, p.title) for p in catalog.products() if p.title)]),
             catalog=catalog,
             search=search,
             entities=entities,

@@ -76,7 +76,10 @@ class ProductFinder:
     """
 
     def __init__(self, titles: Iterable[tuple[str, str]], *, min_coverage: float = 0.6) -> None:
-        self._products = [(h, t, tuple(dict.fromkeys(tokenize(t)))) for h, t in dict(titles).items()]
+        first: dict[str, str] = {}
+        for handle, title in titles:
+            first.setdefault(handle, title)
+        self._products = [(h, t, tuple(dict.fromkeys(tokenize(t)))) for h, t in first.items()]
         self._keywords = KeywordIndex(documents=[toks for _, _, toks in self._products])
         n = len(self._products)
         df: dict[str, int] = {}
@@ -132,7 +135,8 @@ def route(
 ) -> Reading:
     """Choose the handler for one message (see the module docstring)."""
     words = len(_WORDS.findall(text.lower()))
-    procedure_sure = calibration.decide(hits) == "answer"
+    decision = calibration.decide(hits)
+    procedure_sure, procedure_found = decision == "answer", decision != "unsure"
     sure = not head_ambiguous and not head_out_of_scope
     if has_sku:
         return Reading("stock_lookup", "a SKU")
@@ -143,7 +147,7 @@ def route(
         return Reading("handoff_queue", "the head")
     if product is not None:
         whole_title = product.coverage >= 0.99 and product.words >= 3
-        if head_label == "procedure_question" and procedure_sure and not whole_title:
+        if head_label == "procedure_question" and procedure_found and not whole_title:
             return Reading("procedure_question", "a product, but a procedure question")
         return Reading("stock_lookup", f"product {product.handle}")
     if head_label == "stock_lookup" and sure and head_confidence >= STOCK_SURE and not procedure_sure:
