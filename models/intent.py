@@ -34,7 +34,7 @@ from models.text import normalize_text
 logger = logging.getLogger(__name__)
 
 #: Bump when training code changes in a way that should retrain bot heads.
-TRAINING_VERSION = "3"  # 2-3: character head for CJK, CLINC150-calibrated out-of-scope
+TRAINING_VERSION = "4"  # 2-3: character head for CJK, CLINC150-calibrated out-of-scope; 4: explicit out-of-scope class
 
 Embedder = Callable[[Sequence[str]], np.ndarray]
 
@@ -600,6 +600,9 @@ class BotHeadConfig:
     head: HeadConfig = HeadConfig(max_in_scope_drop=0.01, ambiguity_keep=0.99)
     char: Any = None  # models.multilingual.CharHeadConfig; None = its defaults
     folds: int = 5
+    #: With an explicit out-of-scope class, the threshold never rejects more in-scope
+    #: (cross-validated) examples than this share allows, class rejections included.
+    min_in_scope_accepted: float = 0.95
 
 
 @dataclass
@@ -710,12 +713,12 @@ def train_bot_head(
     # what it can on top of the class.
     explicit_oos = OUT_OF_SCOPE_LABEL in enc_labels
     if explicit_oos and negatives:
-        # Half as many as the in-scope examples, spread evenly over the sources, so the class
+        # A third as many as the in-scope examples, spread evenly over the sources, so the class
         # does not outweigh the intents it is told apart from, and a hidden layer to draw the
         # border (5-fold CV on the staff helpdesk: in-scope accuracy 84% linear with as many
-        # negatives as examples, 90% this way, negatives still 93% rejected).
+        # negatives as examples, 92% this way, negatives still 92% rejected).
         hc = replace(hc, hidden=max(hc.hidden, 256))
-        cap = max(sum(1 for lab in enc_labels if lab != OUT_OF_SCOPE_LABEL) // 2, 1)
+        cap = max(sum(1 for lab in enc_labels if lab != OUT_OF_SCOPE_LABEL) // 3, 1)
         step = max(len(negatives) / cap, 1.0)
         negatives = [negatives[int(i * step)] for i in range(min(cap, len(negatives)))]
         enc_texts += list(negatives)
@@ -744,6 +747,8 @@ def train_bot_head(
         for f, model in enumerate(fold_models):  # each negative scored by one fold's model
             probs_neg[f :: cfg.folds] = model.probs(x_neg[f :: cfg.folds])
     cal = calibrate(oof, correct, probs_oos=probs_neg, config=hc)
+    if explicit_oos:
+        cal = _keep_in_scope(cal, oof, probs_neg, cfg.min_in_scope_accepted)
     _, p1, margin = top2(oof)
     accepted = p1 >= cal.oos_threshold
     figures.update(
@@ -798,6 +803,22 @@ def train_bot_head(
 
 
 OUT_OF_SCOPE_LABEL = "out_of_scope"
+
+
+def _keep_in_scope(cal: Calibration, probs_in: np.ndarray, probs_neg: np.ndarray | None,
+                   share: float) -> Calibration:
+    """Lower the threshold until ``share`` of in-scope examples is accepted (or it reaches 0)."""
+    _, p1, _ = top2(probs_in)
+    if not len(p1) or float(np.mean(p1 >= cal.oos_threshold)) >= share:
+        return cal
+    threshold = 0.0
+    for t in np.unique(p1[p1 > 0]):
+        if float(np.mean(p1 >= t)) >= share:
+            threshold = float(t)
+    o1 = top2(probs_neg)[1] if probs_neg is not None and len(probs_neg) else None
+    return replace(cal, oos_threshold=threshold, in_scope_kept=float(np.mean(p1 >= threshold)),
+                   oos_recall=float(np.mean(o1 < threshold)) if o1 is not None else cal.oos_recall,
+                   method=f"{cal.method}, then lowered to accept {share:.0%} of in-scope examples")
 
 
 def in_scope_probs(probs: np.ndarray, labels: Sequence[str]) -> np.ndarray:
