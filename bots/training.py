@@ -130,11 +130,9 @@ class RedisHeadTrainer:
             env = {**os.environ, "PYTHONUNBUFFERED": "1", "COLUMNS": "200"}
             child = await asyncio.create_subprocess_exec(*self.command(bot, out), stdout=asyncio.subprocess.DEVNULL,
                                                          stderr=asyncio.subprocess.PIPE, env=env)
-
-            async def follow(process: asyncio.subprocess.Process) -> int:
-                nonlocal status
-                assert process.stderr is not None
-                async for raw in process.stderr:
+            assert child.stderr is not None
+            async with asyncio.timeout(MAX_RUN_S):
+                async for raw in child.stderr:
                     line = raw.decode("utf-8", "replace").strip()
                     if not line:
                         continue
@@ -142,10 +140,7 @@ class RedisHeadTrainer:
                     if line.startswith("progress: "):
                         status = status.model_copy(update={"stage": line[len("progress: "):]})
                         await self._set_status(bot, status)
-                return await process.wait()
-
-            # wait_for, not asyncio.timeout: Python 3.10 is supported.
-            code = await asyncio.wait_for(follow(child), MAX_RUN_S)
+                code = await child.wait()
             if code != 0:
                 raise RuntimeError(f"training exited with {code}: {' / '.join(tail)}")
             heads.publish(self.data_dir, bot, version)

@@ -166,8 +166,9 @@ class RedisEventRecorder:
                 await self._task
             self._task = None
         try:
-            await asyncio.wait_for(self.flush(), timeout_s)  # not asyncio.timeout: Python 3.10 is supported
-        except (asyncio.TimeoutError, StorageError) as e:
+            async with asyncio.timeout(timeout_s):
+                await self.flush()
+        except (TimeoutError, StorageError) as e:
             logger.warning("event recorder closed with %d event(s) unwritten: %s", self.pending, e)
         if self._owns_client:
             with contextlib.suppress(RedisError):
@@ -175,8 +176,9 @@ class RedisEventRecorder:
 
     async def _run(self) -> None:
         while True:
-            with contextlib.suppress(asyncio.TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), self.flush_every_s)
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(self.flush_every_s):
+                    await self._wake.wait()
             self._wake.clear()
             try:
                 await self.flush()

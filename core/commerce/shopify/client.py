@@ -28,10 +28,9 @@ import random
 import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, replace
-from typing import Any
+from typing import Any, Self
 
 import httpx
-from typing_extensions import Self
 
 from core.commerce.errors import CommerceAuthError, CommerceQueryError, CommerceUnavailable
 

@@ -6,10 +6,9 @@ import asyncio
 import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Self
 
 from aiohttp import web
-from typing_extensions import Self
 
 
 @dataclass
@@ -70,7 +69,7 @@ class Recorder:
 
         try:
             await asyncio.wait_for(waiting(), timeout)
-        except asyncio.TimeoutError as error:
+        except TimeoutError as error:
             seen = [c.method for c in self.calls]
             raise AssertionError(f"expected {what}, got calls {seen}") from error
 
