@@ -30,8 +30,12 @@ from core.messages import StockState
 InventoryPolicy = Literal["deny", "continue"]
 ProductStatus = Literal["active", "draft", "archived"]
 
-COLOR_OPTION_NAMES = frozenset({"color", "colour", "colors", "colours"})
-SIZE_OPTION_NAMES = frozenset({"size", "sizes", "waist", "shoe size", "length"})
+#: Option names (several languages) whose values are colours or sizes; a name ending in one
+#: of them counts too ("Link Size", "Frame Colour").
+COLOR_OPTION_NAMES = frozenset({"color", "colour", "colors", "colours", "farbe", "couleur", "colore", "kleur",
+                                "färg", "颜色"})
+SIZE_OPTION_NAMES = frozenset({"size", "sizes", "waist", "shoe size", "length", "größe", "grösse", "groesse",
+                               "taille", "talla", "taglia", "maat", "storlek", "尺码"})
 LOW_STOCK_AT = 3
 _DEFAULT_TITLE = "Default Title"
 
@@ -85,7 +89,8 @@ class Variant:
 
 def _option_of(options: Mapping[str, str], names: frozenset[str]) -> str | None:
     for name, value in options.items():
-        if name.lower() in names:
+        key = name.strip().lower()
+        if key in names or key.rsplit(" ", 1)[-1] in names:
             return value
     return None
 
@@ -404,8 +409,10 @@ def _add_row(drafts: dict[str, _Draft], row: dict[str, str]) -> None:
                 "title": title,
                 "body_html": row.get("Body (HTML)") or "",
                 "vendor": get("Vendor"),
-                "product_type": get("Type"),
-                "category": get("Product Category"),
+                # 2021 layout: no Type column, the shop's own type is "Custom Product Type".
+                "product_type": get("Type") or get("Custom Product Type"),
+                "category": get("Product Category") or get("Standard Product Type")
+                or get("Standardized Product Type"),
                 "tags": _tags(get("Tags")),
                 "status": _status(get("Status")),
                 "published": _bool(published_raw, default=True),

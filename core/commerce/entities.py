@@ -71,9 +71,12 @@ _SIZE_WORDS = {
     "小号": ("S", "Small"),
 }
 
-_CUR = r"(?:\$|usd\s*|us\$)"
-_NUM = r"(\d{1,6}(?:[.,]\d{1,2})?)"
-_UNIT = r"(?:\s*(?:dollars?|bucks|usd|元|块钱?|美元|美金))"
+# Any currency: symbols, ISO codes and local abbreviations ("RM 35", "R500", "€90", "A$200").
+_CUR = (r"(?:(?:us|a|au|nz|hk|s|c|r)\$|[$€£¥₹₩₱]|\b(?:usd|eur|gbp|aud|nzd|cad|myr|sgd|zar|chf|sek|nok|dkk"
+        r"|jpy|cny|inr|rm|r)\s*(?=\d))")
+_NUM = r"(\d{1,3}(?:,\d{3})+(?:\.\d{1,2})?|\d{1,6}(?:[.,]\d{1,2})?)"
+_UNIT = (r"(?:\s*(?:dollars?|bucks|usd|euros?|eur|pounds?|gbp|ringgit|myr|rand|zar|aud|rupees?|yen"
+         r"|元|块钱?|美元|美金|欧元))")
 _MONEY = rf"(?:{_CUR}\s*{_NUM}|{_NUM}{_UNIT}?)"
 
 _EMAIL_RE = re.compile(r"[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,}")
@@ -92,7 +95,8 @@ _RANGE_RES = (
     re.compile(rf"{_NUM}\s*(?:-|–|到|至)\s*{_NUM}{_UNIT}?\s*之间"),
 )
 _MAX_RE = re.compile(
-    rf"\b(?:under|below|less\s+than|cheaper\s+than|max(?:imum)?|up\s+to|no\s+more\s+than|not\s+more\s+than"
+    rf"\b(?:nothing\s+(?:over|above|more\s+than)|not\s+over|under|below|less\s+than|cheaper\s+than|max(?:imum)?"
+    rf"|up\s+to|no\s+more\s+than|not\s+more\s+than"
     rf"|at\s+most|within|budget(?:\s+of|\s+is)?|<|<=)\s*{_MONEY}", re.IGNORECASE)
 _MIN_RE = re.compile(
     rf"\b(?:over|above|more\s+than|at\s+least|min(?:imum)?|from|starting\s+at|>|>=)\s*{_MONEY}", re.IGNORECASE)
@@ -226,8 +230,15 @@ def _number(raw: str) -> int | None:
 def _money(*groups: str | None) -> Decimal | None:
     for g in groups:
         if g:
-            return Decimal(g.replace(",", "."))
+            return _amount(g)
     return None
+
+
+def _amount(raw: str) -> Decimal:
+    """"2,000" is two thousand, "19,99" is nineteen and change."""
+    if re.fullmatch(r"\d{1,3}(?:,\d{3})+(?:\.\d{1,2})?", raw):
+        return Decimal(raw.replace(",", ""))
+    return Decimal(raw.replace(",", "."))
 
 
 class _Text:
@@ -336,7 +347,7 @@ class EntityExtractor:
     def _prices(self, work: _Text) -> dict[str, Decimal]:
         for pattern in _RANGE_RES:
             if m := work.take(pattern):
-                nums = [Decimal(g.replace(",", ".")) for g in m.groups() if g]
+                nums = [_amount(g) for g in m.groups() if g]
                 if len(nums) >= 2:
                     lo, hi = sorted(nums[:2])
                     return {"price_min": lo, "price_max": hi}

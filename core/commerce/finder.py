@@ -1,0 +1,534 @@
+"""Finding products for a shopper's words in any shop's catalogue.
+
+:class:`ProductFinder` is what both the chat and ``shopkeep search`` call:
+
+1. **Parse** the query against the catalogue's own vocabulary
+   (:class:`~core.commerce.vocabulary.CatalogVocabulary`): price range (any
+   currency), stock wording, negations ("not black", "without fruit"),
+   colour families, option values the shop uses ("Chryso Black", "25 g",
+   "Roasted Groundnuts"), size words, materials, product types, and the
+   query's distinctive words.
+2. **Name a product**: a query that is (nearly) a product's title or handle
+   names it; that product comes first whatever else the query says.
+3. **Rank** every offered product by the hybrid score of
+   :class:`~core.commerce.search.ProductSearch` (embeddings + BM25) plus soft
+   constraint scores: a colour, size or material matched in the variant
+   options counts most, in title, tags or handle next, in the description last.
+4. **Filter, then relax in a stated order** (:data:`RELAX_ORDER`) when the
+   strict constraints leave nothing: what was relaxed is reported so the
+   reply can say it ("nothing under 20 — the cheapest start at 24").
+5. **Be honest**: when the shop has nothing active and buyable of the kind
+   asked for (a word only drafts use, a product noun no offered product
+   mentions, every match sold out), ``none_buyable`` is set and the results
+   shown are labelled ``alternative``.
+
+Drafts, archived and unpublished products are never candidates: only
+``catalog.offered()`` is indexed.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any, Literal
+
+import numpy as np
+
+from core.commerce.catalog import Product, Variant
+from core.commerce.entities import EntityExtractor
+from core.commerce.search import ProductSearch
+from core.commerce.vocabulary import (
+    CatalogVocabulary,
+    Lexicon,
+    default_lexicon,
+    effective_type,
+    fold,
+    norm_words,
+    phrases,
+    type_forms,
+    words,
+)
+from core.retrieval import STOPWORDS, stem, tokenize
+
+Match = Literal["named", "match", "alternative"]
+
+#: Constraints given up one at a time, in this order, when together they leave nothing.
+RELAX_ORDER = ("size", "option", "colour", "material", "price", "stock", "type", "terms")
+#: Bonus of a product named by the query (it must come first).
+NAMED_BONUS = 2.0
+#: A distinctive query word narrows the candidates when at most this share of products use it.
+RARE_SHARE = 0.06
+RARE_MIN = 12
+
+_NEGATION = re.compile(
+    r"\b(?:not|no|without|isn'?t|aren'?t|non|except|excluding|but\s+not|free\s+of)\s+(?:an?\s+|any\s+|the\s+)?"
+    r"([\w'-]+(?:\s+(?:or|and|nor)\s+[\w'-]+)?)", re.IGNORECASE)
+_FREE = re.compile(r"\b([a-z]+)[- ]free\b", re.IGNORECASE)
+_STOCK = re.compile(
+    r"\b(?:in[\s-]stock|available(?:\s+(?:now|today|to\s+buy(?:\s+now)?))?|can\s+buy|buy\s+(?:now|today)"
+    r"|ready\s+to\s+ship|actually\s+in\s+stock|right\s+now|today)\b|有货|现货", re.IGNORECASE)
+_UPPER_SIZE = re.compile(r"(?<![\w'])(XXS|XS|S|M|L|XL|XXL|XXXL|[2-6]XL)(?![\w'])")
+_SIZE_KEY = re.compile(r"\b(?:size|sz)\s*:?\s*([a-z0-9/]{1,5})\b|\b([a-z0-9/]{1,4})\s+size\b", re.IGNORECASE)
+_NEG_STOP = frozenset({"more", "less", "than", "over", "under", "longer", "problem", "thanks", "thank"})
+
+
+@dataclass(frozen=True)
+class ParsedQuery:
+    """What a query asks for, in the catalogue's words."""
+
+    text: str
+    terms: tuple[str, ...] = ()
+    rare_terms: tuple[str, ...] = ()
+    missing_terms: tuple[str, ...] = ()
+    negated: tuple[str, ...] = ()
+    types: tuple[str, ...] = ()
+    colours: tuple[str, ...] = ()
+    options: tuple[str, ...] = ()
+    sizes: tuple[str, ...] = ()
+    materials: tuple[str, ...] = ()
+    price_min: Decimal | None = None
+    price_max: Decimal | None = None
+    in_stock: bool = False
+    sort: str | None = None
+    search_text: str = ""
+
+    def as_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        for name in ("types", "colours", "options", "sizes", "materials", "negated", "rare_terms", "missing_terms"):
+            if value := getattr(self, name):
+                out[name] = list(value)
+        for name in ("price_min", "price_max"):
+            if (value := getattr(self, name)) is not None:
+                out[name] = str(value)
+        if self.in_stock:
+            out["in_stock"] = True
+        if self.sort:
+            out["sort"] = self.sort
+        return out
+
+
+@dataclass(frozen=True)
+class FoundProduct:
+    product: Product
+    variant: Variant
+    score: float
+    match: Match
+    reasons: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Finding:
+    """The answer to one query: results best first, what was relaxed, whether anything fits at all."""
+
+    query: ParsedQuery
+    results: tuple[FoundProduct, ...]
+    none_buyable: bool = False
+    relaxed: tuple[str, ...] = ()
+    named: tuple[Product, ...] = ()
+    cheapest: Decimal | None = None
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "query": self.query.text,
+            "understood": self.query.as_dict(),
+            "none_buyable": self.none_buyable,
+            "relaxed": list(self.relaxed),
+            "results": [{
+                "handle": r.product.handle,
+                "title": r.product.title,
+                "match": r.match,
+                "score": round(r.score, 4),
+                "sku": r.variant.sku,
+                "variant": r.variant.title,
+                "price": str(r.variant.price),
+                "buyable": r.product.in_stock,
+                "reasons": list(r.reasons),
+            } for r in self.results],
+        }
+
+
+@dataclass
+class _Facts:
+    """Per-product text prepared once for constraint checks."""
+
+    words: frozenset[str]
+    title_words: tuple[str, ...]
+    body: str
+    body_words: frozenset[str]
+    type_words: frozenset[str]
+    colour_families: dict[str, set[str]] = field(default_factory=dict)
+    text_colour_families: frozenset[str] = frozenset()
+    has_colour_option: bool = False
+    has_size_option: bool = False
+
+
+class ProductFinder:
+    """Query understanding, named products, soft constraints and honest answers over one catalogue.
+
+    Args:
+        search: the hybrid index (embeddings + keywords) of the catalogue's offered products.
+        lexicon: shop-independent word knowledge; the default is ``data/lexicon.yaml``.
+    """
+
+    def __init__(self, *, search: ProductSearch, lexicon: Lexicon | None = None) -> None:
+        self.search = search
+        self.lexicon = lexicon or default_lexicon()
+        self.catalog = search.catalog
+        self.vocabulary = CatalogVocabulary.from_products(self.catalog.products(), self.lexicon)
+        self._prices = EntityExtractor(self.catalog.vocabulary())
+        self.products = search.products
+        self._facts = [self._facts_of(p) for p in self.products]
+        self._titles: dict[str, list[int]] = {}
+        for i, p in enumerate(self.products):
+            self._titles.setdefault(" ".join(norm_words(p.title)), []).append(i)
+            self._titles.setdefault(" ".join(norm_words(p.handle)), []).append(i)
+        self._inactive_titles = {" ".join(norm_words(p.title)) for p in self.catalog.products() if not p.offered}
+        self._option_keys = sorted(self.vocabulary.option_phrases, key=len, reverse=True)
+
+    # ------------------------------------------------------------------ facts
+
+    def _facts_of(self, p: Product) -> _Facts:
+        lex = self.lexicon
+        fam: dict[str, set[str]] = {}
+        colour_names = [n for n in p.option_names if lex.option_family(n) == "colour"]
+        for v in p.variants:
+            for n in colour_names:
+                if (value := v.options.get(n)) and (f := lex.colour_of(value)):
+                    fam.setdefault(f, set()).add(value)
+        text = " ".join((p.title, " ".join(p.tags), p.handle.replace("-", " ")))
+        text_fams = set()
+        ws = words(text)
+        for _, _, ph in phrases(ws, 2):
+            if ph in lex.colour_family:
+                text_fams.add(lex.colour_family[ph])
+        return _Facts(
+            words=frozenset(CatalogVocabulary.product_words(p)),
+            title_words=tuple(norm_words(p.title)),
+            body=fold(p.body_text[:3000]),
+            body_words=frozenset(norm_words(p.body_text[:3000])),
+            type_words=frozenset(norm_words(effective_type(p))),
+            colour_families=fam,
+            text_colour_families=frozenset(text_fams),
+            has_colour_option=bool(colour_names),
+            has_size_option=any(lex.option_family(n) == "size" for n in p.option_names),
+        )
+
+    # ------------------------------------------------------------------ parsing
+
+    def parse(self, text: str) -> ParsedQuery:
+        """Read one query; never raises on odd input."""
+        text = (text or "").strip()
+        lex, vocab = self.lexicon, self.vocabulary
+        ents = self._prices.extract(text)
+        work = text
+        negated: list[str] = []
+        for m in list(_NEGATION.finditer(work)):
+            for w in re.split(r"\s+(?:or|and|nor)\s+", m.group(1)):
+                nw = norm_words(w)
+                if nw and nw[0] not in _NEG_STOP and nw[0] not in STOPWORDS:
+                    negated.append(nw[0])
+            work = work.replace(m.group(0), " ")
+        for m in list(_FREE.finditer(work)):
+            negated.append(stem(fold(m.group(1))))
+            work = work.replace(m.group(0), " ")
+        in_stock = bool(_STOCK.search(work))
+        work = _STOCK.sub(" ", work)
+        # Money and ranges are understood by the entity rules; drop them from the words.
+        work = re.sub(r"(?:under|below|over|above|less than|more than|cheaper than|between|nothing over|up to)?\s*"
+                      r"(?:[A-Za-z]{1,3}\$|[$€£¥₹]|\b(?:RM|R|EUR|USD|AUD|ZAR|MYR)\s?)?\d[\d,.]*\s*"
+                      r"(?:euros?|dollars?|rand|ringgit|bucks)?(?:\s*(?:and|to|-)\s*[$€£R]?\s*\d[\d,.]*)?",
+                      lambda m: m.group(0) if re.search(r"\d\s*(?:g|kg|ml|oz|xl|cm|mm|pc|pack)\b", m.group(0), re.I)
+                      and not re.search(r"[$€£]|RM|\bR\d", m.group(0)) else " ", work) \
+            if (ents.price_min is not None or ents.price_max is not None) else work
+
+        sizes: list[str] = []
+        for m in _UPPER_SIZE.finditer(work):
+            sizes.append(m.group(1))
+        for m in _SIZE_KEY.finditer(work):
+            raw = (m.group(1) or m.group(2) or "")
+            if raw and raw.upper() not in sizes and raw.lower() not in ("the", "a", "in", "my"):
+                sizes.append(raw.upper() if len(raw) <= 3 else raw)
+        tokens = [t for t in norm_words(work)]
+        # Option values the shop uses, longest first ("chryso black" before "black").
+        options: list[str] = []
+        used: set[int] = set()
+        for i, j, ph in phrases(tokens, 4):
+            if any(k in used for k in range(i, j)):
+                continue
+            hit = vocab.option_phrases.get(ph)
+            if hit is None:
+                continue
+            family, value = hit
+            if len(ph) <= 2 and not ph.isdigit():
+                continue  # "s", "m", "l": only when written as a size (above)
+            if family == "colour" or len(ph) > 3 or any(c.isdigit() for c in ph):
+                options.append(value)
+                used.update(range(i, j))
+        colours: list[str] = []
+        fws = words(work)
+        taken: set[int] = set()
+        for i, j, ph in phrases(fws, 3):
+            if any(k in taken for k in range(i, j)):
+                continue
+            if ph in lex.colour_family and not (ph in ("rose", "rosa") and j < len(fws) and fws[j] == "gold"):
+                colours.append(lex.colour_family[ph])
+                taken.update(range(i, j))
+        for w in fws:
+            if w in lex.size_words and w not in ("s", "m", "l"):
+                sizes.append(w)
+        materials = [m for m in lex.materials if re.search(rf"\b{re.escape(m)}\b", fold(work))]
+        types: list[str] = []
+        for _, _, ph in phrases(tokens, 3):
+            for t in vocab.type_forms.get(ph, ()):
+                if t not in types:
+                    types.append(t)
+            if types:
+                break
+        content = [t for t in tokens if t not in STOPWORDS and t not in lex.filler and len(t) > 1
+                   and not t.isdigit() and t not in negated]
+        rare: list[str] = []
+        missing: list[str] = []
+        n = max(vocab.offered_count, 1)
+        limit = max(RARE_MIN, RARE_SHARE * n)
+        for t in content:
+            df = vocab.active_df.get(t, 0)
+            if df == 0:
+                if vocab.inactive_df.get(t, 0) > 0 and t not in vocab.body_words:
+                    missing.append(t)  # a word only drafts or archived products use
+                elif t in lex.product_nouns and not self._typo_known(t):
+                    missing.append(t)  # a kind of product nobody here mentions
+            elif df <= limit and t not in lex.colour_family and t not in lex.size_words:
+                rare.append(t)
+        return ParsedQuery(
+            text=text, terms=tuple(content), rare_terms=tuple(dict.fromkeys(rare)),
+            missing_terms=tuple(dict.fromkeys(missing)), negated=tuple(dict.fromkeys(negated)),
+            types=tuple(types), colours=tuple(dict.fromkeys(colours)), options=tuple(dict.fromkeys(options)),
+            sizes=tuple(dict.fromkeys(sizes)), materials=tuple(materials),
+            price_min=ents.price_min, price_max=ents.price_max, in_stock=in_stock or ents.in_stock,
+            sort=ents.sort, search_text=" ".join(t for t in tokens if t not in negated),
+        )
+
+    def _typo_known(self, token: str) -> bool:
+        return any(w != token for w, _ in self.search._keywords.expand(token))
+
+    # ------------------------------------------------------------------ finding
+
+    def find(self, text: str, *, k: int = 5, query_embedding: np.ndarray | None = None,
+             parsed: ParsedQuery | None = None, offset: int = 0) -> Finding:
+        """Products for ``text``, best first (see the module docstring)."""
+        q = parsed or self.parse(text)
+        n = len(self.products)
+        if not n:
+            return Finding(query=q, results=(), none_buyable=True)
+        if query_embedding is None and q.search_text.strip():
+            query_embedding = self.search.encoder.embed_sync([q.text])[0]
+        semantic = (self.search._vectors @ np.asarray(query_embedding, np.float32).reshape(-1)
+                    if query_embedding is not None else np.zeros(n, np.float32))
+        from core.retrieval import keyword_scores
+        keyword = keyword_scores(self.search._keywords, tokenize(q.search_text)) \
+            if q.search_text.strip() else np.zeros(n, np.float32)
+        score = 0.55 * semantic + 0.45 * keyword
+        named = self._named(q)
+        named_set = set(named)
+        checks = {name: np.ones(n, bool) for name in RELAX_ORDER}
+        negated_ok = np.ones(n, bool)
+        reasons: list[list[str]] = [[] for _ in range(n)]
+        for i, (p, f) in enumerate(zip(self.products, self._facts)):
+            bonus = 0.0
+            if q.negated and any(w in f.words or w in f.text_colour_families or w in f.colour_families
+                                 for w in q.negated):
+                negated_ok[i] = False
+            if q.types:
+                ok = effective_type(p) in q.types or any(
+                    any(fw in f.title_words for fw in form.split()[-1:]) for t in q.types for form in type_forms(t))
+                checks["type"][i] = ok
+                bonus += 0.15 if effective_type(p) in q.types else (0.08 if ok else 0.0)
+            if q.colours:
+                c_ok, c_bonus = self._colour_fit(f, q.colours)
+                checks["colour"][i] = c_ok
+                bonus += c_bonus
+                if c_ok:
+                    reasons[i].extend(q.colours)
+            if q.options:
+                values = {fold(v) for var in p.variants for v in var.options.values()}
+                hits = [o for o in q.options if fold(o) in values]
+                in_text = [o for o in q.options if fold(o) in f.body or set(norm_words(o)) <= f.words]
+                checks["option"][i] = bool(hits or in_text)
+                bonus += 0.35 * len(hits) + 0.1 * len(in_text)
+                reasons[i].extend(hits or in_text)
+            if q.sizes:
+                s_ok = self._size_fit(p, f, q.sizes)
+                checks["size"][i] = s_ok
+                bonus += 0.1 if s_ok else 0.0
+            if q.materials:
+                m_ok = all(m in f.words or m in f.body for m in q.materials)
+                checks["material"][i] = m_ok
+                bonus += 0.1 if m_ok else 0.0
+            if q.price_min is not None or q.price_max is not None:
+                checks["price"][i] = any(self._price_ok(v, q) for v in p.variants)
+            if q.in_stock:
+                checks["stock"][i] = p.in_stock
+            if q.rare_terms:
+                present = [t for t in q.rare_terms if t in f.words]
+                checks["terms"][i] = bool(present)
+                bonus += 0.12 * len(present)
+                reasons[i].extend(present)
+            if q.missing_terms:
+                checks["terms"][i] = False
+            if p.in_stock:
+                bonus += 0.03
+            if i in named_set:
+                bonus += NAMED_BONUS
+            score[i] += bonus
+        order = np.argsort(-score, kind="stable")
+        relaxed: list[str] = []
+        active = [c for c in RELAX_ORDER if not checks[c].all()]
+        pool = self._pool(checks, active, negated_ok)
+        strict_pool = pool
+        while not pool.any() and active:
+            give_up = active.pop(0)
+            relaxed.append(give_up)
+            pool = self._pool(checks, active, negated_ok)
+        strict_buyable = any(self.products[i].in_stock for i in np.flatnonzero(strict_pool))
+        none_buyable = not strict_buyable
+        if named and not any(self.products[i].in_stock for i in named):
+            none_buyable = True
+        if not pool.any():
+            pool = negated_ok.copy()
+        cheapest = None
+        if "price" in relaxed and q.price_max is not None:
+            prices = [v.price for i in np.flatnonzero(pool) for v in self.products[i].variants]
+            cheapest = min(prices) if prices else None
+        label: Match = "alternative" if relaxed or (none_buyable and not strict_pool.any()) else "match"
+        ranked = [int(i) for i in order if pool[i] or (int(i) in named_set)]
+        if q.sort in ("cheaper",) and not named:
+            ranked.sort(key=lambda i: self.products[i].min_price)
+        results = []
+        for i in ranked[offset: offset + k]:
+            p = self.products[i]
+            results.append(FoundProduct(
+                product=p, variant=self.pick_variant(p, q), score=float(score[i]),
+                match="named" if i in named_set else label, reasons=tuple(dict.fromkeys(reasons[i])),
+            ))
+        return Finding(query=q, results=tuple(results), none_buyable=none_buyable, relaxed=tuple(relaxed),
+                       named=tuple(self.products[i] for i in named), cheapest=cheapest)
+
+    @staticmethod
+    def _pool(checks: dict[str, np.ndarray], active: Sequence[str], base: np.ndarray) -> np.ndarray:
+        pool = base.copy()
+        for c in active:
+            pool &= checks[c]
+        return pool
+
+    def _named(self, q: ParsedQuery) -> list[int]:
+        """Products whose title or handle the query is (or contains, with only filler around it)."""
+        tokens = norm_words(q.text)
+        key = " ".join(tokens)
+        if not tokens:
+            return []
+        if key in self._titles:
+            return list(dict.fromkeys(self._titles[key]))
+        best: list[int] = []
+        best_len = 0
+        for i, j, ph in phrases(tokens, 8):
+            if j - i < 2 or j - i < best_len:
+                continue
+            if ph in self._titles:
+                rest = tokens[:i] + tokens[j:]
+                extra = [t for t in rest if t not in STOPWORDS and t not in self.lexicon.filler
+                         and not any(fold(o) == t for o in q.options) and t not in q.colours]
+                if len(extra) <= 1 and j - i > best_len:
+                    best, best_len = list(dict.fromkeys(self._titles[ph])), j - i
+        return best
+
+    def _colour_fit(self, f: _Facts, colours: Sequence[str]) -> tuple[bool, float]:
+        fams = set(f.colour_families) | set(f.text_colour_families)
+        wanted = set(colours)
+        if wanted & set(f.colour_families):
+            return True, 0.3
+        if wanted & set(f.text_colour_families):
+            return True, 0.2
+        if not f.has_colour_option and not fams:
+            hit = any(re.search(rf"\b{re.escape(c)}\b", f.body) for c in colours)
+            return hit, 0.05 if hit else 0.0
+        return False, -0.2
+
+    def _size_fit(self, p: Product, f: _Facts, sizes: Sequence[str]) -> bool:
+        wanted = set()
+        for s in sizes:
+            wanted.add(fold(s))
+            for v in self.lexicon.size_words.get(fold(s), ()):
+                wanted.add(fold(v))
+        if f.has_size_option:
+            for var in p.variants:
+                for name, value in var.options.items():
+                    if self.lexicon.option_family(name) == "size" and fold(value) in wanted:
+                        return True
+            return False
+        title = fold(p.title)
+        return any(re.search(rf"\b{re.escape(w)}\b", title) for w in wanted) or any(
+            re.search(rf"\bsize\b[^.]{{0,40}}?\b{re.escape(w)}\b", f.body) for w in wanted if len(w) <= 3)
+
+    @staticmethod
+    def _price_ok(v: Variant, q: ParsedQuery) -> bool:
+        return (q.price_min is None or v.price >= q.price_min) and (q.price_max is None or v.price <= q.price_max)
+
+    def pick_variant(self, product: Product, q: ParsedQuery | None) -> Variant:
+        """The variant to show: fitting the query's options, colour, size and price; buyable first."""
+        if q is None:
+            return next((v for v in product.variants if v.buyable), product.variants[0])
+
+        def fit(v: Variant) -> int:
+            score = 0
+            values = {fold(x) for x in v.options.values()}
+            score += 4 * sum(fold(o) in values for o in q.options)
+            if q.colours and any(self.lexicon.colour_of(x) in q.colours for x in v.options.values()):
+                score += 2
+            if q.sizes:
+                wanted = {fold(s) for s in q.sizes}
+                score += 2 * bool(wanted & values)
+            if self._price_ok(v, q):
+                score += 1
+            return score
+
+        return max(product.variants, key=lambda v: (fit(v), v.buyable))
+
+    def variants_for(self, product: Product, text: str) -> list[Variant]:
+        """The product's variants that the text's option words pick ("in size M", "the roasted groundnuts one")."""
+        tokens = norm_words(text)
+        joined = f" {' '.join(tokens)} "
+        upper = {m.group(1) for m in _UPPER_SIZE.finditer(text)}
+        for m in _SIZE_KEY.finditer(text):
+            raw = m.group(1) or m.group(2) or ""
+            if raw:
+                upper.add(raw.upper())
+        colours = set()
+        fws = words(text)
+        for _, _, ph in phrases(fws, 3):
+            if ph in self.lexicon.colour_family:
+                colours.add(self.lexicon.colour_family[ph])
+        per_option: dict[str, set[str]] = {}
+        for name in product.option_names:
+            for v in product.variants:
+                value = v.options.get(name)
+                if not value:
+                    continue
+                key = " ".join(norm_words(value))
+                said = (len(key) > 2 and f" {key} " in joined) or value.upper() in upper \
+                    or fold(value) in {fold(u) for u in upper}
+                if said:
+                    per_option.setdefault(name, set()).add(value)
+        if not per_option:
+            for name in product.option_names:
+                if self.lexicon.option_family(name) != "colour":
+                    continue
+                for v in product.variants:
+                    value = v.options.get(name)
+                    if value and self.lexicon.colour_of(value) in colours:
+                        per_option.setdefault(name, set()).add(value)
+        if not per_option:
+            return list(product.variants)
+        return [v for v in product.variants
+                if all(v.options.get(name) in values for name, values in per_option.items())]
