@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from decimal import Decimal
 from typing import Any
 
-from bots.shop_assistant.products import matching_variants, target_product
+from bots.shop_assistant.products import target_product, variants_said
 from bots.shop_assistant.services import content_words, ent, money, pick, registry, svc
 from core.actions import ActionContext
 from core.commerce.catalog import Product, Variant
@@ -33,7 +33,7 @@ def _quantity(ctx: ActionContext) -> int:
 
 def add_variant(ctx: ActionContext, product: Product, variant: Variant, qty: int = 1) -> bool:
     """Put a buyable variant in the cart; refuses (and says so) when it is not buyable."""
-    label = variant.title if len(product.variants) > 1 else "-"
+    label = variant.title if variant.options and variant.title != "Default Title" else "-"
     if not (product.offered and variant.buyable):
         ctx.say("unavailable", title=product.title, variant=label)
         return False
@@ -54,7 +54,7 @@ def add_variant(ctx: ActionContext, product: Product, variant: Variant, qty: int
 
 async def _add_product(ctx: ActionContext, product: Product, *, from_button: bool = False) -> None:
     """Add a product, asking which variant when several buyable ones fit."""
-    candidates = matching_variants(ctx, product, use_search=from_button)
+    candidates = variants_said(ctx, product, from_button=from_button)
     if not candidates:
         ctx.say("not_found_variant", title=product.title,
                 available=", ".join(v.title for v in product.variants if v.buyable) or "-")

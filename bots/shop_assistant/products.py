@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from collections.abc import Sequence
 from decimal import Decimal
@@ -21,7 +22,10 @@ from bots.shop_assistant.services import (
 )
 from core.actions import ActionContext
 from core.commerce.catalog import Product, Variant
+from core.commerce.finder import RELAX_ORDER, Finding, FoundProduct, ParsedQuery
 from core.commerce.search import SearchFilters, SearchHit
+from core.commerce.vocabulary import effective_type, norm_words
+from core.retrieval import STOPWORDS
 from core.events import ItemViewed, Searched
 from core.messages import Button, ProductCard, StockState
 
@@ -98,11 +102,13 @@ def product_card(ctx: ActionContext, product: Product, filters: dict[str, Any] |
     )
 
 
-def _show(ctx: ActionContext, key: str, hits: Sequence[SearchHit], filters: dict[str, Any] | None = None,
-          *, more: bool = False, **values: Any) -> None:
+def _show(ctx: ActionContext, key: str, hits: Sequence[SearchHit | FoundProduct],
+          filters: dict[str, Any] | None = None, *, more: bool = False, **values: Any) -> None:
     ctx.state.data["shown"] = [h.product.handle for h in hits]
     for h in hits:
         ctx.cite(f"product:{h.product.handle}")
+        for reason in getattr(h, "reasons", ()):
+            ctx.cite(f"matched:{reason}")
     buttons = [ctx.button("button_show_more", "intent:show_more")] if more else []
     cards = [product_card(ctx, h.product, filters, h.matched_variant) for h in hits]
     ctx.say(key, cards=cards, buttons=buttons, count=len(hits), **values)
@@ -126,38 +132,122 @@ async def _run_search(ctx: ActionContext, *, query: str, filters: dict[str, Any]
     return True
 
 
-@registry.intent("product_search", "recommend", templates=("search_results", "recommend_results", "search_none"))
+@registry.intent("product_search", "recommend",
+                 templates=("search_results", "recommend_results", "search_none", "none_of_kind",
+                            "alternatives_results", "relaxed_results"))
 async def product_search(ctx: ActionContext) -> None:
-    filters = filters_from(ctx)
     header = "recommend_results" if ctx.intent == "recommend" else "search_results"
-    if not await _run_search(ctx, query=ctx.understanding.text, filters=filters, offset=0,
-                             use_embedding=True, header=header):
+    await find_and_show(ctx, ctx.understanding.text, query_embedding=ctx.understanding.embedding, header=header)
+
+
+def _said(q: ParsedQuery) -> str:
+    """The words of the query that name what was asked for (for "we don't have any …")."""
+    keep = [w.strip(",.!?;:") for w in q.text.split()
+            if (nw := norm_words(w)) and nw[0] not in STOPWORDS and w.lower().strip(",.!?;:") not in _CHATTER]
+    return " ".join(keep[:6]) or q.text
+
+
+#: Words left out when echoing what a shopper asked for.
+_CHATTER = frozenset({"do", "you", "have", "any", "sell", "there", "show", "me", "looking", "want", "need", "can",
+                      "buy", "available", "now", "today", "stock", "is", "a", "an", "the", "some", "please", "i",
+                      "under", "over", "below", "above", "cheap", "cheaper", "between", "and", "to", "that",
+                      "actually", "right", "ok", "okay", "then", "what", "about", "how", "for", "my", "in"})
+
+
+async def find_and_show(ctx: ActionContext, text: str, *, query_embedding: Any = None,
+                        parsed: ParsedQuery | None = None, allow_named: bool = True,
+                        relax_order: tuple[str, ...] | None = None, header: str = "search_results",
+                        offset: int = 0) -> Finding:
+    """Find products for ``text`` and show them, saying honestly when nothing fits."""
+    finder = svc(ctx).finder
+    finding = finder.find(text, k=PAGE, query_embedding=query_embedding, parsed=parsed, allow_named=allow_named,
+                          relax_order=relax_order, offset=offset)
+    if offset == 0:
+        ctx.report(Searched(query=text, results=len(finding.results)))
+    hits = list(finding.results)
+    if not hits:
         ctx.say("search_none")
+        return finding
+    types = sorted({effective_type(h.product) for h in hits[:3] if effective_type(h.product)})
+    ctx.state.data["search"] = {"query": text, "refine": "", "offset": offset, "filters": {},
+                                "types": types if len(types) == 1 else []}
+    ctx.state.data["focus"] = (finding.named[0] if finding.named else hits[0].product).handle
+    q = finding.query
+    more = len(hits) == PAGE
+    if finding.none_buyable and not finding.named:
+        ctx.say("none_of_kind", what=_said(q))
+        _show(ctx, "alternatives_results", hits, more=more)
+    elif finding.relaxed and not finding.named:
+        cheapest = money(finding.cheapest) if finding.cheapest is not None else "-"
+        _show(ctx, "relaxed_results", hits, more=more, relaxed=", ".join(finding.relaxed), what=_said(q),
+              cheapest=cheapest)
+    else:
+        _show(ctx, header, hits, more=more)
+    return finding
 
 
 #: Intents an entities-only message ("size M", "in blue") is often taken for after a search.
 _REFINABLE = frozenset({"product_search", "recommend", "stock_check", "size_help"})
+#: Intents that act on a product or the cart: a named product or a colour there is not a new search.
+_PRODUCT_ACTIONS = frozenset({"add_to_cart", "remove_from_cart", "view_cart", "checkout", "product_details",
+                              "stock_check", "goes_with", "similar_products", "order_status", "start_return"})
+_ADD_WORDS = re.compile(r"^\s*(?:please\s+)?(?:add|put|buy|take|i'?ll\s+take|get\s+me)\b|\bto\s+(?:my|the)\s+"
+                        r"(?:cart|bag|basket)\b|加入购物车", re.IGNORECASE)
+
+
+@registry.override
+async def named_product(ctx: ActionContext) -> str | None:
+    """A message that names a product is a request for it, whatever the intent head says.
+
+    "Add the RIKE DRESS in XS" (or "add it" with a product in focus) is a cart request even when the
+    intent head is unsure.
+    """
+    text = ctx.understanding.text
+    if not text or ctx.message.button_payload:
+        return None
+    if _ADD_WORDS.search(text):
+        if ctx.understanding.intent != "add_to_cart" and (
+                ctx.state.data.get("focus") or ctx.state.data.get("shown") or svc(ctx).finder.named_in(text)[0]):
+            return "add_to_cart"
+        return None
+    named, exact = svc(ctx).finder.named_in(text)
+    if not named:
+        return None
+    if exact or ctx.understanding.intent not in _PRODUCT_ACTIONS:
+        return "product_search"
+    return None
 
 
 @registry.override
 async def follow_up(ctx: ActionContext) -> str | None:
-    """Entities-only follow-ups ("in blue", "size M", "under $40") refine the last search."""
+    """Refinements ("in blue", "size M", "under $40", "cheaper", "not black") narrow the last search."""
     u = ctx.understanding
     if POSITION.fullmatch(ctx.message.text.strip()) and ctx.state.data.get("shown"):
         return "product_details"  # "2": the second item of the list just shown
-    if "search" not in ctx.state.data or ent(ctx, "product_types"):
+    if "search" not in ctx.state.data or ctx.message.button_payload or _ADD_WORDS.search(u.text):
         return None
     if ent(ctx, "list_index") and not u.out_of_scope:
         return None  # "is the first one in stock in M?": about a shown item, not a new search
-    if ent(ctx, "sort") == "cheaper" and (u.out_of_scope or u.ambiguous or u.intent == "product_search"):
-        return "refine_cheaper"
-    if not _has_filters(ctx):
+    if u.intent in _PRODUCT_ACTIONS - {"stock_check"} and not (u.out_of_scope or u.ambiguous):
         return None
-    if u.out_of_scope or u.ambiguous or u.intent in _REFINABLE:
-        if u.intent == "stock_check" and ctx.state.data.get("focus") and not u.out_of_scope:
-            return None
-        return "refine_search"
-    return None
+    q = svc(ctx).finder.parse(u.text)
+    refines = bool(q.colours or q.options or q.sizes or q.materials or q.negated or q.in_stock or q.sort
+                   or q.price_min is not None or q.price_max is not None)
+    if not refines:
+        return None
+    new_kind = [t for t in q.terms if t not in _REFINE_WORDS]
+    if q.types or len(new_kind) > 1:
+        return None  # "a red dress": a new search that happens to have a colour
+    if u.intent == "stock_check" and _STOCK_WORDS.search(u.text) and not (q.price_max or q.sort):
+        return None  # "is it in stock in M?": about the product in focus
+    return "refine_search"
+
+
+_STOCK_WORDS = re.compile(r"\b(?:stock|available|availability|left|sold)\b|有货|库存", re.IGNORECASE)
+
+
+_REFINE_WORDS = frozenset({"only", "ones", "one", "something", "anything", "cheaper", "cheap", "pricier", "size",
+                           "colour", "color", "in", "ok", "okay", "then", "maybe", "instead", "version", "them"})
 
 
 #: "hoodie or mug", "jeans or a dress?", "卫衣还是杯子": two kinds of product offered as alternatives.
@@ -194,9 +284,29 @@ async def refine_search(ctx: ActionContext) -> None:
     if not last:
         ctx.say("search_no_context")
         return
-    filters = filters_from(ctx, last["filters"])
-    if not await _run_search(ctx, query=last["query"], filters=filters, offset=0, use_embedding=False):
-        ctx.say("search_none")
+    text = ctx.understanding.text
+    finder = svc(ctx).finder
+    combined = f"{last['query']} {text}"
+    parsed = finder.parse(combined)
+    now = finder.parse(text)
+    updates: dict[str, Any] = {}
+    if now.colours or now.options:  # a new colour replaces the old one
+        updates.update(colours=now.colours, options=now.options)
+    if not parsed.types and last.get("types"):
+        updates["types"] = tuple(last["types"])
+    if now.sort == "cheaper" and now.price_max is None:
+        catalog = svc(ctx).catalog
+        shown = [p for h in ctx.state.data.get("shown", []) if (p := catalog.get(h)) is not None]
+        if shown:
+            updates["price_max"] = max(min(p.min_price for p in shown) - Decimal("0.01"), Decimal(0))
+    if updates:
+        parsed = dataclasses.replace(parsed, **updates)
+    keep_price = now.price_max is not None or now.price_min is not None or now.sort == "cheaper"
+    order = (*(c for c in RELAX_ORDER if c not in ("price", "type")), "type") if keep_price else None
+    finding = await find_and_show(ctx, combined, parsed=parsed, allow_named=False, relax_order=order)
+    if finding.results:
+        ctx.state.data["search"] = {**ctx.state.data.get("search", {}), "query": last["query"], "refine": text,
+                                    "types": last.get("types", [])}
 
 
 @registry.intent("show_more", templates=("search_more", "search_no_more"))
@@ -205,26 +315,22 @@ async def show_more(ctx: ActionContext) -> None:
     if not last:
         ctx.say("search_no_context")
         return
-    if not await _run_search(ctx, query=last["query"], filters=last["filters"], offset=last["offset"] + PAGE,
-                             use_embedding=False, header="search_more"):
+    offset = last.get("offset", 0) + PAGE
+    text = f"{last['query']} {last.get('refine', '')}".strip()
+    finding = svc(ctx).finder.find(text, k=PAGE, offset=offset, allow_named=False)
+    if not finding.results:
         ctx.say("search_no_more")
+        return
+    ctx.state.data["search"] = {**last, "offset": offset}
+    _show(ctx, "search_more", list(finding.results), more=len(finding.results) == PAGE)
 
 
 @registry.intent("refine_cheaper", templates=("cheaper_none",))
 async def refine_cheaper(ctx: ActionContext) -> None:
-    last = ctx.state.data.get("search")
-    if not last:
+    if not ctx.state.data.get("search"):
         await product_search(ctx)
         return
-    catalog = svc(ctx).catalog
-    shown = [p for h in ctx.state.data.get("shown", []) if (p := catalog.get(h)) is not None]
-    filters = filters_from(ctx, last["filters"])
-    if shown and ent(ctx, "price_max") is None:
-        cheapest = min(p.min_price for p in shown)
-        filters["price_max"] = str(max(cheapest - Decimal("0.01"), Decimal(0)))
-    filters["sort"] = "price_asc"
-    if not await _run_search(ctx, query=last["query"], filters=filters, offset=0, use_embedding=False):
-        ctx.say("cheaper_none")
+    await refine_search(ctx)
 
 
 @lru_cache(maxsize=8192)
@@ -258,9 +364,13 @@ def target_product(ctx: ActionContext, handle: str | None = None) -> Product | N
         return picked
     text = ctx.understanding.text
     if text:
-        named = _title_match(text, shown) or _title_match(text, catalog.offered())
-        if named is not None:
-            return named
+        named, _ = svc(ctx).finder.named_in(text)
+        in_view = [p for p in named if p.handle in {s.handle for s in shown}]
+        if in_view or named:
+            return (in_view or named)[0]
+        named_product = _title_match(text, shown) or _title_match(text, catalog.offered())
+        if named_product is not None:
+            return named_product
     focus = ctx.state.data.get("focus")
     if focus and (product := catalog.get(focus)) is not None:
         return product
@@ -349,6 +459,22 @@ async def similar_button(ctx: ActionContext, handle: str) -> None:
 @registry.payload("goes_with:")
 async def goes_with_button(ctx: ActionContext, handle: str) -> None:
     await _related(ctx, target_product(ctx, handle), "goes_with")
+
+
+def variants_said(ctx: ActionContext, product: Product, *, from_button: bool = False) -> list[Variant]:
+    """The product's variants the shopper's words pick ("in size M", "the roasted groundnuts one").
+
+    Options said now win; when they leave a choice, the last search's words ("in navy") narrow it.
+    """
+    finder = svc(ctx).finder
+    last = ctx.state.data.get("search") or {}
+    earlier = f"{last.get('query', '')} {last.get('refine', '')}".strip()
+    said = list(product.variants) if from_button else finder.variants_for(product, ctx.understanding.text)
+    if len([v for v in said if v.buyable]) > 1 and earlier:
+        narrowed = [v for v in finder.variants_for(product, earlier) if v in said]
+        if any(v.buyable for v in narrowed):
+            return narrowed
+    return said
 
 
 def matching_variants(ctx: ActionContext, product: Product, *, use_search: bool = False) -> list[Variant]:

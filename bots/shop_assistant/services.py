@@ -11,7 +11,7 @@ import asyncio
 import inspect
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -20,6 +20,7 @@ from core.actions import ActionContext, ActionRegistry, SetupContext
 from core.commerce.backend import SHARED_BACKEND, SHARED_NOTIFIER, CommerceBackend
 from core.commerce.catalog import Catalog
 from core.commerce.entities import EntityExtractor
+from core.commerce.finder import ProductFinder
 from core.commerce.notify import Notifier
 from core.commerce.offline import OfflineBackend
 from core.commerce.search import ProductSearch, catalog_services
@@ -55,6 +56,18 @@ class ShopServices:
     stores: tuple[Store, ...]
     backend: CommerceBackend
     notifier: Notifier | None = None
+    _finders: dict[int, ProductFinder] = field(default_factory=dict, compare=False, repr=False)
+
+    @property
+    def finder(self) -> ProductFinder:
+        """The finder over the current index (a connected shop swaps its index in as the catalogue changes)."""
+        current = getattr(getattr(self.search, "_owner", None), "view", None)
+        index: ProductSearch = current.search if current is not None else self.search
+        found = self._finders.get(id(index))
+        if found is None or found.search is not index:
+            self._finders.clear()
+            found = self._finders[id(index)] = ProductFinder(search=index)
+        return found
 
 
 async def setup(ctx: SetupContext) -> ShopServices:
@@ -93,7 +106,12 @@ async def setup(ctx: SetupContext) -> ShopServices:
             notifier=notifier,
         )
 
-    return await asyncio.to_thread(build)
+    def build_all() -> ShopServices:
+        services = build()
+        _ = services.finder  # the vocabulary is derived now, not on the first message
+        return services
+
+    return await asyncio.to_thread(build_all)
 
 
 def svc(ctx: ActionContext) -> ShopServices:

@@ -117,6 +117,10 @@ class FoundProduct:
     match: Match
     reasons: tuple[str, ...] = ()
 
+    @property
+    def matched_variant(self) -> Variant:
+        return self.variant
+
 
 @dataclass(frozen=True)
 class Finding:
@@ -250,7 +254,9 @@ class ProductFinder:
             raw = (m.group(1) or m.group(2) or "")
             if raw and raw.upper() not in sizes and raw.lower() not in ("the", "a", "in", "my"):
                 sizes.append(raw.upper() if len(raw) <= 3 else raw)
-        tokens = [t for t in norm_words(work)]
+        tokens = norm_words(work)
+        # "one piece" → "onepiece", "t shirt" → "tshirt" when the shop writes it as one word.
+        tokens += [a + b for a, b in zip(tokens, tokens[1:]) if vocab.active_df.get(a + b)]
         # Option values the shop uses, longest first ("chryso black" before "black").
         options: list[str] = []
         used: set[int] = set()
@@ -316,9 +322,20 @@ class ProductFinder:
     # ------------------------------------------------------------------ finding
 
     def find(self, text: str, *, k: int = 5, query_embedding: np.ndarray | None = None,
-             parsed: ParsedQuery | None = None, offset: int = 0) -> Finding:
-        """Products for ``text``, best first (see the module docstring)."""
+             parsed: ParsedQuery | None = None, offset: int = 0, allow_named: bool = True,
+             relax_order: Sequence[str] | None = None) -> Finding:
+        """Products for ``text``, best first (see the module docstring).
+
+        Args:
+            text: the shopper's words.
+            k: page size; offset: results to skip ("show me more").
+            query_embedding: the text's embedding when the caller has it (the intent model's pass).
+            parsed: an already parsed (e.g. refined) query.
+            allow_named: whether a product the text names comes first (not for refinements).
+            relax_order: the order constraints are given up in (default :data:`RELAX_ORDER`).
+        """
         q = parsed or self.parse(text)
+        order_of_relaxing = tuple(relax_order or RELAX_ORDER)
         n = len(self.products)
         if not n:
             return Finding(query=q, results=(), none_buyable=True)
@@ -330,7 +347,7 @@ class ProductFinder:
         keyword = keyword_scores(self.search._keywords, tokenize(q.search_text)) \
             if q.search_text.strip() else np.zeros(n, np.float32)
         score = 0.55 * semantic + 0.45 * keyword
-        named = self._named(q)
+        named = self._named(q) if allow_named else []
         named_set = set(named)
         checks = {name: np.ones(n, bool) for name in RELAX_ORDER}
         negated_ok = np.ones(n, bool)
@@ -384,7 +401,10 @@ class ProductFinder:
             score[i] += bonus
         order = np.argsort(-score, kind="stable")
         relaxed: list[str] = []
-        active = [c for c in RELAX_ORDER if not checks[c].all()]
+        active = [c for c in order_of_relaxing if not checks[c].all()]
+        for c in RELAX_ORDER:  # a constraint left out of the order is never given up
+            if c not in order_of_relaxing:
+                negated_ok = negated_ok & checks[c]
         pool = self._pool(checks, active, negated_ok)
         strict_pool = pool
         while not pool.any() and active:
@@ -421,6 +441,13 @@ class ProductFinder:
         for c in active:
             pool &= checks[c]
         return pool
+
+    def named_in(self, text: str) -> tuple[list[Product], bool]:
+        """Products the text names, and whether it is exactly a title or handle."""
+        q = self.parse(text)
+        found = self._named(q)
+        exact = " ".join(norm_words(q.text)) in self._titles
+        return [self.products[i] for i in found], exact
 
     def _named(self, q: ParsedQuery) -> list[int]:
         """Products whose title or handle the query is (or contains, with only filler around it)."""
@@ -516,8 +543,11 @@ class ProductFinder:
                 if not value:
                     continue
                 key = " ".join(norm_words(value))
+                label = " ".join(norm_words(re.split(r"[|(]", value)[0]))
+                parts = {x.strip().upper() for x in value.split("/")}
                 said = (len(key) > 2 and f" {key} " in joined) or value.upper() in upper \
-                    or fold(value) in {fold(u) for u in upper}
+                    or (len(label) > 2 and f" {label} " in joined) \
+                    or (self.lexicon.option_family(name) == "size" and bool(parts & upper))
                 if said:
                     per_option.setdefault(name, set()).add(value)
         if not per_option:
