@@ -38,7 +38,8 @@ def add_variant(ctx: ActionContext, product: Product, variant: Variant, qty: int
         ctx.say("unavailable", title=product.title, variant=label)
         return False
     cart = _cart(ctx)
-    line = next((item for item in cart if item["sku"] == variant.sku), None)
+    line = next((item for item in cart if item["sku"] == variant.sku and item["handle"] == product.handle
+                 and item["variant"] == label), None)
     if line is None:
         cart.append({"sku": variant.sku, "variant_id": variant.id, "handle": product.handle, "title": product.title,
                      "variant": label, "price": str(variant.price), "qty": qty})
@@ -158,7 +159,13 @@ def still_offered(ctx: ActionContext, line: dict[str, Any]) -> bool:
     """Whether a cart line can still be bought (the shop may have deleted, hidden or sold it out since)."""
     catalog = svc(ctx).catalog
     found = (catalog.find_variant(str(line["variant_id"])) if line.get("variant_id") else None) \
-        or catalog.find_variant(str(line.get("sku") or ""))
+        or (catalog.find_variant(str(line["sku"])) if line.get("sku") else None)
+    if found is None or found[0].handle != line.get("handle", found[0].handle):
+        # Exports without SKUs (or sharing one): the line's product and variant title say which.
+        product = catalog.get(str(line.get("handle") or ""))
+        variant = next((v for v in product.variants if v.title == line.get("variant") or line.get("variant") == "-"),
+                       None) if product is not None else None
+        found = (product, variant) if product is not None and variant is not None else None
     return found is not None and found[0].offered and found[1].buyable
 
 

@@ -210,11 +210,19 @@ async def named_product(ctx: ActionContext) -> str | None:
                 ctx.state.data.get("focus") or ctx.state.data.get("shown") or svc(ctx).finder.named_in(text)[0]):
             return "add_to_cart"
         return None
-    named, exact = svc(ctx).finder.named_in(text)
-    if not named:
+    finder = svc(ctx).finder
+    shown = ctx.state.data.get("shown") or []
+    if ent(ctx, "list_index") and shown:
+        picked = pick(ctx, [finder.catalog.get(h) for h in shown])
+        if picked is not None and len(finder.variants_for(picked, text)) < len(picked.variants):
+            return "add_to_cart"  # "the second one, for the Galaxy S9": a choice of variant is a purchase
         return None
-    if exact or ctx.understanding.intent not in _PRODUCT_ACTIONS:
-        return "product_search"
+    named, exact = finder.named_in(text)
+    if named:
+        return "product_search" if exact or ctx.understanding.intent not in _PRODUCT_ACTIONS else None
+    u = ctx.understanding
+    if (u.out_of_scope or u.ambiguous) and "search" not in ctx.state.data and finder.looks_like_product_request(text):
+        return "product_search"  # the intent head does not know this shop's words; the catalogue does
     return None
 
 
@@ -224,8 +232,12 @@ async def follow_up(ctx: ActionContext) -> str | None:
     u = ctx.understanding
     if POSITION.fullmatch(ctx.message.text.strip()) and ctx.state.data.get("shown"):
         return "product_details"  # "2": the second item of the list just shown
-    if "search" not in ctx.state.data or ctx.message.button_payload or _ADD_WORDS.search(u.text):
+    if ctx.message.button_payload or _ADD_WORDS.search(u.text):
         return None
+    if "search" not in ctx.state.data:
+        return None
+    if (u.out_of_scope or u.ambiguous) and svc(ctx).finder.looks_like_product_request(u.text, new_search=True):
+        return "product_search"
     if ent(ctx, "list_index") and not u.out_of_scope:
         return None  # "is the first one in stock in M?": about a shown item, not a new search
     if u.intent in _PRODUCT_ACTIONS - {"stock_check"} and not (u.out_of_scope or u.ambiguous):

@@ -442,7 +442,8 @@ def _add_row(drafts: dict[str, _Draft], row: dict[str, str]) -> None:
         options=options,
         price=price,
         compare_at_price=_decimal(get("Variant Compare At Price"), what="Variant Compare At Price"),
-        inventory_qty=qty if tracked else None,
+        # Nothing left under "deny" is sold out even without a tracker: never promise what may not ship.
+        inventory_qty=qty if tracked or (qty is not None and qty <= 0) else None,
         inventory_policy=_policy(get("Variant Inventory Policy")),
         image_url=variant_image,
     ))

@@ -422,7 +422,7 @@ class ProductFinder:
             prices = [v.price for i in np.flatnonzero(pool) for v in self.products[i].variants]
             cheapest = min(prices) if prices else None
         label: Match = "alternative" if relaxed or (none_buyable and not strict_pool.any()) else "match"
-        ranked = [int(i) for i in order if pool[i] or (int(i) in named_set)]
+        ranked = [int(i) for i in order if (int(i) in named_set if named else pool[i])]
         if q.sort in ("cheaper",) and not named:
             ranked.sort(key=lambda i: self.products[i].min_price)
         results = []
@@ -441,6 +441,21 @@ class ProductFinder:
         for c in active:
             pool &= checks[c]
         return pool
+
+    def looks_like_product_request(self, text: str, *, new_search: bool = False) -> bool:
+        """Whether the catalogue recognises the text as asking for something it sells (or used to).
+
+        Most of the content words must be the shop's own words (titles, types, tags, options) and
+        at least one must be distinctive (a type, an option value, a rare word, a word only drafts use).
+        """
+        q = self.parse(text)
+        content = [t for t in q.terms if t not in self.lexicon.colour_family]
+        known = [t for t in content if self.vocabulary.active_df.get(t) or self.vocabulary.inactive_df.get(t)
+                 or self._typo_known(t)]
+        distinctive = bool(q.types or q.options or q.rare_terms or q.missing_terms or self._named(q))
+        if new_search and not (q.types or q.rare_terms or self._named(q)):
+            return False
+        return distinctive and len(known) * 2 >= len(content) and bool(known)
 
     def named_in(self, text: str) -> tuple[list[Product], bool]:
         """Products the text names, and whether it is exactly a title or handle."""
