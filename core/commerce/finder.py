@@ -565,6 +565,26 @@ class ProductFinder:
                     or (self.lexicon.option_family(name) == "size" and bool(parts & upper))
                 if said:
                     per_option.setdefault(name, set()).add(value)
+        if not per_option:  # partly said: "for the Galaxy S9" → "Samsung Galaxy S9" (not "S9+")
+            said_words = set(tokens)
+            raw_words = set(re.findall(r"[\w+]+", text.lower()))
+            for name in product.option_names:
+                best: tuple[float, float] = (0.0, 0.0)
+                picked: set[str] = set()
+                for v in product.variants:
+                    value = v.options.get(name)
+                    vw = norm_words(value or "")
+                    hits = sum(w in said_words for w in vw)
+                    if not value or hits < 2 or hits / len(vw) < 0.6:
+                        continue
+                    raw = re.findall(r"[\w+]+", value.lower())
+                    rank = (hits / len(vw), sum(w in raw_words for w in raw) / len(raw))
+                    if rank > best:
+                        best, picked = rank, {value}
+                    elif rank == best:
+                        picked.add(value)
+                if picked:
+                    per_option[name] = picked
         if not per_option:
             for name in product.option_names:
                 if self.lexicon.option_family(name) != "colour":
