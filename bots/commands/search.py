@@ -76,10 +76,13 @@ def search(
 
 def build_finder(catalog: Catalog, encoder: TextEncoder) -> ProductFinder:
     """The finder the chat uses, over one loaded catalogue (embeds every offered product)."""
+    from bots.shop_assistant.services import BOT_DATA, ShopWords
     from core.commerce.finder import ProductFinder
     from core.commerce.search import ProductSearch
 
-    return ProductFinder(search=ProductSearch(catalog=catalog, encoder=encoder))
+    words = ShopWords.load(BOT_DATA / "vocabulary.yaml")
+    return ProductFinder(search=ProductSearch(catalog=catalog, encoder=encoder, complements=words.complements),
+                         type_synonyms=words.type_synonyms)
 
 
 def search_json(finder: ProductFinder, query: str, *, k: int = 5) -> dict[str, Any]:

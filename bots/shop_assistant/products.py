@@ -213,6 +213,8 @@ async def named_product(ctx: ActionContext) -> str | None:
     finder = svc(ctx).finder
     shown = ctx.state.data.get("shown") or []
     if ent(ctx, "list_index") and shown:
+        if _STOCK_WORDS.search(text) or ctx.understanding.intent in _PRODUCT_ACTIONS - {"add_to_cart"}:
+            return None
         picked = pick(ctx, [finder.catalog.get(h) for h in shown])
         if picked is not None and len(finder.variants_for(picked, text)) < len(picked.variants):
             return "add_to_cart"  # "the second one, for the Galaxy S9": a choice of variant is a purchase
@@ -252,7 +254,11 @@ async def follow_up(ctx: ActionContext) -> str | None:
         return None  # "a red dress": a new search that happens to have a colour
     if u.intent == "stock_check" and _STOCK_WORDS.search(u.text) and not (q.price_max or q.sort):
         return None  # "is it in stock in M?": about the product in focus
-    return "refine_search"
+    return "refine_cheaper" if q.sort == "cheaper" or _CHEAPER.search(u.text) else "refine_search"
+
+
+_CHEAPER = re.compile(r"\b(?:too\s+(?:expensive|pricey|much)|cheaper|less\s+expensive|lower\s+price)\b|便宜",
+                      re.IGNORECASE)
 
 
 _STOCK_WORDS = re.compile(r"\b(?:stock|available|availability|left|sold)\b|有货|库存", re.IGNORECASE)
@@ -292,6 +298,15 @@ async def browse_type(ctx: ActionContext, product_type: str) -> None:
 
 @registry.intent("refine_search", templates=("search_no_context",))
 async def refine_search(ctx: ActionContext) -> None:
+    await _refine(ctx, cheaper=False)
+
+
+async def _refine(ctx: ActionContext, *, cheaper: bool) -> None:
+    """Re-run the last search with this message's words; a new colour replaces the old, the type is kept.
+
+    "Cheaper" keeps the price cap (below the cheapest shown unless a figure is given) and the type, and
+    gives up only the other words; when nothing is cheaper it says so (``cheaper_none``).
+    """
     last = ctx.state.data.get("search")
     if not last:
         ctx.say("search_no_context")
@@ -306,15 +321,20 @@ async def refine_search(ctx: ActionContext) -> None:
         updates.update(colours=now.colours, options=now.options)
     if not parsed.types and last.get("types"):
         updates["types"] = tuple(last["types"])
-    if now.sort == "cheaper" and now.price_max is None:
+    if cheaper and now.price_max is None:
         catalog = svc(ctx).catalog
         shown = [p for h in ctx.state.data.get("shown", []) if (p := catalog.get(h)) is not None]
         if shown:
             updates["price_max"] = max(min(p.min_price for p in shown) - Decimal("0.01"), Decimal(0))
     if updates:
         parsed = dataclasses.replace(parsed, **updates)
-    keep_price = now.price_max is not None or now.price_min is not None or now.sort == "cheaper"
-    order = (*(c for c in RELAX_ORDER if c not in ("price", "type")), "type") if keep_price else None
+    keep_price = cheaper or now.price_max is not None or now.price_min is not None
+    order = tuple(c for c in RELAX_ORDER if c not in ("price", "type")) if keep_price else None
+    if cheaper:
+        probe = finder.find(combined, k=1, parsed=parsed, allow_named=False, relax_order=order)
+        if not probe.results:
+            ctx.say("cheaper_none")
+            return
     finding = await find_and_show(ctx, combined, parsed=parsed, allow_named=False, relax_order=order)
     if finding.results:
         ctx.state.data["search"] = {**ctx.state.data.get("search", {}), "query": last["query"], "refine": text,
@@ -342,7 +362,7 @@ async def refine_cheaper(ctx: ActionContext) -> None:
     if not ctx.state.data.get("search"):
         await product_search(ctx)
         return
-    await refine_search(ctx)
+    await _refine(ctx, cheaper=True)
 
 
 @lru_cache(maxsize=8192)

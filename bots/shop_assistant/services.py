@@ -16,6 +16,8 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+import yaml
+
 from core.actions import ActionContext, ActionRegistry, SetupContext
 from core.commerce.backend import SHARED_BACKEND, SHARED_NOTIFIER, CommerceBackend
 from core.commerce.catalog import Catalog
@@ -44,6 +46,28 @@ registry = ActionRegistry(
 )
 
 
+@dataclass(frozen=True)
+class ShopWords:
+    """The shop's own words beyond its catalogue (``data/vocabulary.yaml``)."""
+
+    type_synonyms: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    complements: dict[str, tuple[str, ...]] = field(default_factory=dict)
+
+    @classmethod
+    def load(cls, path: Path) -> ShopWords:
+        """Read the file; a missing file means no extra words."""
+        if not path.is_file():
+            return cls()
+        doc = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        return cls(
+            type_synonyms={str(k): tuple(str(x) for x in v) for k, v in (doc.get("type_synonyms") or {}).items()},
+            complements={str(k): tuple(str(x) for x in v) for k, v in (doc.get("complements") or {}).items()},
+        )
+
+
+BOT_DATA = Path(__file__).resolve().parent / "data"
+
+
 @dataclass(frozen=True, kw_only=True)
 class ShopServices:
     """What the shopping assistant's actions use; built once by :func:`setup`."""
@@ -56,6 +80,7 @@ class ShopServices:
     stores: tuple[Store, ...]
     backend: CommerceBackend
     notifier: Notifier | None = None
+    words: ShopWords = field(default_factory=ShopWords)
     _finders: dict[int, ProductFinder] = field(default_factory=dict, compare=False, repr=False)
 
     @property
@@ -66,7 +91,8 @@ class ShopServices:
         found = self._finders.get(id(index))
         if found is None or found.search is not index:
             self._finders.clear()
-            found = self._finders[id(index)] = ProductFinder(search=index)
+            found = self._finders[id(index)] = ProductFinder(search=index,
+                                                             type_synonyms=self.words.type_synonyms)
         return found
 
 
@@ -84,14 +110,17 @@ async def setup(ctx: SetupContext) -> ShopServices:
     connected: Any = ctx.shared.get(SHARED_BACKEND)
     notifier: Notifier | None = ctx.shared.get(SHARED_NOTIFIER)
 
+    words = ShopWords.load(data / "vocabulary.yaml")
+
     def build() -> ShopServices:
         stores = load_stores(data / "stores.yaml")
         if connected is not None:
+            connected.live.use_words(type_synonyms=words.type_synonyms, complements=words.complements)
             catalog, search, entities = connected.live.catalog, connected.live.search, connected.live.entities
             backend: CommerceBackend = connected
         else:
             catalog, search, entities = ctx.share(("catalog", catalog_path.resolve()), lambda: catalog_services(
-                catalog_path, ctx.encoder))
+                catalog_path, ctx.encoder, type_synonyms=words.type_synonyms, complements=words.complements))
             backend = OfflineBackend(catalog=catalog, orders=load_orders(data / "orders.yaml"), stores=stores,
                                      today=ctx.settings.demo_today)
         policies = load_policies(data / "policies.yaml")
@@ -104,6 +133,7 @@ async def setup(ctx: SetupContext) -> ShopServices:
             stores=stores,
             backend=backend,
             notifier=notifier,
+            words=words,
         )
 
     def build_all() -> ShopServices:

@@ -29,7 +29,7 @@ Drafts, archived and unpublished products are never candidates: only
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any, Literal
@@ -176,11 +176,24 @@ class ProductFinder:
         lexicon: shop-independent word knowledge; the default is ``data/lexicon.yaml``.
     """
 
-    def __init__(self, *, search: ProductSearch, lexicon: Lexicon | None = None) -> None:
+    def __init__(self, *, search: ProductSearch, lexicon: Lexicon | None = None,
+                 type_synonyms: Mapping[str, Sequence[str]] | None = None) -> None:
         self.search = search
         self.lexicon = lexicon or default_lexicon()
         self.catalog = search.catalog
         self.vocabulary = CatalogVocabulary.from_products(self.catalog.products(), self.lexicon)
+        # The bot's own words for types this catalogue has ("hoody", "卫衣"); CJK ones match as substrings.
+        self._cjk_forms: list[tuple[str, str]] = []
+        for t, synonyms in (type_synonyms or {}).items():
+            if t not in self.vocabulary.types:
+                continue
+            for syn in synonyms:
+                if syn.isascii():
+                    form = " ".join(norm_words(syn))
+                    if form:
+                        self.vocabulary.type_forms.setdefault(form, set()).add(t)
+                else:
+                    self._cjk_forms.append((syn, t))
         self._prices = EntityExtractor(self.catalog.vocabulary())
         self.products = search.products
         self._facts = [self._facts_of(p) for p in self.products]
@@ -285,13 +298,15 @@ class ProductFinder:
             if w in lex.size_words and w not in ("s", "m", "l"):
                 sizes.append(w)
         materials = [m for m in lex.materials if re.search(rf"\b{re.escape(m)}\b", fold(work))]
-        types: list[str] = []
+        types: list[str] = [t for form, t in self._cjk_forms if form in work]
         for _, _, ph in phrases(tokens, 3):
             for t in vocab.type_forms.get(ph, ()):
                 if t not in types:
                     types.append(t)
             if types:
                 break
+        if types and not any(t in vocab.type_forms for t in tokens):
+            tokens += norm_words(" ".join(types))  # "卫衣" searches as "hoodies"
         content = [t for t in tokens if t not in STOPWORDS and t not in lex.filler and len(t) > 1
                    and not t.isdigit() and t not in negated]
         rare: list[str] = []
@@ -358,7 +373,8 @@ class ProductFinder:
                                  for w in q.negated):
                 negated_ok[i] = False
             if q.types:
-                ok = effective_type(p) in q.types or any(
+                ptype = effective_type(p)
+                ok = ptype in q.types if ptype else any(
                     any(fw in f.title_words for fw in form.split()[-1:]) for t in q.types for form in type_forms(t))
                 checks["type"][i] = ok
                 bonus += 0.15 if effective_type(p) in q.types else (0.08 if ok else 0.0)
