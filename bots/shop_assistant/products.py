@@ -213,7 +213,8 @@ async def named_product(ctx: ActionContext) -> str | None:
     finder = svc(ctx).finder
     shown = ctx.state.data.get("shown") or []
     if ent(ctx, "list_index") and shown:
-        if _STOCK_WORDS.search(text) or ctx.understanding.intent in _PRODUCT_ACTIONS - {"add_to_cart"}:
+        if _STOCK_WORDS.search(text) or ctx.understanding.intent in {"stock_check", "remove_from_cart",
+                                                                     "similar_products", "goes_with"}:
             return None
         picked = pick(ctx, [finder.catalog.get(h) for h in shown])
         if picked is not None and len(finder.variants_for(picked, text)) < len(picked.variants):
@@ -238,16 +239,17 @@ async def follow_up(ctx: ActionContext) -> str | None:
         return None
     if "search" not in ctx.state.data:
         return None
-    if (u.out_of_scope or u.ambiguous) and svc(ctx).finder.looks_like_product_request(u.text, new_search=True):
-        return "product_search"
     if ent(ctx, "list_index") and not u.out_of_scope:
         return None  # "is the first one in stock in M?": about a shown item, not a new search
     if u.intent in _PRODUCT_ACTIONS - {"stock_check"} and not (u.out_of_scope or u.ambiguous):
         return None
-    q = svc(ctx).finder.parse(u.text)
+    finder = svc(ctx).finder
+    q = finder.parse(u.text)
     refines = bool(q.colours or q.options or q.sizes or q.materials or q.negated or q.in_stock or q.sort
-                   or q.price_min is not None or q.price_max is not None)
+                   or q.price_min is not None or q.price_max is not None or _CHEAPER.search(u.text))
     if not refines:
+        if (u.out_of_scope or u.ambiguous) and finder.looks_like_product_request(u.text, new_search=True):
+            return "product_search"  # a new search in the shop's words the intent head did not know
         return None
     new_kind = [t for t in q.terms if t not in _REFINE_WORDS]
     if q.types or len(new_kind) > 1:
