@@ -50,7 +50,7 @@ from core.commerce.vocabulary import (
     type_forms,
     words,
 )
-from core.retrieval import STOPWORDS, stem, tokenize
+from core.retrieval import STOPWORDS, edit_distance, stem, tokenize, typo_budget
 
 Match = Literal["named", "match", "alternative"]
 
@@ -61,6 +61,10 @@ NAMED_BONUS = 2.0
 #: A distinctive query word narrows the candidates when at most this share of products use it.
 RARE_SHARE = 0.06
 RARE_MIN = 12
+#: See :meth:`ProductFinder._close_in_meaning`.
+NOUN_MEANING_FLOOR = 0.555
+#: Bonus for the share of the query's words in a product's title (titles say what a product is).
+TITLE_WEIGHT = 0.3
 
 _NEGATION = re.compile(
     r"\b(?:not|no|without|isn'?t|aren'?t|non|except|excluding|but\s+not|free\s+of)\s+(?:an?\s+|any\s+|the\s+)?"
@@ -196,6 +200,8 @@ class ProductFinder:
                     self._cjk_forms.append((syn, t))
         self._prices = EntityExtractor(self.catalog.vocabulary())
         self.products = search.products
+        self._colour_stems = [(c, f) for c, f in self.lexicon.colour_family.items()
+                              if c.isalpha() and len(c) >= 4 and " " not in c]
         self._facts = [self._facts_of(p) for p in self.products]
         self._titles: dict[str, list[int]] = {}
         for i, p in enumerate(self.products):
@@ -203,6 +209,9 @@ class ProductFinder:
             self._titles.setdefault(" ".join(norm_words(p.handle)), []).append(i)
         self._inactive_titles = {" ".join(norm_words(p.title)) for p in self.catalog.products() if not p.offered}
         self._option_keys = sorted(self.vocabulary.option_phrases, key=len, reverse=True)
+        self._meaning: dict[str, bool] = {}
+        self._words: list[str] = []
+        self._word_vectors: np.ndarray | None = None
 
     # ------------------------------------------------------------------ facts
 
@@ -220,6 +229,11 @@ class ProductFinder:
         for _, _, ph in phrases(ws, 2):
             if ph in lex.colour_family:
                 text_fams.add(lex.colour_family[ph])
+        for w in ws:  # trade names built on a colour: "Goldie", "Rosy"
+            if w not in lex.colour_family and len(w) > 4:
+                for c, family in self._colour_stems:
+                    if w.startswith(c):
+                        text_fams.add(family)
         return _Facts(
             words=frozenset(CatalogVocabulary.product_words(p)),
             title_words=tuple(norm_words(p.title)),
@@ -265,7 +279,10 @@ class ProductFinder:
             sizes.append(m.group(1))
         for m in _SIZE_KEY.finditer(work):
             raw = (m.group(1) or m.group(2) or "")
-            if raw and raw.upper() not in sizes and raw.lower() not in ("the", "a", "in", "my"):
+            folded_raw = fold(raw)
+            known_size = raw.isdigit() or folded_raw in lex.size_words or any(
+                family == "size" and fold(value) == folded_raw for family, value in vocab.option_phrases.values())
+            if raw and known_size and raw.upper() not in sizes:
                 sizes.append(raw.upper() if len(raw) <= 3 else raw)
         tokens = norm_words(work)
         # "one piece" → "onepiece", "t shirt" → "tshirt" when the shop writes it as one word.
@@ -297,7 +314,8 @@ class ProductFinder:
         for w in fws:
             if w in lex.size_words and w not in ("s", "m", "l"):
                 sizes.append(w)
-        materials = [m for m in lex.materials if re.search(rf"\b{re.escape(m)}\b", fold(work))]
+        materials = [m for m in lex.materials if re.search(rf"\b{re.escape(m)}\b", fold(work))
+                     and lex.colour_family.get(m) not in colours]  # "gold" asked once, as a colour
         types: list[str] = [t for form, t in self._cjk_forms if form in work]
         for _, _, ph in phrases(tokens, 3):
             for t in vocab.type_forms.get(ph, ()):
@@ -313,15 +331,26 @@ class ProductFinder:
         missing: list[str] = []
         n = max(vocab.offered_count, 1)
         limit = max(RARE_MIN, RARE_SHARE * n)
+        extra: list[str] = []
         for t in content:
             df = vocab.active_df.get(t, 0)
+            better = self._spelling(t, df) if 0 < df <= limit else None
             if df == 0:
-                if vocab.inactive_df.get(t, 0) > 0 and t not in vocab.body_words:
+                if vocab.inactive_df.get(t, 0) > 0 and t not in vocab.body_words \
+                        and not (t.isalpha() and self._close_in_meaning(t)):
                     missing.append(t)  # a word only drafts or archived products use
-                elif t in lex.product_nouns and not self._typo_known(t):
+                elif t in lex.product_nouns and not self._typo_known(t) and not self._close_in_meaning(t):
                     missing.append(t)  # a kind of product nobody here mentions
+                elif t not in vocab.body_words and len(t) >= 5 and (fixed := self._spelling(t)):
+                    extra.append(fixed)  # a typo: "tenderlion" → "tenderloin"
+                    if vocab.active_df.get(fixed, 0) <= limit:
+                        rare.append(fixed)
+            elif better:
+                extra.append(better)  # the shop's own misspelling ("pendent") also finds "pendant"
             elif df <= limit and t not in lex.colour_family and t not in lex.size_words:
                 rare.append(t)
+        if extra:
+            tokens = tokens + extra
         return ParsedQuery(
             text=text, terms=tuple(content), rare_terms=tuple(dict.fromkeys(rare)),
             missing_terms=tuple(dict.fromkeys(missing)), negated=tuple(dict.fromkeys(negated)),
@@ -333,6 +362,41 @@ class ProductFinder:
 
     def _typo_known(self, token: str) -> bool:
         return any(w != token for w, _ in self.search._keywords.expand(token))
+
+    def _spelling(self, token: str, df: int = 0) -> str | None:
+        """A catalogue word within the token's typo budget used by at least three times as many products."""
+        budget = typo_budget(token)
+        if not budget:
+            return None
+        best, best_df = None, max(3 * df, 1)
+        for word in self.vocabulary.active_df:
+            if abs(len(word) - len(token)) <= budget and word != token:
+                wdf = self.vocabulary.active_df[word]
+                if wdf >= best_df and edit_distance(token, word, budget) <= budget:
+                    best, best_df = word, wdf
+        return best
+
+    def _close_in_meaning(self, noun: str) -> bool:
+        """Whether an unmentioned product noun means something the shop sells ("lipstick" ~ lip kits).
+
+        Mean of its best cosine to an offered product and to a catalogue word, at least
+        :data:`NOUN_MEANING_FLOOR` (calibrated on the development exports: sold kinds 0.57-0.71,
+        unsold 0.40-0.54).
+        """
+        cached = self._meaning.get(noun)
+        if cached is not None:
+            return cached
+        encoder = self.search.encoder
+        if self._word_vectors is None:
+            self._words = sorted(w for w in self.vocabulary.active_df if w.isalpha() and len(w) > 2)
+            self._word_vectors = (encoder.embed_sync(self._words) if self._words
+                                  else np.zeros((0, encoder.dim), np.float32))
+        vector = encoder.embed_sync([noun])[0]
+        product = float((self.search._vectors @ vector).max()) if len(self.products) else 0.0
+        word = float((self._word_vectors @ vector).max()) if len(self._words) else 0.0
+        close = (product + word) / 2 >= NOUN_MEANING_FLOOR
+        self._meaning[noun] = close
+        return close
 
     # ------------------------------------------------------------------ finding
 
@@ -367,6 +431,9 @@ class ProductFinder:
         checks = {name: np.ones(n, bool) for name in RELAX_ORDER}
         negated_ok = np.ones(n, bool)
         reasons: list[list[str]] = [[] for _ in range(n)]
+        # The rarest distinctive word must be there ("Tiffany earrings": Tiffany, not any earrings).
+        anchor = min(q.rare_terms, key=lambda t: self.vocabulary.active_df.get(t, 0)) if q.rare_terms else ""
+        content = [t for t in q.terms if t not in q.negated]
         for i, (p, f) in enumerate(zip(self.products, self._facts)):
             bonus = 0.0
             if q.negated and any(w in f.words or w in f.text_colour_families or w in f.colour_families
@@ -405,13 +472,15 @@ class ProductFinder:
                 checks["stock"][i] = p.in_stock
             if q.rare_terms:
                 present = [t for t in q.rare_terms if t in f.words]
-                checks["terms"][i] = bool(present)
+                checks["terms"][i] = anchor in f.words if q.in_stock else bool(present)
                 bonus += 0.12 * len(present)
                 reasons[i].extend(present)
+            if content:
+                bonus += TITLE_WEIGHT * sum(t in f.title_words for t in content) / len(content)
             if q.missing_terms:
                 checks["terms"][i] = False
             if p.in_stock:
-                bonus += 0.03
+                bonus += 0.1
             if i in named_set:
                 bonus += NAMED_BONUS
             score[i] += bonus
@@ -497,7 +566,7 @@ class ProductFinder:
                 rest = tokens[:i] + tokens[j:]
                 extra = [t for t in rest if t not in STOPWORDS and t not in self.lexicon.filler
                          and not any(fold(o) == t for o in q.options) and t not in q.colours]
-                if len(extra) <= 1 and j - i > best_len:
+                if not extra and j - i > best_len:
                     best, best_len = list(dict.fromkeys(self._titles[ph])), j - i
         return best
 
