@@ -65,6 +65,8 @@ RARE_MIN = 12
 NOUN_MEANING_FLOOR = 0.555
 #: Bonus for the share of the query's words in a product's title (titles say what a product is).
 TITLE_WEIGHT = 0.3
+#: Bonus when a product's title holds the query's last content word (its head noun).
+HEAD_WEIGHT = 0.08
 
 _NEGATION = re.compile(
     r"\b(?:not|no|without|isn'?t|aren'?t|non|except|excluding|but\s+not|free\s+of)\s+(?:an?\s+|any\s+|the\s+)?"
@@ -97,6 +99,7 @@ class ParsedQuery:
     in_stock: bool = False
     sort: str | None = None
     search_text: str = ""
+    spellings: tuple[tuple[str, str], ...] = ()
 
     def as_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {}
@@ -285,6 +288,16 @@ class ProductFinder:
             if raw and known_size and raw.upper() not in sizes:
                 sizes.append(raw.upper() if len(raw) <= 3 else raw)
         tokens = norm_words(work)
+        folded_work = f" {' '.join(words(work))} "
+        for when, add in lex.needs:  # "something to throw over my swimsuit" → cover-up, pareo
+            if any(f" {w} " in folded_work for w in when):
+                tokens += [t for a in add for t in norm_words(a) if vocab.active_df.get(t) or t in vocab.body_words]
+        known = self.search._keywords._idf
+        for t in list(tokens):  # "scent" finds "scented", "oily" finds "oil"
+            for other in (t + "ed", t + "d", t + "ing", t[:-1] if t.endswith("y") else "", t[:-2] if
+                          t.endswith("ed") else ""):
+                if len(other) > 3 and other in known and other not in tokens:
+                    tokens.append(other)
         # "one piece" → "onepiece", "t shirt" → "tshirt" when the shop writes it as one word.
         tokens += [a + b for a, b in zip(tokens, tokens[1:]) if vocab.active_df.get(a + b)]
         # Option values the shop uses, longest first ("chryso black" before "black").
@@ -332,9 +345,10 @@ class ProductFinder:
         n = max(vocab.offered_count, 1)
         limit = max(RARE_MIN, RARE_SHARE * n)
         extra: list[str] = []
+        spellings: list[tuple[str, str]] = []
         for t in content:
             df = vocab.active_df.get(t, 0)
-            better = self._spelling(t, df) if 0 < df <= limit else None
+            better = self._spelling(t, df, 1) if 0 < df <= limit and len(t) >= 6 else None
             if df == 0:
                 if vocab.inactive_df.get(t, 0) > 0 and t not in vocab.body_words \
                         and not (t.isalpha() and self._close_in_meaning(t)):
@@ -343,10 +357,12 @@ class ProductFinder:
                     missing.append(t)  # a kind of product nobody here mentions
                 elif t not in vocab.body_words and len(t) >= 5 and (fixed := self._spelling(t)):
                     extra.append(fixed)  # a typo: "tenderlion" → "tenderloin"
+                    spellings.append((t, fixed))
                     if vocab.active_df.get(fixed, 0) <= limit:
                         rare.append(fixed)
             elif better:
                 extra.append(better)  # the shop's own misspelling ("pendent") also finds "pendant"
+                spellings.append((t, better))
             elif df <= limit and t not in lex.colour_family and t not in lex.size_words:
                 rare.append(t)
         if extra:
@@ -358,14 +374,15 @@ class ProductFinder:
             sizes=tuple(dict.fromkeys(sizes)), materials=tuple(materials),
             price_min=ents.price_min, price_max=ents.price_max, in_stock=in_stock or ents.in_stock,
             sort=ents.sort, search_text=" ".join(t for t in tokens if t not in negated),
+            spellings=tuple(spellings),
         )
 
     def _typo_known(self, token: str) -> bool:
         return any(w != token for w, _ in self.search._keywords.expand(token))
 
-    def _spelling(self, token: str, df: int = 0) -> str | None:
+    def _spelling(self, token: str, df: int = 0, most: int = 2) -> str | None:
         """A catalogue word within the token's typo budget used by at least three times as many products."""
-        budget = typo_budget(token)
+        budget = min(typo_budget(token), most)
         if not budget:
             return None
         best, best_df = None, max(3 * df, 1)
@@ -433,7 +450,9 @@ class ProductFinder:
         reasons: list[list[str]] = [[] for _ in range(n)]
         # The rarest distinctive word must be there ("Tiffany earrings": Tiffany, not any earrings).
         anchor = min(q.rare_terms, key=lambda t: self.vocabulary.active_df.get(t, 0)) if q.rare_terms else ""
-        content = [t for t in q.terms if t not in q.negated]
+        fixes = dict(q.spellings)
+        content = [fixes.get(t, t) for t in q.terms if t not in q.negated]
+        head = content[-1] if content else ""
         for i, (p, f) in enumerate(zip(self.products, self._facts)):
             bonus = 0.0
             if q.negated and any(w in f.words or w in f.text_colour_families or w in f.colour_families
@@ -472,11 +491,14 @@ class ProductFinder:
                 checks["stock"][i] = p.in_stock
             if q.rare_terms:
                 present = [t for t in q.rare_terms if t in f.words]
-                checks["terms"][i] = anchor in f.words if q.in_stock else bool(present)
+                if q.in_stock:  # "nothing buyable" needs the thing itself: the rarest word, not any word
+                    checks["terms"][i] = anchor in f.words
                 bonus += 0.12 * len(present)
                 reasons[i].extend(present)
             if content:
                 bonus += TITLE_WEIGHT * sum(t in f.title_words for t in content) / len(content)
+                if head in f.title_words:  # "bikini top" is a top: the last word names the thing
+                    bonus += HEAD_WEIGHT
             if q.missing_terms:
                 checks["terms"][i] = False
             if p.in_stock:

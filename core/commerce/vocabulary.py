@@ -68,6 +68,7 @@ class Lexicon:
     size_words: dict[str, tuple[str, ...]]
     product_nouns: frozenset[str]
     filler: frozenset[str]
+    needs: tuple[tuple[tuple[str, ...], tuple[str, ...]], ...] = ()
 
     @classmethod
     def load(cls, path: Path = LEXICON_PATH) -> Lexicon:
@@ -84,6 +85,8 @@ class Lexicon:
             size_words={fold(str(k)): tuple(str(v) for v in vs) for k, vs in doc["sizes"].items()},
             product_nouns=frozenset(stem(fold(str(n))) for n in doc["product_nouns"]),
             filler=frozenset(stem(fold(str(n))) for n in doc["filler"]),
+            needs=tuple((tuple(fold(str(w)) for w in need["when"]), tuple(str(a) for a in need["add"]))
+                        for need in doc.get("needs") or ()),
         )
 
     def option_family(self, name: str) -> OptionFamily:
