@@ -288,16 +288,18 @@ class ProductFinder:
             if raw and known_size and raw.upper() not in sizes:
                 sizes.append(raw.upper() if len(raw) <= 3 else raw)
         tokens = norm_words(work)
+        # Words that only widen the search (never required): needs and other forms of the words said.
+        widen: list[str] = []
         folded_work = f" {' '.join(words(work))} "
         for when, add in lex.needs:  # "something to throw over my swimsuit" → cover-up, pareo
             if any(f" {w} " in folded_work for w in when):
-                tokens += [t for a in add for t in norm_words(a) if vocab.active_df.get(t) or t in vocab.body_words]
+                widen += [t for a in add for t in norm_words(a) if vocab.active_df.get(t) or t in vocab.body_words]
         known = self.search._keywords._idf
         for t in list(tokens):  # "scent" finds "scented", "oily" finds "oil"
             for other in (t + "ed", t + "d", t + "ing", t[:-1] if t.endswith("y") else "", t[:-2] if
                           t.endswith("ed") else ""):
                 if len(other) > 3 and other in known and other not in tokens:
-                    tokens.append(other)
+                    widen.append(other)
         # "one piece" → "onepiece", "t shirt" → "tshirt" when the shop writes it as one word.
         tokens += [a + b for a, b in zip(tokens, tokens[1:]) if vocab.active_df.get(a + b)]
         # Option values the shop uses, longest first ("chryso black" before "black").
@@ -365,8 +367,7 @@ class ProductFinder:
                 spellings.append((t, better))
             elif df <= limit and t not in lex.colour_family and t not in lex.size_words:
                 rare.append(t)
-        if extra:
-            tokens = tokens + extra
+        tokens = tokens + extra + widen
         return ParsedQuery(
             text=text, terms=tuple(content), rare_terms=tuple(dict.fromkeys(rare)),
             missing_terms=tuple(dict.fromkeys(missing)), negated=tuple(dict.fromkeys(negated)),
@@ -493,6 +494,8 @@ class ProductFinder:
                 present = [t for t in q.rare_terms if t in f.words]
                 if q.in_stock:  # "nothing buyable" needs the thing itself: the rarest word, not any word
                     checks["terms"][i] = anchor in f.words
+                elif len(content) <= 2 and head in q.rare_terms:  # "dresses?": dresses, not pareos
+                    checks["terms"][i] = head in f.words
                 bonus += 0.12 * len(present)
                 reasons[i].extend(present)
             if content:
