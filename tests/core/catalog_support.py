@@ -14,7 +14,11 @@ from pathlib import Path
 
 import numpy as np
 
+from bots.shop_assistant.services import ShopWords
 from core.commerce.catalog import InMemoryCatalog, load_catalog
+from core.commerce.entities import EntityExtractor
+from core.commerce.search import ProductSearch
+from core.protocols import TextEncoder
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 SHOP_DATA = REPO_ROOT / "bots" / "shop_assistant" / "data"
@@ -45,3 +49,18 @@ class HashingEncoder:
 @lru_cache(maxsize=1)
 def demo_catalog() -> InMemoryCatalog:
     return load_catalog(SHOP_DATA / "products.csv")
+
+
+@lru_cache(maxsize=1)
+def demo_words() -> ShopWords:
+    """The demo bot's own words (type synonyms, complements) from its data folder."""
+    return ShopWords.load(SHOP_DATA / "vocabulary.yaml")
+
+
+def demo_extractor() -> EntityExtractor:
+    return EntityExtractor(demo_catalog().vocabulary(), type_synonyms=demo_words().type_synonyms)
+
+
+def demo_search(encoder: TextEncoder, **kwargs: object) -> ProductSearch:
+    return ProductSearch(catalog=demo_catalog(), encoder=encoder, complements=demo_words().complements,
+                         **kwargs)  # type: ignore[arg-type]
