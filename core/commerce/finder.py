@@ -63,6 +63,7 @@ RARE_SHARE = 0.06
 RARE_MIN = 12
 #: See :meth:`ProductFinder._close_in_meaning`.
 NOUN_MEANING_FLOOR = 0.555
+_NO_ROWS = np.zeros(0, np.int64)
 #: Bonus for the share of the query's words in a product's title (titles say what a product is).
 TITLE_WEIGHT = 0.3
 #: Bonus when a product's title holds the query's last content word (its head noun).
@@ -173,6 +174,7 @@ class _Facts:
     text_colour_families: frozenset[str] = frozenset()
     has_colour_option: bool = False
     has_size_option: bool = False
+    option_values: frozenset[str] = frozenset()
 
 
 class ProductFinder:
@@ -206,6 +208,21 @@ class ProductFinder:
         self._colour_stems = [(c, f) for c, f in self.lexicon.colour_family.items()
                               if c.isalpha() and len(c) >= 4 and " " not in c]
         self._facts = [self._facts_of(p) for p in self.products]
+        # Per-product arrays and word → rows indexes: a query costs a few vector operations.
+        self._in_stock = np.array([p.in_stock for p in self.products], bool)
+        self._types = [effective_type(p) for p in self.products]
+        self._has_type = np.array([bool(t) for t in self._types], bool)
+        self._variant_prices = np.array([float(v.price) for p in self.products for v in p.variants], np.float64)
+        self._variant_rows = np.array([i for i, p in enumerate(self.products) for _ in p.variants], np.int64)
+        word_rows: dict[str, list[int]] = {}
+        title_rows: dict[str, list[int]] = {}
+        for i, f in enumerate(self._facts):
+            for w in f.words:
+                word_rows.setdefault(w, []).append(i)
+            for w in set(f.title_words):
+                title_rows.setdefault(w, []).append(i)
+        self._word_rows = {w: np.array(r, np.int64) for w, r in word_rows.items()}
+        self._title_rows = {w: np.array(r, np.int64) for w, r in title_rows.items()}
         self._titles: dict[str, list[int]] = {}
         for i, p in enumerate(self.products):
             self._titles.setdefault(" ".join(norm_words(p.title)), []).append(i)
@@ -213,6 +230,7 @@ class ProductFinder:
         self._inactive_titles = {" ".join(norm_words(p.title)) for p in self.catalog.products() if not p.offered}
         self._option_keys = sorted(self.vocabulary.option_phrases, key=len, reverse=True)
         self._meaning: dict[str, bool] = {}
+        self._spellings: dict[tuple[str, int, int], str | None] = {}
         self._words: list[str] = []
         self._word_vectors: np.ndarray | None = None
 
@@ -247,6 +265,7 @@ class ProductFinder:
             text_colour_families=frozenset(text_fams),
             has_colour_option=bool(colour_names),
             has_size_option=any(lex.option_family(n) == "size" for n in p.option_names),
+            option_values=frozenset(fold(x) for v in p.variants for x in v.options.values()),
         )
 
     # ------------------------------------------------------------------ parsing
@@ -386,12 +405,15 @@ class ProductFinder:
         budget = min(typo_budget(token), most)
         if not budget:
             return None
+        key = (token, df, budget)
+        if key in self._spellings:
+            return self._spellings[key]
         best, best_df = None, max(3 * df, 1)
-        for word in self.vocabulary.active_df:
-            if abs(len(word) - len(token)) <= budget and word != token:
-                wdf = self.vocabulary.active_df[word]
-                if wdf >= best_df and edit_distance(token, word, budget) <= budget:
-                    best, best_df = word, wdf
+        for word, _ in self.search._keywords._fuzzy(token):
+            wdf = self.vocabulary.active_df.get(word, 0)
+            if word != token and wdf >= best_df and edit_distance(token, word, budget) <= budget:
+                best, best_df = word, wdf
+        self._spellings[key] = best
         return best
 
     def _close_in_meaning(self, noun: str) -> bool:
@@ -448,67 +470,71 @@ class ProductFinder:
         named_set = set(named)
         checks = {name: np.ones(n, bool) for name in RELAX_ORDER}
         negated_ok = np.ones(n, bool)
-        reasons: list[list[str]] = [[] for _ in range(n)]
         # The rarest distinctive word must be there ("Tiffany earrings": Tiffany, not any earrings).
         anchor = min(q.rare_terms, key=lambda t: self.vocabulary.active_df.get(t, 0)) if q.rare_terms else ""
         fixes = dict(q.spellings)
         content = [fixes.get(t, t) for t in q.terms if t not in q.negated]
         head = content[-1] if content else ""
-        for i, (p, f) in enumerate(zip(self.products, self._facts)):
-            bonus = 0.0
-            if q.negated and any(w in f.words or w in f.text_colour_families or w in f.colour_families
-                                 for w in q.negated):
-                negated_ok[i] = False
-            if q.types:
-                ptype = effective_type(p)
-                ok = ptype in q.types if ptype else any(
-                    any(fw in f.title_words for fw in form.split()[-1:]) for t in q.types for form in type_forms(t))
-                checks["type"][i] = ok
-                bonus += 0.15 if effective_type(p) in q.types else (0.08 if ok else 0.0)
-            if q.colours:
-                c_ok, c_bonus = self._colour_fit(f, q.colours)
-                checks["colour"][i] = c_ok
-                bonus += c_bonus
-                if c_ok:
-                    reasons[i].extend(q.colours)
-            if q.options:
-                values = {fold(v) for var in p.variants for v in var.options.values()}
-                hits = [o for o in q.options if fold(o) in values]
-                in_text = [o for o in q.options if fold(o) in f.body or set(norm_words(o)) <= f.words]
-                checks["option"][i] = bool(hits or in_text)
-                bonus += 0.35 * len(hits) + 0.1 * len(in_text)
-                reasons[i].extend(hits or in_text)
-            if q.sizes:
-                s_ok = self._size_fit(p, f, q.sizes)
-                checks["size"][i] = s_ok
-                bonus += 0.1 if s_ok else 0.0
-            if q.materials:
-                m_ok = all(m in f.words or m in f.body for m in q.materials)
-                checks["material"][i] = m_ok
-                bonus += 0.1 if m_ok else 0.0
-            if q.price_min is not None or q.price_max is not None:
-                checks["price"][i] = any(self._price_ok(v, q) for v in p.variants)
-            if q.in_stock:
-                checks["stock"][i] = p.in_stock
-            if q.rare_terms:
-                present = [t for t in q.rare_terms if t in f.words]
-                if q.in_stock:  # "nothing buyable" needs the thing itself: the rarest word, not any word
-                    checks["terms"][i] = anchor in f.words
-                elif len(content) <= 2 and head in q.rare_terms:  # "dresses?": dresses, not pareos
-                    checks["terms"][i] = head in f.words
-                bonus += 0.12 * len(present)
-                reasons[i].extend(present)
-            if content:
-                bonus += TITLE_WEIGHT * sum(t in f.title_words for t in content) / len(content)
-                if head in f.title_words:  # "bikini top" is a top: the last word names the thing
-                    bonus += HEAD_WEIGHT
-            if q.missing_terms:
-                checks["terms"][i] = False
-            if p.in_stock:
-                bonus += 0.1
-            if i in named_set:
-                bonus += NAMED_BONUS
-            score[i] += bonus
+        bonus = np.where(self._in_stock, 0.1, 0.0)
+        # Word-level parts, through the inverted indexes (no loop over products).
+        for t in content:
+            bonus[self._rows(self._title_rows, t)] += TITLE_WEIGHT / len(content)
+        if head:
+            bonus[self._rows(self._title_rows, head)] += HEAD_WEIGHT  # "bikini top" is a top
+        if q.rare_terms:
+            for t in q.rare_terms:
+                bonus[self._rows(self._word_rows, t)] += 0.12
+            if q.in_stock:  # "nothing buyable" needs the thing itself: the rarest word, not any word
+                checks["terms"] = self._mask(self._word_rows, anchor)
+            elif len(content) <= 2 and head in q.rare_terms:  # "dresses?": dresses, not pareos
+                checks["terms"] = self._mask(self._word_rows, head)
+        if q.missing_terms:
+            checks["terms"] = np.zeros(n, bool)
+        if q.in_stock:
+            checks["stock"] = self._in_stock.copy()
+        if q.price_min is not None or q.price_max is not None:
+            lo = float(q.price_min) if q.price_min is not None else -np.inf
+            hi = float(q.price_max) if q.price_max is not None else np.inf
+            fits = (self._variant_prices >= lo) & (self._variant_prices <= hi)
+            checks["price"] = np.zeros(n, bool)
+            checks["price"][self._variant_rows[fits]] = True
+        if q.types:
+            wanted = set(q.types)
+            typed = np.array([t in wanted for t in self._types], bool)
+            untyped_ok = np.zeros(n, bool)
+            for t in q.types:
+                for form in type_forms(t):
+                    untyped_ok[self._rows(self._title_rows, form.split()[-1])] = True
+            checks["type"] = np.where(self._has_type, typed, untyped_ok)
+            bonus += np.where(typed, 0.15, np.where(checks["type"], 0.08, 0.0))
+        if named:
+            bonus[named] += NAMED_BONUS
+        # Attribute parts need each product's options and text: only when the query has them.
+        if q.negated or q.colours or q.options or q.sizes or q.materials:
+            for i, (p, f) in enumerate(zip(self.products, self._facts)):
+                extra = 0.0
+                if q.negated and any(w in f.words or w in f.text_colour_families or w in f.colour_families
+                                     for w in q.negated):
+                    negated_ok[i] = False
+                if q.colours:
+                    c_ok, c_bonus = self._colour_fit(f, q.colours)
+                    checks["colour"][i] = c_ok
+                    extra += c_bonus
+                if q.options:
+                    hits = [o for o in q.options if fold(o) in f.option_values]
+                    in_text = [o for o in q.options if fold(o) in f.body or set(norm_words(o)) <= f.words]
+                    checks["option"][i] = bool(hits or in_text)
+                    extra += 0.35 * len(hits) + 0.1 * len(in_text)
+                if q.sizes:
+                    s_ok = self._size_fit(p, f, q.sizes)
+                    checks["size"][i] = s_ok
+                    extra += 0.1 if s_ok else 0.0
+                if q.materials:
+                    m_ok = all(m in f.words or m in f.body for m in q.materials)
+                    checks["material"][i] = m_ok
+                    extra += 0.1 if m_ok else 0.0
+                bonus[i] += extra
+        score = score + bonus
         order = np.argsort(-score, kind="stable")
         relaxed: list[str] = []
         active = [c for c in order_of_relaxing if not checks[c].all()]
@@ -540,10 +566,28 @@ class ProductFinder:
             p = self.products[i]
             results.append(FoundProduct(
                 product=p, variant=self.pick_variant(p, q), score=float(score[i]),
-                match="named" if i in named_set else label, reasons=tuple(dict.fromkeys(reasons[i])),
+                match="named" if i in named_set else label, reasons=self._reasons(i, q),
             ))
         return Finding(query=q, results=tuple(results), none_buyable=none_buyable, relaxed=tuple(relaxed),
                        named=tuple(self.products[i] for i in named), cheapest=cheapest)
+
+    def _reasons(self, i: int, q: ParsedQuery) -> tuple[str, ...]:
+        """The query's words this product matched (for /why)."""
+        f = self._facts[i]
+        out = [t for t in q.rare_terms if t in f.words]
+        if q.colours and self._colour_fit(f, q.colours)[0]:
+            out.extend(q.colours)
+        out.extend(o for o in q.options if fold(o) in f.option_values or fold(o) in f.body)
+        return tuple(dict.fromkeys(out))
+
+    @staticmethod
+    def _rows(index: dict[str, np.ndarray], word: str) -> np.ndarray:
+        return index.get(word, _NO_ROWS)
+
+    def _mask(self, index: dict[str, np.ndarray], word: str) -> np.ndarray:
+        mask = np.zeros(len(self.products), bool)
+        mask[self._rows(index, word)] = True
+        return mask
 
     @staticmethod
     def _pool(checks: dict[str, np.ndarray], active: Sequence[str], base: np.ndarray) -> np.ndarray:
