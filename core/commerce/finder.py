@@ -175,6 +175,8 @@ class _Facts:
     has_colour_option: bool = False
     has_size_option: bool = False
     option_values: frozenset[str] = frozenset()
+    size_values: frozenset[str] = frozenset()
+    title_folded: str = ""
 
 
 class ProductFinder:
@@ -229,6 +231,8 @@ class ProductFinder:
             self._titles.setdefault(" ".join(norm_words(p.handle)), []).append(i)
         self._inactive_titles = {" ".join(norm_words(p.title)) for p in self.catalog.products() if not p.offered}
         self._option_keys = sorted(self.vocabulary.option_phrases, key=len, reverse=True)
+        self._size_values = frozenset(fold(value) for family, value in self.vocabulary.option_phrases.values()
+                                      if family == "size")
         self._meaning: dict[str, bool] = {}
         self._spellings: dict[tuple[str, int, int], str | None] = {}
         self._words: list[str] = []
@@ -266,6 +270,9 @@ class ProductFinder:
             has_colour_option=bool(colour_names),
             has_size_option=any(lex.option_family(n) == "size" for n in p.option_names),
             option_values=frozenset(fold(x) for v in p.variants for x in v.options.values()),
+            size_values=frozenset(fold(value) for v in p.variants for name, value in v.options.items()
+                                  if lex.option_family(name) == "size"),
+            title_folded=fold(p.title),
         )
 
     # ------------------------------------------------------------------ parsing
@@ -302,8 +309,7 @@ class ProductFinder:
         for m in _SIZE_KEY.finditer(work):
             raw = (m.group(1) or m.group(2) or "")
             folded_raw = fold(raw)
-            known_size = raw.isdigit() or folded_raw in lex.size_words or any(
-                family == "size" and fold(value) == folded_raw for family, value in vocab.option_phrases.values())
+            known_size = raw.isdigit() or folded_raw in lex.size_words or folded_raw in self._size_values
             if raw and known_size and raw.upper() not in sizes:
                 sizes.append(raw.upper() if len(raw) <= 3 else raw)
         tokens = norm_words(work)
@@ -511,7 +517,9 @@ class ProductFinder:
             bonus[named] += NAMED_BONUS
         # Attribute parts need each product's options and text: only when the query has them.
         if q.negated or q.colours or q.options or q.sizes or q.materials:
-            for i, (p, f) in enumerate(zip(self.products, self._facts)):
+            option_keys = [(o, fold(o), frozenset(norm_words(o))) for o in q.options]
+            wanted_sizes = self._wanted_sizes(q.sizes)
+            for i, f in enumerate(self._facts):
                 extra = 0.0
                 if q.negated and any(w in f.words or w in f.text_colour_families or w in f.colour_families
                                      for w in q.negated):
@@ -521,12 +529,12 @@ class ProductFinder:
                     checks["colour"][i] = c_ok
                     extra += c_bonus
                 if q.options:
-                    hits = [o for o in q.options if fold(o) in f.option_values]
-                    in_text = [o for o in q.options if fold(o) in f.body or set(norm_words(o)) <= f.words]
+                    hits = [o for o, fo, _ in option_keys if fo in f.option_values]
+                    in_text = [o for o, fo, ws in option_keys if fo in f.body or ws <= f.words]
                     checks["option"][i] = bool(hits or in_text)
                     extra += 0.35 * len(hits) + 0.1 * len(in_text)
                 if q.sizes:
-                    s_ok = self._size_fit(p, f, q.sizes)
+                    s_ok = self._size_fit(f, wanted_sizes)
                     checks["size"][i] = s_ok
                     extra += 0.1 if s_ok else 0.0
                 if q.materials:
@@ -651,21 +659,25 @@ class ProductFinder:
             return hit, 0.05 if hit else 0.0
         return False, -0.2
 
-    def _size_fit(self, p: Product, f: _Facts, sizes: Sequence[str]) -> bool:
+    def _wanted_sizes(self, sizes: Sequence[str]) -> tuple[frozenset[str], tuple[re.Pattern[str], ...],
+                                                           tuple[re.Pattern[str], ...]]:
         wanted = set()
-        for s in sizes:
-            wanted.add(fold(s))
-            for v in self.lexicon.size_words.get(fold(s), ()):
+        for size in sizes:
+            wanted.add(fold(size))
+            for v in self.lexicon.size_words.get(fold(size), ()):
                 wanted.add(fold(v))
+        in_title = tuple(re.compile(rf"\b{re.escape(w)}\b") for w in wanted)
+        in_body = tuple(re.compile(rf"\bsize\b[^.]{{0,40}}?\b{re.escape(w)}\b") for w in wanted if len(w) <= 3)
+        return frozenset(wanted), in_title, in_body
+
+    @staticmethod
+    def _size_fit(f: _Facts, wanted: tuple[frozenset[str], tuple[re.Pattern[str], ...],
+                                            tuple[re.Pattern[str], ...]]) -> bool:
+        """A size option has the size; without one, the title or a "size …" phrase in the description says it."""
+        values, in_title, in_body = wanted
         if f.has_size_option:
-            for var in p.variants:
-                for name, value in var.options.items():
-                    if self.lexicon.option_family(name) == "size" and fold(value) in wanted:
-                        return True
-            return False
-        title = fold(p.title)
-        return any(re.search(rf"\b{re.escape(w)}\b", title) for w in wanted) or any(
-            re.search(rf"\bsize\b[^.]{{0,40}}?\b{re.escape(w)}\b", f.body) for w in wanted if len(w) <= 3)
+            return bool(values & f.size_values)
+        return any(r.search(f.title_folded) for r in in_title) or any(r.search(f.body) for r in in_body)
 
     @staticmethod
     def _price_ok(v: Variant, q: ParsedQuery) -> bool:
