@@ -7,7 +7,7 @@ from decimal import Decimal
 from typing import Any
 
 from bots.shop_assistant.products import target_product, variants_said
-from bots.shop_assistant.services import content_words, ent, money, pick, registry, svc
+from bots.shop_assistant.services import content_words, ent, pick, price, registry, shop_url, svc
 from core.actions import ActionContext
 from core.commerce.catalog import Product, Variant
 from core.events import AddedToCart, CheckoutLinked
@@ -49,7 +49,7 @@ def add_variant(ctx: ActionContext, product: Product, variant: Variant, qty: int
     ctx.cite(f"product:{product.handle}")
     ctx.report(AddedToCart(item_id=product.handle, title=product.title, quantity=qty))
     ctx.say("added", buttons=_cart_buttons(ctx), qty=qty, title=product.title, variant=label,
-            count=sum(item["qty"] for item in cart), total=money(_cart_total(cart)))
+            count=sum(item["qty"] for item in cart), total=price(ctx, _cart_total(cart)))
     return True
 
 
@@ -111,7 +111,7 @@ def _remove(ctx: ActionContext, sku: str) -> None:
         ctx.say("remove_which")
         return
     cart.remove(line)
-    ctx.say("removed", title=line["title"], count=sum(i["qty"] for i in cart), total=money(_cart_total(cart)))
+    ctx.say("removed", title=line["title"], count=sum(i["qty"] for i in cart), total=price(ctx, _cart_total(cart)))
 
 
 @registry.intent("remove_from_cart", templates=("removed", "remove_which", "cart_empty"))
@@ -146,13 +146,13 @@ async def view_cart(ctx: ActionContext) -> None:
     gone = ctx.text("cart_line_gone")
     lines = "\n".join(
         f"{i}. {line['title']}" + (f" ({line['variant']})" if line["variant"] != "-" else "")
-        + f" × {line['qty']}: {money(Decimal(line['price']) * line['qty'])}"
+        + f" × {line['qty']}: {price(ctx, Decimal(line['price']) * line['qty'])}"
         + ("" if still_offered(ctx, line) else f" {gone}")
         for i, line in enumerate(cart, 1)
     )
     ctx.say("cart_view", buttons=[ctx.button("button_checkout", "intent:checkout")],
             count=sum(line["qty"] for line in cart), lines=lines,
-            total=money(_cart_total([line for line in cart if still_offered(ctx, line)])))
+            total=price(ctx, _cart_total([line for line in cart if still_offered(ctx, line)])))
 
 
 def still_offered(ctx: ActionContext, line: dict[str, Any]) -> bool:
@@ -173,7 +173,7 @@ def checkout_url(cart: Sequence[dict[str, Any]], *, shop_url: str, template: str
     """Shopify cart permalink when every line has a variant id, else the SKU template."""
     if all(line.get("variant_id") for line in cart):
         return f"{shop_url}/cart/" + ",".join(f"{line['variant_id']}:{line['qty']}" for line in cart)
-    items = ",".join(f"{line['sku']}:{line['qty']}" for line in cart)
+    items = ",".join(f"{line['sku'] or line['handle']}:{line['qty']}" for line in cart)
     return template.format(shop_url=shop_url, items=items)
 
 
@@ -190,5 +190,5 @@ async def checkout(ctx: ActionContext) -> None:
     if not buyable:
         return
     ctx.report(CheckoutLinked(items=sum(int(line["qty"]) for line in buyable), total=_cart_total(buyable)))
-    url = checkout_url(buyable, shop_url=ctx.settings.shop_url, template=ctx.settings.cart_link_template)
-    ctx.say("checkout_link", url=url, total=money(_cart_total(buyable)))
+    url = checkout_url(buyable, shop_url=shop_url(ctx), template=ctx.settings.cart_link_template)
+    ctx.say("checkout_link", url=url, total=price(ctx, _cart_total(buyable)))

@@ -15,9 +15,10 @@ from bots.shop_assistant.services import (
     content_words,
     ent,
     maybe,
-    money,
     pick,
+    price,
     registry,
+    shop_url,
     svc,
 )
 from core.actions import ActionContext
@@ -90,9 +91,10 @@ def product_card(ctx: ActionContext, product: Product, filters: dict[str, Any] |
         handle=product.handle,
         title=product.title,
         price=variant.price,
+        currency=svc(ctx).shop.currency,
         compare_at_price=variant.compare_at_price if variant.on_sale else None,
         image_url=variant.image_url or product.image_url,
-        url=f"{ctx.settings.shop_url}/products/{product.handle}",
+        url=f"{shop_url(ctx)}/products/{product.handle}",
         variant_id=variant.id,
         sku=variant.sku,
         variant_title=variant.title if len(product.variants) > 1 else None,
@@ -178,7 +180,7 @@ async def find_and_show(ctx: ActionContext, text: str, *, query_embedding: Any =
         ctx.say("none_of_kind", what=_said(q))
         _show(ctx, "alternatives_results", hits, more=more)
     elif finding.relaxed and not finding.named:
-        cheapest = money(finding.cheapest) if finding.cheapest is not None else "-"
+        cheapest = price(ctx, finding.cheapest) if finding.cheapest is not None else "-"
         _show(ctx, "relaxed_results", hits, more=more, relaxed=", ".join(finding.relaxed), what=_said(q),
               cheapest=cheapest)
     else:
@@ -433,8 +435,8 @@ async def _details(ctx: ActionContext, product: Product) -> None:
             ctx.button("button_goes_with", f"goes_with:{product.handle}"),
         ],
         title=product.title,
-        price=money(product.min_price) if product.min_price == product.max_price
-        else f"{money(product.min_price)}–{money(product.max_price)}",
+        price=price(ctx, product.min_price) if product.min_price == product.max_price
+        else f"{price(ctx, product.min_price)}–{price(ctx, product.max_price)}",
         description=description,
         colors=", ".join(product.colors) or "-",
         sizes=", ".join(product.sizes) or "-",

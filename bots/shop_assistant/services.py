@@ -8,6 +8,7 @@ The action modules (:mod:`.products`, :mod:`.cart`, :mod:`.orders`, :mod:`.retur
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import inspect
 import re
 from collections.abc import Sequence
@@ -26,6 +27,7 @@ from core.commerce.finder import ProductFinder
 from core.commerce.notify import Notifier
 from core.commerce.offline import OfflineBackend
 from core.commerce.search import ProductSearch, catalog_services
+from core.commerce.shop import ShopIdentity, load_shop_defaults, resolve_identity
 from core.commerce.shopdata import (
     PolicyBook,
     Store,
@@ -81,6 +83,8 @@ class ShopServices:
     backend: CommerceBackend
     notifier: Notifier | None = None
     words: ShopWords = field(default_factory=ShopWords)
+    shop: ShopIdentity = field(default_factory=lambda: ShopIdentity(name="our shop", currency="USD", locale="en",
+                                                                    url=""))
     _finders: dict[int, ProductFinder] = field(default_factory=dict, compare=False, repr=False)
 
     @property
@@ -124,6 +128,14 @@ async def setup(ctx: SetupContext) -> ShopServices:
             backend = OfflineBackend(catalog=catalog, orders=load_orders(data / "orders.yaml"), stores=stores,
                                      today=ctx.settings.demo_today)
         policies = load_policies(data / "policies.yaml")
+        own = connected is None and catalog_path.resolve() == (data / "products.csv").resolve()
+        settings = ctx.settings
+        custom_url = settings.shop_url if settings.shop_url != DEMO_SHOP_URL else None
+        shop = resolve_identity(catalog=catalog, own_catalog=own, defaults=load_shop_defaults(data / "shop.yaml"),
+                                name=settings.shop_name, currency=settings.shop_currency,
+                                locale=settings.shop_locale, url=custom_url, source=str(catalog_path))
+        if not shop.url:
+            shop = dataclasses.replace(shop, url=f"https://{_slug(shop.name)}.myshopify.com")
         return ShopServices(
             catalog=catalog,
             search=search,
@@ -134,6 +146,7 @@ async def setup(ctx: SetupContext) -> ShopServices:
             backend=backend,
             notifier=notifier,
             words=words,
+            shop=shop,
         )
 
     def build_all() -> ShopServices:
@@ -184,5 +197,23 @@ def content_words(text: str) -> set[str]:
     return {w for w in tokenize(text) if len(w) > 2 and not w.isdigit()}
 
 
-def money(amount: Decimal, currency: str = "USD") -> str:
-    return f"${amount:.2f}" if currency == "USD" else f"{amount:.2f} {currency}"
+def money(amount: Decimal, shop: ShopIdentity | None = None) -> str:
+    """An amount in the shop's currency ("$12.00" when the shop is unknown)."""
+    return shop.money(amount) if shop is not None else f"${amount:.2f}"
+
+
+def price(ctx: ActionContext, amount: Decimal) -> str:
+    """An amount in this conversation's shop's currency."""
+    return svc(ctx).shop.money(amount)
+
+
+def shop_url(ctx: ActionContext) -> str:
+    return svc(ctx).shop.url
+
+
+def _slug(name: str) -> str:
+    return re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-") or "shop"
+
+
+#: The settings' default shop URL (the demo's): a custom one in settings wins over every default.
+DEMO_SHOP_URL = "https://demo-shopkeep.myshopify.com"

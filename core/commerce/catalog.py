@@ -186,6 +186,8 @@ class InMemoryCatalog:
 
     def __init__(self, *, products: Sequence[Product], source: str = "") -> None:
         self.source = source
+        #: The export's header (CSV only): market columns tell the shop's currency.
+        self.columns: tuple[str, ...] = ()
         self._products = tuple(products)
         self._by_handle = {p.handle: p for p in self._products}
         self._by_variant: dict[str, tuple[Product, Variant]] = {}
@@ -387,7 +389,9 @@ class ShopifyCsvCatalog(InMemoryCatalog):
                 _add_row(drafts, row)
             except ValueError as e:
                 raise CatalogError(source, str(e), line=line) from e
-        return cls(products=[_finish(d) for d in drafts.values()], source=source)
+        catalog = cls(products=[_finish(d) for d in drafts.values()], source=source)
+        catalog.columns = tuple(columns)
+        return catalog
 
 
 def _add_row(drafts: dict[str, _Draft], row: dict[str, str]) -> None:
