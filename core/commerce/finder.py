@@ -551,7 +551,13 @@ class ProductFinder:
                 negated_ok = negated_ok & checks[c]
         pool = self._pool(checks, active, negated_ok)
         strict_pool = pool
-        while not pool.any() and active:
+        if not pool.any():  # give up one constraint if that is enough ("silver bracelets, but not under 20")
+            for c in active:
+                candidate = self._pool(checks, [a for a in active if a != c], negated_ok)
+                if candidate.any():
+                    pool, relaxed, active = candidate, [c], [a for a in active if a != c]
+                    break
+        while not pool.any() and active:  # else give them up in order until something is left
             give_up = active.pop(0)
             relaxed.append(give_up)
             pool = self._pool(checks, active, negated_ok)
