@@ -71,9 +71,9 @@ def satisfies(product: Product, constraint: dict[str, Any]) -> bool:
         return False
     if constraint.get("buyable") and not product.in_stock:
         return False
-    if "title_re" in constraint and not re.search(constraint["title_re"], product.title, re.I):
+    if "title_re" in constraint and not re.search(constraint["title_re"], product.title, re.IGNORECASE):
         return False
-    if "type_re" in constraint and not re.search(constraint["type_re"], product.product_type or product.title, re.I):
+    if "type_re" in constraint and not re.search(constraint["type_re"], product.product_type or product.title, re.IGNORECASE):
         return False
     prices = [v.price for v in product.variants]
     if "max_price" in constraint and (not prices or float(min(prices)) > constraint["max_price"]):
@@ -220,10 +220,10 @@ def check_turn(expect: dict[str, Any], replies: Sequence[Any], catalog: InMemory
         need(not cards and bool(DECLINE_RE.search(text)), "decline")
     if rx := expect.get("cards_type_re"):
         need(bool(cards) and all(
-            re.search(rx, ((p := catalog.get(c.handle)) and p.product_type) or c.title, re.I) for c in cards),
+            re.search(rx, ((p := catalog.get(c.handle)) and p.product_type) or c.title, re.IGNORECASE) for c in cards),
             f"cards_type_re {rx}")
     if rx := expect.get("cards_title_re"):
-        need(bool(cards) and all(re.search(rx, c.title, re.I) for c in cards), f"cards_title_re {rx}")
+        need(bool(cards) and all(re.search(rx, c.title, re.IGNORECASE) for c in cards), f"cards_title_re {rx}")
     if (cap := expect.get("cards_max_price")) is not None:
         need(bool(cards) and all(float(c.price) <= cap for c in cards), f"cards_max_price {cap}")
     if include := expect.get("cards_include"):

@@ -26,9 +26,9 @@ from core.commerce.catalog import Product, Variant
 from core.commerce.finder import RELAX_ORDER, Finding, FoundProduct, ParsedQuery
 from core.commerce.search import SearchFilters, SearchHit
 from core.commerce.vocabulary import effective_type, norm_words
-from core.retrieval import STOPWORDS
 from core.events import ItemViewed, Searched
 from core.messages import Button, ProductCard, StockState
+from core.retrieval import STOPWORDS
 
 
 def filters_from(ctx: ActionContext, base: dict[str, Any] | None = None) -> dict[str, Any]:

@@ -29,6 +29,7 @@ Drafts, archived and unpublished products are never candidates: only
 from __future__ import annotations
 
 import re
+from itertools import pairwise
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -299,7 +300,7 @@ class ProductFinder:
         work = re.sub(r"(?:under|below|over|above|less than|more than|cheaper than|between|nothing over|up to)?\s*"
                       r"(?:[A-Za-z]{1,3}\$|[$€£¥₹]|\b(?:RM|R|EUR|USD|AUD|ZAR|MYR)\s?)?\d[\d,.]*\s*"
                       r"(?:euros?|dollars?|rand|ringgit|bucks)?(?:\s*(?:and|to|-)\s*[$€£R]?\s*\d[\d,.]*)?",
-                      lambda m: m.group(0) if re.search(r"\d\s*(?:g|kg|ml|oz|xl|cm|mm|pc|pack)\b", m.group(0), re.I)
+                      lambda m: m.group(0) if re.search(r"\d\s*(?:g|kg|ml|oz|xl|cm|mm|pc|pack)\b", m.group(0), re.IGNORECASE)
                       and not re.search(r"[$€£]|RM|\bR\d", m.group(0)) else " ", work) \
             if (ents.price_min is not None or ents.price_max is not None) else work
 
@@ -326,7 +327,7 @@ class ProductFinder:
                 if len(other) > 3 and other in known and other not in tokens:
                     widen.append(other)
         # "one piece" → "onepiece", "t shirt" → "tshirt" when the shop writes it as one word.
-        tokens += [a + b for a, b in zip(tokens, tokens[1:]) if vocab.active_df.get(a + b)]
+        tokens += [a + b for a, b in pairwise(tokens) if vocab.active_df.get(a + b)]
         # Option values the shop uses, longest first ("chryso black" before "black").
         options: list[str] = []
         used: set[int] = set()

@@ -5,7 +5,7 @@ from __future__ import annotations
 from decimal import Decimal
 
 import pytest
-from catalog_support import demo_catalog, demo_extractor
+from catalog_support import demo_extractor
 from hypothesis import given, settings
 from hypothesis import strategies as st
 

@@ -169,13 +169,13 @@ def test_a_sold_out_match_is_not_buyable(jewellery: ProductFinder, food: Product
 def test_price_words_in_any_currency_and_the_stated_relaxation(food: ProductFinder,
                                                                jewellery: ProductFinder) -> None:
     q = food.parse("frozen beef under RM 35")
-    assert q.price_max == Decimal("35") and q.types == ("Beef",)
+    assert q.price_max == Decimal(35) and q.types == ("Beef",)
     assert handles(food, "frozen beef under RM 35") == ["beef-mince"]
     finding = jewellery.find("silver bracelet under 20 €")
     assert finding.relaxed == ("price",) and finding.cheapest == Decimal("24.00")
     assert finding.results[0].product.handle == "silver-bracelet" and finding.results[0].match == "alternative"
     between = jewellery.parse("earrings between $200 and $2,000")
-    assert (between.price_min, between.price_max) == (Decimal("200"), Decimal("2000"))
+    assert (between.price_min, between.price_max) == (Decimal(200), Decimal(2000))
 
 
 def test_a_size_only_in_the_description_is_found(jewellery: ProductFinder) -> None:
@@ -203,6 +203,6 @@ def test_identity_comes_from_the_catalogue_not_another_shop(swim: ProductFinder)
     assert catalogue_currency(swim.catalog) == "EUR"
     shop = resolve_identity(catalog=swim.catalog, own_catalog=False,
                             defaults={"name": "Northwind Outfitters", "currency": "USD"})
-    assert shop.name == "Mira Label" and shop.currency == "EUR" and shop.money(Decimal("89")) == "€89.00"
+    assert shop.name == "Mira Label" and shop.currency == "EUR" and shop.money(Decimal(89)) == "€89.00"
     assert resolve_identity(catalog=swim.catalog, own_catalog=False, defaults={}, name="Shop X",
-                            currency="MYR").money(Decimal("35")) == "RM 35.00"
+                            currency="MYR").money(Decimal(35)) == "RM 35.00"

@@ -14,7 +14,7 @@ from decimal import Decimal
 from pathlib import Path
 
 import pytest
-from catalog_support import demo_catalog, demo_extractor, demo_search, HashingEncoder
+from catalog_support import HashingEncoder, demo_extractor, demo_search
 from hypothesis import given, settings
 from hypothesis import strategies as st
 

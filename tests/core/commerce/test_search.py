@@ -8,11 +8,10 @@ from __future__ import annotations
 from decimal import Decimal
 
 import pytest
-from catalog_support import demo_catalog, demo_extractor, demo_search, HashingEncoder
+from catalog_support import HashingEncoder, demo_catalog, demo_extractor, demo_search
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from core.commerce.entities import EntityExtractor
 from core.commerce.search import ProductSearch, SearchFilters, product_document
 
 

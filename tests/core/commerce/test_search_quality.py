@@ -7,9 +7,8 @@ from decimal import Decimal
 from pathlib import Path
 
 import pytest
-from catalog_support import demo_catalog, demo_extractor, demo_search
+from catalog_support import demo_extractor, demo_search
 
-from core.commerce.entities import EntityExtractor
 from core.commerce.search import ProductSearch, SearchFilters, SearchHit
 
 
