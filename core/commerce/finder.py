@@ -29,10 +29,10 @@ Drafts, archived and unpublished products are never candidates: only
 from __future__ import annotations
 
 import re
-from itertools import pairwise
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
+from itertools import pairwise
 from typing import Any, Literal
 
 import numpy as np
