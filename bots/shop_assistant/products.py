@@ -160,7 +160,7 @@ async def find_and_show(ctx: ActionContext, text: str, *, query_embedding: Any =
         ctx.say("search_none")
         return finding
     types = sorted({effective_type(h.product) for h in hits[:3] if effective_type(h.product)})
-    ctx.state.data["search"] = {"query": text, "refine": "", "offset": offset, "filters": {},
+    ctx.state.data["search"] = {"query": text, "refine": "", "offset": offset, "filters": _remembered(finding.query),
                                 "types": types if len(types) == 1 else []}
     ctx.state.data["focus"] = (finding.named[0] if finding.named else hits[0].product).handle
     q = finding.query
@@ -175,6 +175,15 @@ async def find_and_show(ctx: ActionContext, text: str, *, query_embedding: Any =
     else:
         _show(ctx, header, hits, more=more)
     return finding
+
+
+def _remembered(q: ParsedQuery) -> dict[str, Any]:
+    """What the query asked for, in the shape :class:`.memory.Filters` stores (only what is set)."""
+    sizes = list({s.upper(): s for s in reversed(q.sizes)}.values())[::-1]
+    filters = Filters(colors=list(q.options or q.colours), sizes=sizes, product_types=list(q.types),
+                      price_min=q.price_min, price_max=q.price_max, in_stock=q.in_stock,
+                      sort="price_asc" if q.sort == "cheaper" else "relevance")
+    return filters.model_dump(mode="json", exclude_defaults=True)
 
 
 #: Intents an entities-only message ("size M", "in blue") is often taken for after a search.
@@ -215,7 +224,7 @@ async def named_product(ctx: ActionContext) -> str | None:
     if named:
         return "product_search" if exact or ctx.understanding.intent not in _PRODUCT_ACTIONS else None
     u = ctx.understanding
-    if (u.out_of_scope or u.ambiguous) and "search" not in ctx.state.data and finder.looks_like_product_request(text):
+    if u.out_of_scope and "search" not in ctx.state.data and finder.looks_like_product_request(text):
         return "product_search"  # the intent head does not know this shop's words; the catalogue does
     return None
 
@@ -239,7 +248,7 @@ async def follow_up(ctx: ActionContext) -> str | None:
     refines = bool(q.colours or q.options or q.sizes or q.materials or q.negated or q.in_stock or q.sort
                    or q.price_min is not None or q.price_max is not None or _CHEAPER.search(u.text))
     if not refines:
-        if (u.out_of_scope or u.ambiguous) and finder.looks_like_product_request(u.text, new_search=True):
+        if u.out_of_scope and finder.looks_like_product_request(u.text, new_search=True):
             return "product_search"  # a new search in the shop's words the intent head did not know
         return None
     new_kind = [t for t in q.terms if t not in _REFINE_WORDS]

@@ -125,7 +125,7 @@ async def test_a_failed_action_leaves_the_earlier_state_untouched(parts: ShopPar
     @registry.intent("greet")
     async def remember(ctx: ActionContext) -> None:
         ctx.state.data.setdefault("cart", []).append({"sku": "A", "qty": 1})
-        ctx.say("greet")
+        ctx.say("greet", shop_name="Test Shop")
 
     @registry.intent("goodbye")
     async def broken(ctx: ActionContext) -> None:
