@@ -16,6 +16,8 @@ import typer
 from core.settings import REPO_ROOT
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from core.commerce.catalog import Catalog
     from core.commerce.finder import ProductFinder
     from core.protocols import TextEncoder
@@ -54,7 +56,16 @@ def search(
     for warning in getattr(products, "warnings", ()):
         err.print(f"[yellow]warning:[/yellow] {warning}")
     try:
-        result = search_json(build_finder(products, encoder), query, k=k)
+        if err.is_terminal:  # a progress bar while the catalogue is embedded
+            from rich.progress import Progress
+
+            with Progress(console=err, transient=True) as bar:
+                task = bar.add_task("indexing the catalogue", total=len(products.offered()))
+                finder = build_finder(products, encoder,
+                                      on_progress=lambda done, total: bar.update(task, completed=done, total=total))
+        else:
+            finder = build_finder(products, encoder)
+        result = search_json(finder, query, k=k)
     finally:
         encoder.close()
 
@@ -74,14 +85,16 @@ def search(
     out.print(table)
 
 
-def build_finder(catalog: Catalog, encoder: TextEncoder) -> ProductFinder:
+def build_finder(catalog: Catalog, encoder: TextEncoder,
+                 on_progress: Callable[[int, int], None] | None = None) -> ProductFinder:
     """The finder the chat uses, over one loaded catalogue (embeds every offered product)."""
     from bots.shop_assistant.services import BOT_DATA, ShopWords
     from core.commerce.finder import ProductFinder
     from core.commerce.search import ProductSearch
 
     words = ShopWords.load(BOT_DATA / "vocabulary.yaml")
-    return ProductFinder(search=ProductSearch(catalog=catalog, encoder=encoder, complements=words.complements),
+    return ProductFinder(search=ProductSearch(catalog=catalog, encoder=encoder, complements=words.complements,
+                                              on_progress=on_progress),
                          type_synonyms=words.type_synonyms)
 
 

@@ -12,7 +12,7 @@ here: an empty result is the caller's cue to say so and suggest something.
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from functools import cached_property
@@ -117,7 +117,8 @@ class ProductSearch:
 
     def __init__(self, *, catalog: Catalog, encoder: TextEncoder, embeddings: np.ndarray | None = None,
                  semantic_weight: float = SEMANTIC_WEIGHT,
-                 complements: Mapping[str, Sequence[str]] | None = None) -> None:
+                 complements: Mapping[str, Sequence[str]] | None = None,
+                 on_progress: Callable[[int, int], None] | None = None) -> None:
         self.catalog = catalog
         self.complements = dict(complements or {})
         self.encoder = encoder
@@ -125,8 +126,7 @@ class ProductSearch:
         self.products: tuple[Product, ...] = tuple(catalog.offered())
         self.documents = [product_document(p) for p in self.products]
         if embeddings is None:
-            embeddings = (encoder.embed_sync(self.documents) if self.documents
-                          else np.zeros((0, encoder.dim), dtype=np.float32))
+            embeddings = _embed_in_chunks(encoder, self.documents, on_progress)
         if embeddings.shape[0] != len(self.products):
             raise ValueError(f"{embeddings.shape[0]} embeddings for {len(self.products)} products")
         self._vectors = np.asarray(embeddings, dtype=np.float32)
@@ -256,6 +256,20 @@ class ProductSearch:
     def _hit(product: Product, score: float) -> SearchHit:
         variant = next((v for v in product.variants if v.buyable), product.variants[0])
         return SearchHit(product=product, score=score, semantic=score, keyword=0.0, matched_variant=variant)
+
+
+def _embed_in_chunks(encoder: TextEncoder, documents: Sequence[str],
+                     on_progress: Callable[[int, int], None] | None, chunk: int = 128) -> np.ndarray:
+    """Embed the documents, reporting (done, total) after each chunk when asked (a progress bar)."""
+    if not documents:
+        return np.zeros((0, encoder.dim), dtype=np.float32)
+    if on_progress is None:
+        return encoder.embed_sync(documents)
+    parts = []
+    for start in range(0, len(documents), chunk):
+        parts.append(encoder.embed_sync(documents[start:start + chunk]))
+        on_progress(min(start + chunk, len(documents)), len(documents))
+    return np.concatenate(parts)
 
 
 def search_products(products: Sequence[Product], filters: SearchFilters) -> list[tuple[Product, Variant]]:
