@@ -62,8 +62,10 @@ bench-nlu: models
 eval: models
 	$(SK) eval
 
+# ruff on all the code; mypy on the packages pyproject.toml's [tool.mypy] names (strict on core/ and adapters/).
 lint: setup
 	$(VENV)/bin/ruff check bots core adapters models tests
+	$(VENV)/bin/mypy
 
 clean:
 	rm -rf artifacts .pytest_cache

@@ -135,7 +135,7 @@ class DialogueManager:
         state.join(message.user_id)
         if not state.lang_locked:
             state.lang = self._guess_lang(message, state)
-        handoff_before = events.handoff_marker(state.data)
+        handoff_before = events.handoff_marker(state.handoff)
         if self.interceptor is not None:
             intercepted = await self.interceptor.intercept(message, state)
             if intercepted is not None:

@@ -71,6 +71,7 @@ def train(
         cached_embeddings,
         file_sha256,
         head_is_current,
+        intent_example_files,
         load_bot_intents,
         load_clinc_negatives,
         load_zh_negatives,
@@ -107,7 +108,8 @@ def train(
         raise typer.Exit(1) from e
     taught = store is not None and teaching is not None and not teaching.empty
     extra = (store.path,) if taught and store is not None else ()
-    fingerprint = bot_fingerprint(intents_path, encoder_manifest, clinc, ZH_NEGATIVES_FILE, *extra)
+    fingerprint = bot_fingerprint(intents_path, encoder_manifest, clinc, ZH_NEGATIVES_FILE,
+                                  *intent_example_files(intents_path), *extra)
     version = None
     if out is not None:
         out_dir = out
@@ -188,7 +190,8 @@ def train(
         f"(calibrated on {len(negatives)} CLINC150 out-of-scope examples), "
         f"ambiguity margin {cal.ambiguity_margin:.3f} -> {out_dir}\n"
         f"  encoder head ({fig['encoder_examples']} examples): CV accuracy {pct('cv_accuracy')}, "
-        f"at threshold {pct('cv_accuracy_at_threshold')}, ambiguous {pct('cv_ambiguous_rate')}, "
+        f"at threshold {pct('cv_accuracy_at_threshold')}, in-scope accepted {pct('cv_in_scope_accepted')}, "
+        f"ambiguous {pct('cv_ambiguous_rate')}, "
         f"held-out OOS recall {pct('held_out_oos_recall')} (n={fig.get('held_out_oos_size', 0)})"
     )
     if result.char_head is not None:

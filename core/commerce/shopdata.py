@@ -281,11 +281,32 @@ def load_procedures(path: str | Path) -> tuple[Procedure, ...]:
     return doc.procedures
 
 
-def procedure_passages(procedures: Sequence[Procedure]) -> list[Passage]:
-    """One retrieval passage per procedure (title, tags and steps)."""
+class _ProcedureQuestionsDoc(_Frozen):
+    questions: dict[str, tuple[str, ...]]
+
+
+def load_procedure_questions(path: str | Path, procedures: Sequence[Procedure]) -> dict[str, tuple[str, ...]]:
+    """Read ``procedure_questions.yaml``: per SOP id, the ways staff ask for it.
+
+    Raises:
+        CatalogError: the file is unreadable, or names an SOP that does not exist.
+    """
+    doc = _validate(path, _ProcedureQuestionsDoc, _read_yaml(path))
+    known = {p.id for p in procedures}
+    unknown = sorted(set(doc.questions) - known)
+    if unknown:
+        raise CatalogError(str(path), f"questions for unknown SOP ids: {', '.join(unknown)}")
+    return {sop: tuple(q.strip() for q in qs if q.strip()) for sop, qs in doc.questions.items()}
+
+
+def procedure_passages(
+    procedures: Sequence[Procedure], questions: dict[str, tuple[str, ...]] | None = None
+) -> list[Passage]:
+    """One retrieval passage per procedure (title, tags and steps); its staff questions are its keys."""
+    questions = questions or {}
     return [
         Passage(id=p.id, title=p.title, text=f"{' '.join(p.tags)}. {' '.join(p.steps)}",
-                meta={"kind": "procedure"})
+                meta={"kind": "procedure"}, keys=questions.get(p.id, ()))
         for p in procedures
     ]
 

@@ -125,8 +125,8 @@ async def test_full_handoff_telegram_shopper_to_slack_staff(
             assert (ticket.claimed_by.name, ticket.closed_by.user_id) == ("lee", LEAD)
             assert (ticket.relayed_to_shopper, ticket.relayed_to_staff) == (2, 2)
             state = await runtime.store.load(SHOPPER)
-            assert state is not None and state.data["handoff"]["rating"] == 4
-            assert state.data["handoff"]["active"] is False
+            assert state is not None and state.handoff is not None and state.handoff.rating == 4
+            assert state.handoff.active is False
 
             # Back with the bot: a normal question gets a bot answer again.
             count = len(drive.tg_sent())

@@ -30,14 +30,21 @@ SHOP_INTENTS = frozenset(
 STAFF_ONLY_INTENTS = frozenset(
     {"procedure_question", "stock_lookup", "order_lookup", "handoff_queue"}
 )
-STAFF_INTENTS = STAFF_ONLY_INTENTS | {"greet", "thanks", "goodbye", "help", "cancel"}
+STAFF_INTENTS = STAFF_ONLY_INTENTS | {"greet", "thanks", "goodbye", "help", "cancel", "out_of_scope"}
 MIN_EXAMPLES = 20
 MIN_CHINESE_EXAMPLES = 3
 
 
 def _intents(bot: str) -> dict[str, list[str]]:
     data = yaml.safe_load((BOTS_DIR / bot / "intents.yaml").read_text(encoding="utf-8"))
-    return {name: body["examples"] for name, body in data["intents"].items()}
+    out = {}
+    for name, body in data["intents"].items():
+        extra = body.get("examples_from")
+        more = yaml.safe_load((BOTS_DIR / bot / extra).read_text(encoding="utf-8")) if extra else {}
+        more = more.get("questions", more) if isinstance(more, dict) else more
+        flat = [q for group in more.values() for q in group] if isinstance(more, dict) else list(more or [])
+        out[name] = [*body["examples"], *flat]
+    return out
 
 
 def _fold(text: str) -> str:

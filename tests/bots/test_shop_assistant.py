@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from bots.shop_assistant.actions import checkout_url
+from bots.shop_assistant.memory import CartLine, cart_lines
 from core.dialogue import DialogueManager
 from core.sessions import MemorySessionStore
 from tests.bots.shop_support import ShopParts, message, shop_parts
@@ -85,19 +86,20 @@ async def test_add_asks_for_the_variant_and_never_adds_an_unbuyable_one(
     assert "Added" in added[0].text
     state = await store.load(message().conversation)
     assert state is not None
-    assert [(line["sku"], line["qty"]) for line in state.data["cart"]] == [("NW-TEE-001-NVY-M", 1)]
+    assert [(line.sku, line.qty) for line in cart_lines(state)] == [("NW-TEE-001-NVY-M", 1)]
     removed = await manager.handle(message("remove the tee from my cart"))
     assert "Removed" in removed[0].text
     state = await store.load(message().conversation)
-    assert state is not None and state.data["cart"] == []
+    assert state is not None and cart_lines(state) == []
 
 
 def test_checkout_link_uses_variant_ids_when_every_line_has_one() -> None:
-    cart = [{"sku": "A-1", "variant_id": "111", "qty": 2}, {"sku": "B-2", "variant_id": "222", "qty": 1}]
+    cart = [CartLine(sku="A-1", variant_id="111", title="A", price=Decimal(5), qty=2),
+            CartLine(sku="B-2", variant_id="222", title="B", price=Decimal(7), qty=1)]
     assert checkout_url(cart, shop_url="https://s.example", template="{shop_url}/x?{items}") == (
         "https://s.example/cart/111:2,222:1"
     )
-    cart[1]["variant_id"] = None
+    cart[1].variant_id = None
     assert checkout_url(cart, shop_url="https://s.example", template="{shop_url}/cart/add?sku={items}") == (
         "https://s.example/cart/add?sku=A-1:2,B-2:1"
     )

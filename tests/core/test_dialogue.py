@@ -50,7 +50,7 @@ async def test_out_of_scope_offers_a_human_then_hands_over_on_the_second(store: 
     second = await manager.handle(says("what is the capital of australia"))
     assert second[0].text == "Still lost; a person will take over." and second[0].handoff
     state = await store.load(says().conversation)
-    assert state is not None and state.data["handoff"]["reason"] == "repeated_fallback"
+    assert state is not None and state.handoff is not None and state.handoff.reason == "repeated_fallback"
 
 
 async def test_an_understood_message_resets_the_fallback_count(store: SessionStore) -> None:
@@ -115,7 +115,7 @@ async def test_human_command_records_the_handoff(store: SessionStore) -> None:
     replies = await manager.handle(says("/human"))
     assert replies[0].handoff
     state = await store.load(says().conversation)
-    assert state is not None and state.data["handoff"]["requested_at"]
+    assert state is not None and state.handoff is not None and state.handoff.requested_at
 
 
 async def test_empty_message_is_polite_and_never_classified(store: SessionStore) -> None:
