@@ -19,7 +19,7 @@ from __future__ import annotations
 import re
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
 from pydantic import BaseModel, ConfigDict
@@ -134,7 +134,7 @@ def request_handoff(state: ConversationState, reason: str) -> HandoffFlags:
     ``upset``); it is stored with personal data masked, since it travels to
     the staff card and queue.
     """
-    state.handoff = HandoffFlags(requested_at=datetime.now(timezone.utc), reason=mask_pii(reason))
+    state.handoff = HandoffFlags(requested_at=datetime.now(UTC), reason=mask_pii(reason))
     return state.handoff
 
 

@@ -19,7 +19,7 @@ import logging
 import re
 import traceback
 from collections.abc import Awaitable, Callable, Mapping
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from core import commands, events, forms
@@ -406,7 +406,7 @@ class DialogueManager:
                 sources=list(ctx.sources),
                 user_id=who,
             )
-        state.updated_at = datetime.now(timezone.utc)
+        state.updated_at = datetime.now(UTC)
 
     @staticmethod
     def _record_intercepted(state: ConversationState, message: IncomingMessage, replies: list[Reply]) -> None:
@@ -416,7 +416,7 @@ class DialogueManager:
         for reply in replies:
             if reply.text:
                 state.add_turn(Turn(role="bot", text=mask_pii(reply.text), user_id=message.user_id))
-        state.updated_at = datetime.now(timezone.utc)
+        state.updated_at = datetime.now(UTC)
 
     def _log_failure(self, ctx: ActionContext, error: BaseException) -> None:
         trace = "".join(traceback.format_exception(type(error), error, error.__traceback__))

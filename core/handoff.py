@@ -44,7 +44,7 @@ import re
 import secrets
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from enum import Enum
 from typing import Literal, Protocol
 
@@ -257,7 +257,7 @@ def thread_id(key: ConversationKey) -> str:
 
 
 def _now() -> datetime:
-    return datetime.now(timezone.utc)
+    return datetime.now(UTC)
 
 
 def staff_reply(template: str, *, staff: StaffMember | None = None, ephemeral: bool = False,

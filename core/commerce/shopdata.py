@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
-from datetime import date, datetime, time, timedelta, timezone
+from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
 from enum import Enum
 from pathlib import Path
@@ -145,7 +145,7 @@ class Store(_Frozen):
 
     def local(self, at: datetime) -> datetime:
         """``at`` on the store's clock; a naive ``at`` is read as UTC."""
-        return (at if at.tzinfo else at.replace(tzinfo=timezone.utc)).astimezone(ZoneInfo(self.timezone))
+        return (at if at.tzinfo else at.replace(tzinfo=UTC)).astimezone(ZoneInfo(self.timezone))
 
     def opening(self, day: date) -> tuple[time, time] | None:
         """Opening and closing time on ``day`` (special days first), or None when closed."""

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
 
@@ -171,7 +171,7 @@ HOURS = "intent:store_hours"  # the intent's button: no classifier in the way
 
 async def test_store_hours_say_today_on_the_stores_clock_not_the_demo_date(manager: DialogueManager) -> None:
     # Mon 30 Nov 2026, 10:30 in Seattle/Portland. The demo's orders think it is Sat 28 Nov; the hours must not.
-    replies = await manager.handle(message(payload=HOURS, at=datetime(2026, 11, 30, 18, 30, tzinfo=timezone.utc)))
+    replies = await manager.handle(message(payload=HOURS, at=datetime(2026, 11, 30, 18, 30, tzinfo=UTC)))
     text = replies[0].text
     assert text.startswith("Opening hours today (Mon 30 Nov):"), text
     assert "• Northwind Harbourfront: 10:00–20:00 (open now)" in text
@@ -181,14 +181,14 @@ async def test_store_hours_say_today_on_the_stores_clock_not_the_demo_date(manag
 
 async def test_store_hours_late_in_utc_is_still_the_evening_before_in_the_store(manager: DialogueManager) -> None:
     # 05:00 UTC on Tue 1 Dec is 21:00 on Mon 30 Nov in the stores' time zone.
-    replies = await manager.handle(message(payload=HOURS, at=datetime(2026, 12, 1, 5, 0, tzinfo=timezone.utc)))
+    replies = await manager.handle(message(payload=HOURS, at=datetime(2026, 12, 1, 5, 0, tzinfo=UTC)))
     text = replies[0].text
     assert "(Mon 30 Nov)" in text and "Harbourfront: 10:00–20:00 (closed now)" in text
 
 
 async def test_store_hours_announce_special_days_and_use_them_on_the_day(manager: DialogueManager) -> None:
     # Wed 23 Dec, 08:00 local: before opening; Christmas Eve's short hours and Christmas closures are ahead.
-    replies = await manager.handle(message(payload=HOURS, at=datetime(2026, 12, 23, 16, 0, tzinfo=timezone.utc)))
+    replies = await manager.handle(message(payload=HOURS, at=datetime(2026, 12, 23, 16, 0, tzinfo=UTC)))
     today, ahead = replies[0].text, replies[1].text
     assert "Midtown: 09:00–19:00 (opens at 09:00)" in today
     assert ahead.startswith("Special hours in the next two weeks:")
@@ -201,7 +201,7 @@ async def test_store_hours_announce_special_days_and_use_them_on_the_day(manager
     assert "Thanksgiving" not in ahead and "Black Friday" not in ahead  # past special days are not listed
 
     # Christmas Eve, 15:30 local: the special hours are today's hours.
-    eve = await manager.handle(message(payload=HOURS, chat="eve", at=datetime(2026, 12, 24, 23, 30, tzinfo=timezone.utc)))
+    eve = await manager.handle(message(payload=HOURS, chat="eve", at=datetime(2026, 12, 24, 23, 30, tzinfo=UTC)))
     assert eve[0].text.startswith("Opening hours today (Thu 24 Dec):")
     assert "• Northwind Harbourfront: 10:00–16:00 (open now, Christmas Eve)" in eve[0].text
     assert "• Northwind Midtown: 09:00–15:00 (closed now, Christmas Eve)" in eve[0].text
@@ -211,7 +211,7 @@ async def test_store_hours_announce_special_days_and_use_them_on_the_day(manager
 async def test_store_hours_in_chinese(manager: DialogueManager) -> None:
     # 10:00 local on Christmas Eve.
     replies = await manager.handle(message(payload=HOURS, locale="zh",
-                                           at=datetime(2026, 12, 24, 18, 0, tzinfo=timezone.utc)))
+                                           at=datetime(2026, 12, 24, 18, 0, tzinfo=UTC)))
     assert replies[0].text.startswith("今天（12月24日）的营业时间：")
     assert "• Northwind Harbourfront: 10:00–16:00（营业中，平安夜）" in replies[0].text
     assert replies[1].text.startswith("未来两周的特别营业时间：") and "• 12月25日 圣诞节: " in replies[1].text

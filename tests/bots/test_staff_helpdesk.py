@@ -4,8 +4,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import pytest
-
 from bots.runtime import build_runtimes
 from bots.staff_helpdesk.actions import allowlist, short_location, stock_table
 from core.commerce.inventory import InventoryItem, StockLevel

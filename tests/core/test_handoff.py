@@ -7,7 +7,7 @@ classifier stand in for a real bot (tests/core/engine_support.py).
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from core.handoff import (
     CLAIM_PAYLOAD,
@@ -57,7 +57,7 @@ class RecordingOutbox:
 
 def service(outbox: object, store: MemorySessionStore) -> HandoffService:
     return HandoffService(store=store, outbox=outbox, staff_channel=STAFF, timeout_s=300,  # type: ignore[arg-type]
-                          clock=lambda: datetime(2026, 11, 28, 12, 0, tzinfo=timezone.utc))
+                          clock=lambda: datetime(2026, 11, 28, 12, 0, tzinfo=UTC))
 
 
 def shopper_says(text: str) -> IncomingMessage:

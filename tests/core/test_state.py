@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import pytest
 import redis.asyncio as aioredis
@@ -43,7 +43,7 @@ async def test_a_state_stored_with_handoff_in_data_loads_with_typed_flags(
         state = await store.load(KEY)
         assert state is not None
         assert state.handoff == HandoffFlags(
-            requested_at=datetime(2026, 11, 30, 10, 0, 1, 500000, tzinfo=timezone.utc), reason="user_request",
+            requested_at=datetime(2026, 11, 30, 10, 0, 1, 500000, tzinfo=UTC), reason="user_request",
             ticket="ab12cd34ef", active=True, awaiting="email", user_id="u1",
         )
         assert "handoff" not in state.data

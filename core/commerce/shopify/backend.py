@@ -16,7 +16,7 @@ import json
 import logging
 import os
 from collections.abc import Sequence
-from datetime import date, datetime, timezone
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
@@ -91,7 +91,7 @@ class ShopifyBackend:
         """Today on the shop's clock (its first store's time zone; UTC without stores), unless fixed."""
         if self._today is not None:
             return self._today
-        now = datetime.now(timezone.utc)
+        now = datetime.now(UTC)
         return self._stores[0].local(now).date() if self._stores else now.date()
 
     async def find_order(self, number: str) -> Order | None:

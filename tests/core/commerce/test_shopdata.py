@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import date, datetime, time, timezone
+from datetime import UTC, date, datetime, time
 from pathlib import Path
 
 import pytest
@@ -30,8 +30,8 @@ def test_stores(stores) -> None:
     midtown = stores["midtown"]
     assert midtown.phone.startswith("+") and "click_and_collect" in midtown.services
     # Saturday 2026-11-28, 12:00 in Seattle (20:00 UTC).
-    assert midtown.is_open(datetime(2026, 11, 28, 20, 0, tzinfo=timezone.utc))
-    assert not midtown.is_open(datetime(2026, 11, 28, 5, 0, tzinfo=timezone.utc))  # 21:00 Friday local
+    assert midtown.is_open(datetime(2026, 11, 28, 20, 0, tzinfo=UTC))
+    assert not midtown.is_open(datetime(2026, 11, 28, 5, 0, tzinfo=UTC))  # 21:00 Friday local
     assert not midtown.is_open(datetime(2026, 11, 29, 12, 0))  # naive = local; closed on Sundays
     assert not stores["harbourfront"].is_open(datetime(2026, 12, 25, 12, 0))  # holiday
     assert stores["riverside"].opening(date(2026, 11, 30)) is None  # Monday
@@ -45,8 +45,8 @@ def test_special_days_replace_the_weekly_hours(stores) -> None:
     assert harbourfront.holidays[eve].name_in("fr") == "Christmas Eve"
     assert harbourfront.opening(date(2026, 12, 25)) is None
     # 23:30 UTC on the 24th is 15:30 in Seattle: open until the special 16:00 closing.
-    assert harbourfront.is_open(datetime(2026, 12, 24, 23, 30, tzinfo=timezone.utc))
-    assert not harbourfront.is_open(datetime(2026, 12, 25, 0, 30, tzinfo=timezone.utc))
+    assert harbourfront.is_open(datetime(2026, 12, 24, 23, 30, tzinfo=UTC))
+    assert not harbourfront.is_open(datetime(2026, 12, 25, 0, 30, tzinfo=UTC))
     ahead = harbourfront.special_days(date(2026, 12, 24), 8)
     assert [day for day, _ in ahead] == [date(2026, 12, 24), date(2026, 12, 25), date(2026, 12, 31)]
     assert harbourfront.local(datetime(2026, 12, 1, 5, 0)).date() == date(2026, 11, 30)  # naive = UTC
