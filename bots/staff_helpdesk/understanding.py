@@ -87,6 +87,11 @@ class ProductFinder:
             for tok in toks:
                 df[tok] = df.get(tok, 0) + 1
         self._idf = {tok: math.log(1 + n / f) for tok, f in df.items()}
+        self._total = [sum(self._idf[t] for t in toks) for _, _, toks in self._products]
+        self._postings: dict[str, list[int]] = {}
+        for i, (_, _, toks) in enumerate(self._products):
+            for tok in toks:
+                self._postings.setdefault(tok, []).append(i)
         self.min_coverage = min_coverage
 
     def find(self, text: str) -> ProductMatch | None:
@@ -98,8 +103,10 @@ class ProductFinder:
         if not present:
             return None
         best: ProductMatch | None = None
-        for handle, title, toks in self._products:
-            total = sum(self._idf[t] for t in toks)
+        candidates = sorted({i for word in present for i in self._postings.get(word, ())})
+        for i in candidates:
+            handle, title, toks = self._products[i]
+            total = self._total[i]
             got = sum(self._idf[t] * present.get(t, 0.0) for t in toks)
             words = sum(1 for t in toks if t in present)
             if not total or not got:
