@@ -367,7 +367,8 @@ def calibrate_answer(
     of an index holding the other shares (the phrasings are embedded once). ``negatives``
     (messages no passage answers) are asked of the full index. The (floor, margin) pair
     maximises ``right answers - wrong_cost * (wrong answers + negatives_weight * negatives
-    answered)``, each as a share of its set; ties go to the lower floor and margin.
+    answered)``, each as a share of its set; of the settings within one question of the best,
+    the lowest floor (then margin) wins.
     """
     queries: list[tuple[str, str, int]] = []  # (text, passage id, fold)
     for p in index.passages:
@@ -395,17 +396,18 @@ def calibrate_answer(
         ranked = [index.rank(text, e, k=2) for text, e in zip(negatives, emb)]
         neg_top = np.array([h[0].score for h in ranked], dtype=np.float32)
         neg_gap = np.array([h[0].score - h[1].score for h in ranked], dtype=np.float32)
-    best: tuple[float, float, float] | None = None
+    grid: list[tuple[float, float, float]] = []
     for floor in np.round(np.arange(0.20, 0.80, 0.01), 2):
         for margin in np.round(np.arange(0.0, 0.101, 0.005), 3):
             answered = (t >= floor) & (g >= margin)
             negs = float(np.mean((neg_top >= floor) & (neg_gap >= margin))) if len(neg_top) else 0.0
             utility = float(np.mean(answered & r)) - wrong_cost * (float(np.mean(answered & ~r))
                                                                    + negatives_weight * negs)
-            if best is None or utility > best[0] + 1e-9:
-                best = (utility, float(floor), float(margin))
-    assert best is not None
-    _, floor, margin = best
+            grid.append((utility, float(floor), float(margin)))
+    # The utility is flat near its top: of the settings within one question of the best, the
+    # lowest floor and margin (answer when the held-out evidence cannot tell them apart).
+    top_utility = max(u for u, _, _ in grid)
+    _, floor, margin = min((x for x in grid if x[0] >= top_utility - 1.0 / len(t)), key=lambda x: (x[1], x[2]))
     answered = (t >= floor) & (g >= margin)
     return AnswerCalibration(
         floor=floor, margin=margin,

@@ -6,7 +6,8 @@ decides the actions, and an action wins only when what it needs is in the
 message:
 
 * an order look-up needs an order reference (``#1004``, ``order 1012``,
-  ``SK-1019``, ``order no. 1021``) or a customer's e-mail or phone;
+  ``SK-1019``, ``order no. 1021``; one always means a look-up) or, when the
+  head reads a look-up, a customer's e-mail or phone;
 * a stock look-up needs a SKU or a product named by its title (typos and
   plurals tolerated), unless the head is sure it is a stock question;
 * small talk (hello, thanks, bye, help, cancel) needs a short message;
@@ -147,8 +148,7 @@ def route(
     sure = not head_ambiguous and not head_out_of_scope
     if has_sku:
         return Reading("stock_lookup", "a SKU")
-    names_order = order_reference(text) or (head_label == "order_lookup" and names_a_customer(text))
-    if names_order and not (head_label == "procedure_question" and procedure_sure):
+    if order_reference(text) or (head_label == "order_lookup" and names_a_customer(text)):
         return Reading("order_lookup", "an order reference")
     if head_label == "handoff_queue" and sure:
         return Reading("handoff_queue", "the head")
