@@ -9,7 +9,10 @@ message:
   ``SK-1019``, ``order no. 1021``; one always means a look-up) or, when the
   head reads a look-up, a customer's e-mail or phone;
 * a stock look-up needs a SKU or a product named by its title (typos and
-  plurals tolerated), unless the head is sure it is a stock question;
+  plurals tolerated), unless the head is sure it is a stock question; a
+  product named in what retrieval and the head read as a procedure question
+  stays a procedure unless the message asks for a quantity or names the
+  product in full;
 * small talk (hello, thanks, bye, help, cancel) needs a short message;
 * off-topic (the head's ``out_of_scope`` class) needs retrieval not to be
   sure of a procedure.
@@ -40,6 +43,10 @@ OFF_TOPIC_DOUBT = 0.3
 _ORDER_REF = re.compile(r"(?:#|\bsk-?|\border\s+(?:no\.?|number|num|#)?\s*)(\d{3,8})\b", re.IGNORECASE)
 _CONTACT = re.compile(r"[\w.+-]+@[\w-]+\.[\w.]+|\+?\d[\d ()-]{7,}\d")
 _WORDS = re.compile(r"[a-z0-9]+")
+#: Words that ask for a quantity or availability ("glacier puffer count at the outlet?").
+_STOCK_WORDS = re.compile(
+    r"\b(?:how many|stock|counts?|qty|quantity|available|availability|units?|inventory|on hand|left"
+    r"|got any|have any|do we have|who has|anywhere|numbers?|showing)\b", re.IGNORECASE)
 
 
 def order_reference(text: str) -> str | None:
@@ -154,7 +161,8 @@ def route(
         return Reading("handoff_queue", "the head")
     if product is not None:
         whole_title = product.coverage >= 0.99 and product.words >= 3
-        if head_label == "procedure_question" and procedure_found and not whole_title:
+        asks_stock = head_label == "stock_lookup" or _STOCK_WORDS.search(text) is not None
+        if head_label == "procedure_question" and procedure_found and not (whole_title or asks_stock):
             return Reading("procedure_question", "a product, but a procedure question")
         return Reading("stock_lookup", f"product {product.handle}")
     if head_label == "stock_lookup" and sure and head_confidence >= STOCK_SURE and not procedure_sure:
