@@ -49,6 +49,15 @@ class TextEncoder(Protocol):
         ...
 
 
+@runtime_checkable
+class CachingTextEncoder(TextEncoder, Protocol):
+    """An encoder that keeps an embedding cache (the metrics report its counters)."""
+
+    def cache_stats(self) -> CacheStats | None:
+        """The cache's counters; ``None`` when caching is off."""
+        ...
+
+
 @dataclass(frozen=True)
 class IntentPrediction:
     """What the intent model made of one text.

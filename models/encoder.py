@@ -14,11 +14,11 @@ import os
 import threading
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Self
 
 import numpy as np
 import onnxruntime as ort
 from tokenizers import Tokenizer
-from typing_extensions import Self
 
 from core.errors import ModelNotBuilt
 from core.protocols import CacheStats

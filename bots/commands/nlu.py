@@ -50,9 +50,10 @@ def train(
 ) -> None:
     """Train the bot's intent heads (encoder + Chinese characters); writes artifacts/intents/<bot>/.
 
-    Out-of-scope examples come from CLINC150 (train/val splits only, CC BY 3.0)
-    when the datasets folder has it; otherwise the threshold keeps 98.5% of
-    in-scope validation examples.
+    Out-of-scope examples come from CLINC150 (train/val splits only, CC BY 3.0),
+    shipped in the repository's ``datasets/``; without that file training stops
+    with an error naming it (a threshold from in-scope data alone would let
+    far more off-topic messages through).
 
     What the owner taught on the dashboard (``<data dir>/<bot>/teaching.json``)
     is merged into the examples; such a head is written to
@@ -93,6 +94,11 @@ def train(
         console.print(f"[red]error:[/red] encoder not built at {encoder_manifest.parent}; run `shopkeep models build`")
         raise typer.Exit(1)
     clinc = (datasets_dir or settings.datasets_dir) / "clinc150" / "data_full.json"
+    if not clinc.is_file():
+        console.print(f"[red]error:[/red] {clinc} not found: the out-of-scope threshold is calibrated on "
+                      "CLINC150's out-of-scope queries. It ships in the repository's datasets/ folder; "
+                      "SHOPKEEP_DATASETS or --datasets-dir points elsewhere.")
+        raise typer.Exit(1)
     data_dir = data_dir or settings.data_dir
     store = TeachingStore(data_dir, bot) if data_dir is not None else None
     try:
@@ -131,13 +137,11 @@ def train(
             examples = Split(texts=examples.texts + tuple(t for t, _ in pairs),
                              labels=examples.labels + tuple(label for _, label in pairs))
             console.print(f"merged {len(pairs)} taught example(s) from {store.path if store else ''}")
-        negatives = load_clinc_negatives(clinc, split="train", per_intent=15) if clinc.is_file() else []
-        held_out = load_clinc_negatives(clinc, split="val", per_intent=5) if clinc.is_file() else []
+        negatives = load_clinc_negatives(clinc, split="train", per_intent=15)
+        held_out = load_clinc_negatives(clinc, split="val", per_intent=5)
     except BotDefinitionError as e:
         console.print(f"[red]error:[/red] {e}")
         raise typer.Exit(1) from e
-    if not negatives:
-        console.print(f"[yellow]warning:[/yellow] {clinc} not found: out-of-scope threshold from in-scope data only")
     tokenizer = encoder_manifest.parent / "tokenizer.json"
     unknown = unknown_cjk_chars(tokenizer) if tokenizer.is_file() else None
     encoder = _load_encoder(artifacts)
@@ -182,7 +186,8 @@ def train(
 
     console.print(
         f"trained {bot!r}: {len(result.head.weights.labels)} intents, {len(examples)} examples, "
-        f"best epoch {result.head.best_epoch}, oos threshold {cal.oos_threshold:.3f}, "
+        f"best epoch {result.head.best_epoch}, oos threshold {cal.oos_threshold:.3f} "
+        f"(calibrated on {len(negatives)} CLINC150 out-of-scope examples), "
         f"ambiguity margin {cal.ambiguity_margin:.3f} -> {out_dir}\n"
         f"  encoder head ({fig['encoder_examples']} examples): CV accuracy {pct('cv_accuracy')}, "
         f"at threshold {pct('cv_accuracy_at_threshold')}, in-scope accepted {pct('cv_in_scope_accepted')}, "
@@ -225,7 +230,7 @@ def _announce(settings, bot: str, version: str) -> None:
 @nlu_app.command("evaluate")
 def evaluate(
     dataset: Annotated[str, typer.Option(help="bitext, banking77, clinc150, hwu64 or all.")] = "all",
-    datasets_dir: Annotated[Path | None, typer.Option(help="Default: ../shared/datasets or SHOPKEEP_DATASETS.")] = None,
+    datasets_dir: Annotated[Path | None, typer.Option(help="Default: the repository's datasets/ or SHOPKEEP_DATASETS.")] = None,
     artifacts_dir: Annotated[Path | None, typer.Option(help="Artifacts root (default: settings).")] = None,
     out_dir: Annotated[Path, typer.Option(help="Where plots go.")] = Path("bench/results/nlu"),
     json_stdout: Annotated[bool, typer.Option("--json", help="Print the results as JSON on stdout.")] = False,

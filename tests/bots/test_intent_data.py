@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from core.bot import CORE_TEMPLATES, Bot
 from models.intent import load_bot_intents
 
 BOTS_DIR = Path(__file__).resolve().parents[2] / "bots"
@@ -123,3 +124,13 @@ def test_the_trainer_reads_every_example(bot_intents: BotIntents) -> None:
     split = load_bot_intents(BOTS_DIR / bot / "intents.yaml")
     assert set(split.labels) == set(intents)
     assert len(split.texts) == sum(len(ex) for ex in intents.values())
+
+
+def test_the_shopping_assistant_definition_is_complete() -> None:
+    """Every intent it is trained on has an action, and every template it uses exists in both languages."""
+    bot = Bot.load(BOTS_DIR / "shop_assistant")
+    assert set(bot.languages) == {"en", "zh"}
+    bot.responses.validate(bot.registry.templates | CORE_TEMPLATES, ("en", "zh"))
+    intents = yaml.safe_load(bot.intents_path.read_text(encoding="utf-8"))["intents"]
+    unhandled = set(intents) - bot.registry.intents
+    assert not unhandled, f"intents without an action: {unhandled}"
