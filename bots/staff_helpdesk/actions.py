@@ -88,7 +88,8 @@ class StaffServices:
 
 async def setup(ctx: SetupContext) -> StaffServices:
     """Load procedures, inventory, catalogue, stores and orders; embed procedures and products once."""
-    if ctx.encoder is None:
+    encoder = ctx.encoder
+    if encoder is None:
         raise ValueError("the staff helpdesk needs a text encoder")
     data = ctx.bot_dir / "data"
     shop = ctx.bot_dir.parent / "shop_assistant" / "data"
@@ -98,8 +99,8 @@ async def setup(ctx: SetupContext) -> StaffServices:
         procedures = load_procedures(data / "procedures.yaml")
         questions = load_procedure_questions(data / "procedure_questions.yaml", procedures)
         catalog, search, entities = ctx.share(("catalog", catalog_path.resolve()), lambda: catalog_services(
-            catalog_path, ctx.encoder))
-        index = PassageIndex(passages=procedure_passages(procedures, questions), encoder=ctx.encoder)
+            catalog_path, encoder))
+        index = PassageIndex(passages=procedure_passages(procedures, questions), encoder=encoder)
         # Off-topic messages are the head's to turn away; they weigh here only as far as it misses them.
         calibration = calibrate_answer(index, negatives=off_topic_examples(ctx.bot_dir / "intents.yaml"),
                                        negatives_weight=OFF_TOPIC_MISSED)
