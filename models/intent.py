@@ -721,6 +721,7 @@ def train_bot_head(
         cap = max(sum(1 for lab in enc_labels if lab != OUT_OF_SCOPE_LABEL) // 3, 1)
         step = max(len(negatives) / cap, 1.0)
         negatives = [negatives[int(i * step)] for i in range(min(cap, len(negatives)))]
+        figures["oos_class_negatives"] = len(negatives)
         enc_texts += list(negatives)
         enc_labels += [OUT_OF_SCOPE_LABEL] * len(negatives)
         negatives = ()
