@@ -247,7 +247,7 @@ def _train_head(
     gen = torch.Generator().manual_seed(config.seed)
     dim = x_train.shape[1]
     if config.hidden > 0:
-        net: nn.Module = nn.Sequential(
+        net: torch.nn.Module = nn.Sequential(
             nn.Dropout(config.dropout),
             nn.Linear(dim, config.hidden),
             nn.ReLU(),
