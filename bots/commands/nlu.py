@@ -152,7 +152,9 @@ def train(
     if not negatives:
         console.print(f"[yellow]warning:[/yellow] {clinc} not found: out-of-scope threshold from in-scope data only")
     tokenizer = encoder_manifest.parent / "tokenizer.json"
-    unknown = unknown_cjk_chars(tokenizer) if tokenizer.is_file() else None
+    # The character head is the English encoder's fallback for Chinese; the multilingual one reads it itself.
+    english = (model or settings.encoder) == "english"
+    unknown = unknown_cjk_chars(tokenizer) if english and tokenizer.is_file() else None
     encoder = _load_encoder(artifacts)
     key = f"{file_sha256(encoder_manifest)}:{encoder.variant}"
 
