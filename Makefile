@@ -3,6 +3,8 @@
 #   make test   — build everything, then run the test suite (needs Redis on REDIS_URL)
 SHELL := /bin/bash
 PYTHON ?= python3
+# Shopkeep needs Python 3.11+ (asyncio.timeout); the interpreter is checked before anything is installed.
+PYTHON_MIN := 3.11
 VENV := .venv
 PY := $(VENV)/bin/python
 SK := $(VENV)/bin/shopkeep
@@ -11,9 +13,19 @@ export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 export TOKENIZERS_PARALLELISM := false
 
-.PHONY: setup models models-multilingual demo test test-fast soak bench bench-nlu eval lint clean
+.PHONY: python-check setup models models-multilingual demo test test-fast soak bench bench-nlu eval lint clean
 
-$(STAMP): pyproject.toml
+# The venv's interpreter once it exists, else $(PYTHON): either must be 3.11 or newer.
+python-check:
+	@py=$$(test -x $(PY) && echo $(PY) || echo $(PYTHON)); \
+	if ! command -v $$py >/dev/null 2>&1; then \
+	  echo "error: $$py not found; Shopkeep needs Python $(PYTHON_MIN) or newer (make PYTHON=python3.11 ...)" >&2; exit 1; fi; \
+	if ! $$py -c 'import sys; sys.exit(sys.version_info < tuple(map(int, "$(PYTHON_MIN)".split("."))))'; then \
+	  echo "error: $$py is Python $$($$py -c 'import platform; print(platform.python_version())'); Shopkeep needs" \
+	    "$(PYTHON_MIN) or newer. Install it and run make PYTHON=python$(PYTHON_MIN) ...$$(test -x $(PY) && echo \
+	    ' after removing $(VENV)')" >&2; exit 1; fi
+
+$(STAMP): pyproject.toml | python-check
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	# The CPU build of torch lies on disk; pin it first so nothing pulls a CUDA build.
@@ -21,7 +33,7 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install --quiet -e '.[train,dev]'
 	touch $(STAMP)
 
-setup: $(STAMP)
+setup: python-check $(STAMP)
 
 # Rebuilds only what changed (the manifests record the sources' hashes).
 models: setup
@@ -57,8 +69,10 @@ bench-nlu: models
 eval: models
 	$(SK) eval
 
+# ruff on all the code; mypy on the packages pyproject.toml's [tool.mypy] names (strict on core/ and adapters/).
 lint: setup
 	$(VENV)/bin/ruff check bots core adapters models tests
+	$(VENV)/bin/mypy
 
 clean:
 	rm -rf artifacts .pytest_cache

@@ -44,10 +44,13 @@ from adapters.admin.app import AdminBackend, AdminState, BotView, admin_routes
 from adapters.metrics import AdapterMetrics
 from adapters.slack import SlackAdapter, SlackOutbox
 from adapters.telegram import TelegramAdapter, TelegramOutbox
-from adapters.types import RuntimeOpener, ServingRuntime
+from adapters.types import RuntimeOpener, ServedBot, ServingRuntime
+from core.commerce.notify import Notifier
 from core.errors import ConfigError, StorageError
+from core.handoff import HandoffService
 from core.messages import Platform
-from core.protocols import CacheStats
+from core.outbox import OutboxRouter
+from core.protocols import CacheStats, CachingTextEncoder, SessionStore
 from core.settings import Settings
 
 logger = logging.getLogger(__name__)
@@ -103,12 +106,12 @@ class _Serving:
     ready: bool = False
 
 
-async def _deliver_notifications(notifier: Any) -> None:
+async def _deliver_notifications(notifier: Notifier) -> None:
     """Send due opt-in messages (shipping, back in stock) until cancelled."""
     await notifier.run()
 
 
-async def _sweep_forever(handoff: Any, every_s: float) -> None:
+async def _sweep_forever(handoff: HandoffService, every_s: float) -> None:
     """Expire unclaimed handoff tickets every ``every_s`` seconds until cancelled."""
     while True:
         await asyncio.sleep(every_s)
@@ -122,11 +125,11 @@ async def _sweep_forever(handoff: Any, every_s: float) -> None:
 
 
 def _register_send_only(
-    outbox: Any,
+    outbox: OutboxRouter,
     serving: _Serving,
     settings: Settings,
     *,
-    store: Any,
+    store: SessionStore,
     metrics: AdapterMetrics,
     slack_served: bool,
     telegram_served: bool,
@@ -142,21 +145,10 @@ def _register_send_only(
         logger.info("telegram: send-only outbox (served by telegram-poll, or not here)")
 
 
-def _observer_lists(runtime: Any) -> list[list[Any]]:
-    """The distinct event-observer lists of a runtime (one shared list, or one per manager)."""
-    lists = [getattr(runtime, "event_observers", None)]
-    lists += [getattr(m, "event_observers", None) for m in runtime.managers.values()]
-    unique: dict[int, list[Any]] = {}
-    for found in lists:
-        if isinstance(found, list):
-            unique.setdefault(id(found), found)
-    return list(unique.values())
-
-
 def _embedding_cache_stats(runtime: ServingRuntime | None) -> CacheStats | None:
     """The serving encoder's cache counters, when the runtime has an encoder with a cache."""
-    stats = getattr(getattr(runtime, "encoder", None), "cache_stats", None)
-    return stats() if callable(stats) else None
+    encoder = runtime.encoder if runtime is not None else None
+    return encoder.cache_stats() if isinstance(encoder, CachingTextEncoder) else None
 
 
 def _error(status: int, message: str) -> JSONResponse:
@@ -204,13 +196,11 @@ def create_app(
         serving.runtime = opened
         socket = None
         sweeper: asyncio.Task[None] | None = None
-        handoff: Any = None
+        handoff = opened.handoff
         notifications: asyncio.Task[None] | None = None
         # A runtime with a handoff service has an outbox router the adapters register into.
-        outbox = getattr(opened, "outbox", None)
-        observed = _observer_lists(opened)
-        for observers in observed:
-            observers.append(metrics.observe_event)
+        outbox = opened.outbox
+        opened.event_observers.append(metrics.observe_event)
         try:
             if serve_slack:
                 bot = settings.slack_bot
@@ -247,12 +237,11 @@ def create_app(
             if outbox is not None:
                 _register_send_only(outbox, serving, settings, store=opened.store, metrics=metrics,
                                     slack_served=serve_slack, telegram_served=telegram_webhook)
-            handoff = getattr(opened, "handoff", None)
             if handoff is not None:
                 handoff.relay_observers.append(metrics.observe_relay)
                 sweeper = asyncio.create_task(_sweep_forever(handoff, settings.handoff_sweep_every_s))
             _open_admin(admin, opened, settings)
-            notifier = getattr(opened, "notifier", None)
+            notifier = opened.notifier
             if notifier is not None and outbox is not None:
                 notifications = asyncio.create_task(_deliver_notifications(notifier))
             serving.ready = True
@@ -261,9 +250,8 @@ def create_app(
         finally:
             serving.ready = False
             admin.backend = None
-            for observers in observed:
-                with contextlib.suppress(ValueError):
-                    observers.remove(metrics.observe_event)
+            with contextlib.suppress(ValueError):
+                opened.event_observers.remove(metrics.observe_event)
             if handoff is not None:
                 with contextlib.suppress(ValueError):
                     handoff.relay_observers.remove(metrics.observe_relay)
@@ -312,7 +300,7 @@ def create_app(
         return JSONResponse({"ok": True})
 
     async def shopify_webhook_route(request: Request) -> Response:
-        shop = getattr(serving.runtime, "shopify", None)
+        shop = serving.runtime.shopify if serving.runtime is not None else None
         if shop is None:
             return _error(404, "no Shopify shop is connected")
         return await shopify_webhooks.handle_webhook(request, shop.events)
@@ -330,7 +318,7 @@ def create_app(
             store_ok = False
         if not store_ok:
             return JSONResponse({"status": "unavailable", "store": False}, status_code=503)
-        shop = getattr(serving.runtime, "shopify", None)
+        shop = serving.runtime.shopify
         problem = shop.backend.problem if shop is not None else None
         if problem:
             # Still serving (search runs on the last synced catalogue), but orders cannot be reached.
@@ -360,21 +348,21 @@ def create_app(
     return app
 
 
-def _open_admin(admin: AdminState, runtime: Any, settings: Settings) -> None:
+def _open_admin(admin: AdminState, runtime: ServingRuntime, settings: Settings) -> None:
     """Give the dashboard what the opened runtime has (analytics need Redis)."""
-    analytics, nonces = getattr(runtime, "analytics", None), getattr(runtime, "nonces", None)
+    analytics, nonces = runtime.analytics, runtime.nonces
     if analytics is None or nonces is None:
         admin.unavailable = "The dashboard reads events recorded in Redis: set REDIS_URL and restart the server."
         return
-    recorder = getattr(runtime, "recorder", None)
+    recorder = runtime.recorder
     admin.backend = AdminBackend(
-        analytics=analytics, nonces=nonces, data_dir=settings.data_dir, trainer=getattr(runtime, "trainer", None),
+        analytics=analytics, nonces=nonces, data_dir=settings.data_dir, trainer=runtime.trainer,
         bots={name: _bot_view(name, manager, settings) for name, manager in runtime.managers.items()},
         recorder_stats=lambda: None if recorder is None else recorder.stats,
     )
 
 
-def _bot_view(name: str, manager: Any, settings: Settings) -> BotView:
+def _bot_view(name: str, manager: ServedBot, settings: Settings) -> BotView:
     from core.teaching import TeachingError, TeachingStore
 
     def intents() -> frozenset[str]:

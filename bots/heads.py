@@ -29,7 +29,7 @@ import secrets
 import shutil
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -55,7 +55,7 @@ _VERSION = re.compile(r"^[0-9]{8}T[0-9]{6}-[0-9a-f]{6}$")
 
 def new_version() -> str:
     """A sortable, unique version name: ``20250101T120000-ab12cd``."""
-    return f"{datetime.now(timezone.utc):%Y%m%dT%H%M%S}-{secrets.token_hex(3)}"
+    return f"{datetime.now(UTC):%Y%m%dT%H%M%S}-{secrets.token_hex(3)}"
 
 
 def heads_dir(data_dir: Path, bot: str) -> Path:

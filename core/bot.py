@@ -17,7 +17,7 @@ from __future__ import annotations
 import importlib
 import string
 from collections.abc import Awaitable, Callable, Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -264,6 +264,15 @@ class Bot:
         if self.setup_hook is None:
             return None
         return await self.setup_hook(ctx)
+
+    def starting_in(self, lang: str | None) -> Bot:
+        """This bot with conversations starting in ``lang`` (a deployment's choice), when it speaks it.
+
+        ``None``, or a language the bot does not speak, leaves it as ``bot.yaml`` says.
+        """
+        if not lang or lang == self.default_lang or lang not in self.languages:
+            return self
+        return replace(self, default_lang=lang)
 
     def pick_lang(self, wanted: str | None) -> str | None:
         """Map a locale such as ``zh-Hans`` or ``en_GB`` to one of the bot's languages."""

@@ -19,7 +19,7 @@ from __future__ import annotations
 import re
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
 from pydantic import BaseModel, ConfigDict
@@ -29,7 +29,7 @@ from core.actions import ActionContext, ActionRegistry, Understanding
 from core.errors import BotDefinitionError
 from core.messages import Reply
 from core.privacy import mask_pii
-from core.state import ConversationState, Decision
+from core.state import ConversationState, Decision, HandoffFlags
 
 if TYPE_CHECKING:
     from core.bot import Bot
@@ -127,16 +127,15 @@ def parse_command(text: str) -> tuple[str, str] | None:
     return name, arg.strip()
 
 
-def request_handoff(state: ConversationState, reason: str) -> dict[str, str]:
+def request_handoff(state: ConversationState, reason: str) -> HandoffFlags:
     """Record that the user wants (or was offered) a human; staff tools read it.
 
     ``reason`` is the user's own words after ``/human`` (or a code such as
     ``upset``); it is stored with personal data masked, since it travels to
     the staff card and queue.
     """
-    record = {"requested_at": datetime.now(timezone.utc).isoformat(), "reason": mask_pii(reason)}
-    state.data["handoff"] = record
-    return record
+    state.handoff = HandoffFlags(requested_at=datetime.now(UTC), reason=mask_pii(reason))
+    return state.handoff
 
 
 async def _start(ctx: ActionContext, arg: str) -> None:

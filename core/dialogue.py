@@ -19,7 +19,7 @@ import logging
 import re
 import traceback
 from collections.abc import Awaitable, Callable, Mapping
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from core import commands, events, forms
@@ -84,13 +84,16 @@ class DialogueManager:
         #: Run when a user asks to be forgotten, after the session store erased its part.
         self.user_erasers: list[UserEraser] = []
         self.answers: Mapping[str, Mapping[str, str]] = answers or {}
-        self.bot = bot
+        if settings.default_lang and settings.default_lang not in bot.languages:
+            logger.warning("SHOPKEEP_DEFAULT_LANG=%s: bot %s speaks only %s; it starts in %s",
+                           settings.default_lang, bot.name, ", ".join(bot.languages), bot.default_lang)
+        self.bot = bot.starting_in(settings.default_lang)
         self.store = store
         self.classifier = classifier
         self.settings = settings
         self.services = services
         #: The bot's commands per language; the adapters build platform command lists from it.
-        self.command_menu: commands.CommandMenu = commands.command_menu(bot)
+        self.command_menu: commands.CommandMenu = commands.command_menu(self.bot)
 
     def use_head(self, classifier: IntentClassifier, answers: Mapping[str, Mapping[str, str]]) -> None:
         """Serve a newly trained intent head from the next message on (no restart)."""
@@ -132,7 +135,7 @@ class DialogueManager:
         state.join(message.user_id)
         if not state.lang_locked:
             state.lang = self._guess_lang(message, state)
-        handoff_before = events.handoff_marker(state.data)
+        handoff_before = events.handoff_marker(state.handoff)
         if self.interceptor is not None:
             intercepted = await self.interceptor.intercept(message, state)
             if intercepted is not None:
@@ -403,7 +406,7 @@ class DialogueManager:
                 sources=list(ctx.sources),
                 user_id=who,
             )
-        state.updated_at = datetime.now(timezone.utc)
+        state.updated_at = datetime.now(UTC)
 
     @staticmethod
     def _record_intercepted(state: ConversationState, message: IncomingMessage, replies: list[Reply]) -> None:
@@ -413,7 +416,7 @@ class DialogueManager:
         for reply in replies:
             if reply.text:
                 state.add_turn(Turn(role="bot", text=mask_pii(reply.text), user_id=message.user_id))
-        state.updated_at = datetime.now(timezone.utc)
+        state.updated_at = datetime.now(UTC)
 
     def _log_failure(self, ctx: ActionContext, error: BaseException) -> None:
         trace = "".join(traceback.format_exception(type(error), error, error.__traceback__))

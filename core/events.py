@@ -40,7 +40,7 @@ from core.privacy import mask_pii
 if TYPE_CHECKING:
     from core.actions import ActionContext
     from core.messages import IncomingMessage
-    from core.state import ConversationState
+    from core.state import ConversationState, HandoffFlags
 
 #: A conversation idle this long starts a new session when it speaks again.
 SESSION_IDLE_S = 30 * 60
@@ -206,24 +206,24 @@ def now() -> float:
 _FALLBACK_ACTIONS = frozenset({"fallback", "fallback_handoff"})
 
 
-def handoff_marker(data: dict) -> str | None:
+def handoff_marker(handoff: HandoffFlags | None) -> str | None:
     """What identifies the conversation's latest handoff request (its time), or None."""
-    handoff = data.get("handoff")
-    if isinstance(handoff, dict):
-        return str(handoff.get("requested_at") or handoff.get("ticket") or "") or None
-    return None
+    if handoff is None:
+        return None
+    if handoff.requested_at is not None:
+        return handoff.requested_at.isoformat()
+    return handoff.ticket or None
 
 
-def handoff_active(data: dict) -> bool:
+def handoff_active(handoff: HandoffFlags | None) -> bool:
     """A live handoff is under way (staff may be talking to the shopper)."""
-    handoff = data.get("handoff")
-    return isinstance(handoff, dict) and handoff.get("active") is True
+    return handoff is not None and handoff.active
 
 
 def advance_session(state: ConversationState, *, at: float, handoff_before: str | None) -> list[tuple[str, str, float]]:
     """Move ``state.session`` on by this message; returns the status changes to record."""
-    marker = handoff_marker(state.data)
-    handoff = (marker is not None and marker != handoff_before) or handoff_active(state.data)
+    marker = handoff_marker(state.handoff)
+    handoff = (marker is not None and marker != handoff_before) or handoff_active(state.handoff)
     state.session, changes = track_session(state.session, now=at, handoff=handoff, open_fallback=state.fallbacks > 0)
     return changes
 
@@ -251,10 +251,10 @@ def turn_events(
     events = [Event(kind=EventKind.MESSAGE, **base)]
     for previous, status, started_at in sessions:
         events.append(Event(kind=EventKind.SESSION, status=status, previous=previous, started_at=started_at, **base))
-    marker = handoff_marker(state.data)
+    marker = handoff_marker(state.handoff)
     if marker is not None and marker != handoff_before:
-        handoff = state.data.get("handoff") or {}
-        events.append(Event(kind=EventKind.HANDOFF_REQUESTED, reason=str(handoff.get("reason") or ""), **base))
+        reason = state.handoff.reason if state.handoff is not None else ""
+        events.append(Event(kind=EventKind.HANDOFF_REQUESTED, reason=reason, **base))
     if ctx is None or is_command:
         return events
     u = ctx.understanding

@@ -29,7 +29,7 @@ in their chat.
 
 The service is the dialogue manager's interceptor (:class:`ConversationInterceptor`)
 for every bot of the process: it recognises the shopper side by
-``state.data["handoff"]`` and the staff side by the thread → ticket record.
+``state.handoff`` and the staff side by the thread → ticket record.
 Everything lives in the session store, so a restart mid-handoff loses nothing.
 A ticket is only changed while its shopper conversation's lock is held.
 
@@ -44,7 +44,7 @@ import re
 import secrets
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from enum import Enum
 from typing import Literal, Protocol
 
@@ -59,7 +59,7 @@ from core.outbox import Outbox, OutboxError
 from core.privacy import mask_pii
 from core.protocols import SessionStore
 from core.settings import Settings
-from core.state import ConversationState
+from core.state import ConversationState, HandoffAwaiting, HandoffFlags
 
 logger = logging.getLogger(__name__)
 
@@ -257,7 +257,7 @@ def thread_id(key: ConversationKey) -> str:
 
 
 def _now() -> datetime:
-    return datetime.now(timezone.utc)
+    return datetime.now(UTC)
 
 
 def staff_reply(template: str, *, staff: StaffMember | None = None, ephemeral: bool = False,
@@ -356,12 +356,11 @@ class HandoffService:
     async def after(self, message: IncomingMessage, state: ConversationState) -> list[Reply]:
         if self.staff_channel is None or message.conversation.bot == self.staff_bot:
             return []
-        handoff = state.data.get("handoff")
-        if isinstance(handoff, dict) and not handoff.get("ticket"):
+        handoff = state.handoff
+        if handoff is not None and not handoff.ticket:
             await self.open(message, state)
             return []
-        active = isinstance(handoff, dict) and handoff.get("active")
-        if not active and self._upset(message, state):
+        if not (handoff is not None and handoff.active) and self._upset(message, state):
             request_handoff(state, "upset")
             await self.open(message, state)
             return [Reply(text=_shopper(state.lang, "upset"), handoff=True)]
@@ -379,10 +378,12 @@ class HandoffService:
     async def open(self, message: IncomingMessage, state: ConversationState) -> Ticket:
         """Open a ticket for the shopper's conversation and post its card (inside the shopper's lock)."""
         now = self.clock()
-        handoff = state.data.setdefault("handoff", {})
+        if state.handoff is None:
+            state.handoff = HandoffFlags()
+        handoff = state.handoff
         ticket = Ticket(
             id=secrets.token_hex(5),
-            reason=mask_pii(str(handoff.get("reason") or "user_request")),
+            reason=mask_pii(handoff.reason or "user_request"),
             shopper=message.conversation,
             user_id=message.user_id,
             user_name=mask_pii(message.user_name or ""),
@@ -406,7 +407,7 @@ class HandoffService:
                                         user=(ticket.shopper.platform, ticket.user_id))
         await self.store.schedule(TIMEOUT_QUEUE, ticket.id, ticket.deadline.timestamp())
         await self.store.schedule(OPEN_QUEUE, ticket.id, now.timestamp())
-        handoff.update(ticket=ticket.id, active=True, awaiting=None, user_id=message.user_id)
+        handoff.ticket, handoff.active, handoff.awaiting, handoff.user_id = ticket.id, True, None, message.user_id
         logger.info("handoff %s opened (%s) for %s", ticket.id, ticket.reason, ticket.shopper.tag)
         return ticket
 
@@ -466,29 +467,27 @@ class HandoffService:
 
     # --- shopper side -------------------------------------------------------------
     async def _intercept_shopper(self, message: IncomingMessage, state: ConversationState) -> list[Reply] | None:
-        handoff = state.data.get("handoff")
-        if not isinstance(handoff, dict):
-            handoff = None
+        handoff = state.handoff
         payload = message.button_payload or ""
         if payload.startswith(RATE_PAYLOAD):
             return await self._rate(state, handoff, payload[len(RATE_PAYLOAD):])
         if payload.startswith(EMAIL_PAYLOAD) and handoff is not None:
-            handoff["awaiting"] = "email"
+            handoff.awaiting = "email"
             return [Reply(text=_shopper(state.lang, "ask_email"))]
         if handoff is None:
             return None
-        if handoff.get("awaiting") == "email" and message.text and not payload:
+        if handoff.awaiting == "email" and message.text and not payload:
             return await self._take_email(state, handoff, message.text)
-        if not handoff.get("active") or not handoff.get("ticket"):
+        if not handoff.active or not handoff.ticket:
             return None
         command = parse_command(message.text) if not payload else None
         if command is not None:
             if command[0] == "human":
                 return [Reply(text=_shopper(state.lang, "already_waiting"))]
             return None  # /forget, /lang, /help... still work
-        ticket = await self.get(str(handoff["ticket"]))
+        ticket = await self.get(handoff.ticket)
         if ticket is None or not ticket.open:
-            handoff["active"] = False
+            handoff.active = False
             return None
         text = mask_pii(message.text) if message.text else f"[pressed {payload}]"
         if ticket.staff is None:
@@ -503,13 +502,13 @@ class HandoffService:
         await self._put(ticket)
         return [] if delivered else [Reply(text=_shopper(state.lang, "not_delivered"))]
 
-    async def _rate(self, state: ConversationState, handoff: dict | None, value: str) -> list[Reply]:
+    async def _rate(self, state: ConversationState, handoff: HandoffFlags | None, value: str) -> list[Reply]:
         # A literal set, not isdigit(): a pressed "rate:²" passes isdigit() and int() refuses it.
-        if value not in ("1", "2", "3", "4", "5") or handoff is None or not handoff.get("ticket"):
+        if value not in ("1", "2", "3", "4", "5") or handoff is None or not handoff.ticket:
             return [Reply(text=_shopper(state.lang, "rated"))] if handoff else []
         rating = int(value)
-        handoff.update(rating=rating, awaiting=None)
-        ticket = await self.get(str(handoff["ticket"]))
+        handoff.rating, handoff.awaiting = rating, None
+        ticket = await self.get(handoff.ticket)
         if ticket is not None:
             ticket.rating = rating
             await self._put(ticket)
@@ -517,16 +516,16 @@ class HandoffService:
             await self._tell_staff(ticket, STAFF_TEXTS["rating"].format(rating=rating))
         return [Reply(text=_shopper(state.lang, "rated"))]
 
-    async def _take_email(self, state: ConversationState, handoff: dict, text: str) -> list[Reply]:
+    async def _take_email(self, state: ConversationState, handoff: HandoffFlags, text: str) -> list[Reply]:
         if text.strip().lower() in ("/cancel", "cancel"):
-            handoff["awaiting"] = None
+            handoff.awaiting = None
             return [Reply(text=_shopper(state.lang, "email_cancelled"))]
         match = _EMAIL.search(text)
         if match is None:
             return [Reply(text=_shopper(state.lang, "bad_email"))]
         email = match.group(0)
-        handoff["awaiting"] = None
-        ticket = await self.get(str(handoff.get("ticket") or ""))
+        handoff.awaiting = None
+        ticket = await self.get(handoff.ticket or "")
         if ticket is not None:
             ticket.email = email
             await self._put(ticket)
@@ -665,14 +664,15 @@ class HandoffService:
         return expired
 
     # --- sending -------------------------------------------------------------------------
-    async def _update_shopper_state(self, ticket: Ticket, *, active: bool, awaiting: str | None) -> None:
+    async def _update_shopper_state(self, ticket: Ticket, *, active: bool,
+                                    awaiting: HandoffAwaiting | None) -> None:
         """Change the shopper's handoff flags (the caller holds the shopper's lock)."""
         state = await self.store.load(ticket.shopper)
         if state is None:
             return
-        handoff = state.data.get("handoff")
-        if isinstance(handoff, dict) and handoff.get("ticket") == ticket.id:
-            handoff.update(active=active, awaiting=awaiting)
+        handoff = state.handoff
+        if handoff is not None and handoff.ticket == ticket.id:
+            handoff.active, handoff.awaiting = active, awaiting
             await self.store.save(ticket.shopper, state)
 
     async def _tell_shopper(self, ticket: Ticket, text: str, *, buttons: Sequence[Button] = ()) -> bool:

@@ -8,7 +8,7 @@ inside ``text``.
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from decimal import Decimal
 from enum import Enum
 
@@ -101,7 +101,7 @@ class IncomingMessage(_Frozen):
     mention: str | None = None
     locale: str | None = None
     delivery_id: str | None = None
-    timestamp: datetime = Field(default_factory=lambda: datetime.now(timezone.utc))
+    timestamp: datetime = Field(default_factory=lambda: datetime.now(UTC))
     button_payload: str | None = None
     contact: Contact | None = None
     attachments: tuple[Attachment, ...] = ()

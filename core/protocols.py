@@ -50,6 +50,15 @@ class TextEncoder(Protocol):
 
 
 @runtime_checkable
+class CachingTextEncoder(TextEncoder, Protocol):
+    """An encoder that keeps an embedding cache (the metrics report its counters)."""
+
+    def cache_stats(self) -> CacheStats | None:
+        """The cache's counters; ``None`` when caching is off."""
+        ...
+
+
+@runtime_checkable
 class PassageEncoder(TextEncoder, Protocol):
     """A :class:`TextEncoder` that embeds documents differently from queries.
 

@@ -41,6 +41,7 @@ with :mod:`core.commerce.search`.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import re
 from collections import Counter
@@ -265,11 +266,28 @@ class PassageIndex:
             for text in (f"{p.title}. {p.text}", *p.keys):
                 texts.append(text)
                 owners.append(i)
+        self._texts = tuple(texts)
         self._owners = np.array(owners, dtype=np.int64)
         self._vectors = embed_passages_sync(encoder, texts) if texts else np.zeros((0, encoder.dim), np.float32)
         self._keywords = KeywordIndex(documents=[
             tokenize(" ".join((p.title, p.title, p.text, *p.keys))) for p in self.passages
         ])
+
+    def holding_out(self, keys: Iterable[str]) -> PassageIndex:
+        """A copy without some alternative phrasings (for cross-validation); nothing is re-embedded."""
+        drop = set(keys)
+        twin = object.__new__(PassageIndex)
+        twin.passages = tuple(dataclasses.replace(p, keys=tuple(k for k in p.keys if k not in drop))
+                              for p in self.passages)
+        twin.encoder, twin.semantic_weight = self.encoder, self.semantic_weight
+        kept = np.array([t not in drop or t.startswith(f"{self.passages[o].title}. ")
+                         for t, o in zip(self._texts, self._owners)], dtype=bool)
+        twin._texts = tuple(t for t, k in zip(self._texts, kept) if k)
+        twin._owners, twin._vectors = self._owners[kept], self._vectors[kept]
+        twin._keywords = KeywordIndex(documents=[
+            tokenize(" ".join((p.title, p.title, p.text, *p.keys))) for p in twin.passages
+        ])
+        return twin
 
     def __len__(self) -> int:
         return len(self.passages)
@@ -306,3 +324,93 @@ class PassageIndex:
         order = np.argsort(-score, kind="stable")[: max(k, 0)]
         return [PassageHit(passage=self.passages[i], score=float(score[i]),
                            semantic=float(semantic[i]), keyword=float(keyword[i])) for i in order]
+
+
+@dataclass(frozen=True)
+class AnswerCalibration:
+    """When retrieval answers, asks, or says it is not sure; chosen by :func:`calibrate_answer`.
+
+    ``floor``: a top hit scoring below it is not answered ("not sure", with the closest entries).
+    ``margin``: above the floor, a top hit less than ``margin`` ahead of the next passage is
+    asked about ("Did you mean ...") instead of answered.
+    The figures are the cross-validated shares they were chosen on.
+    """
+
+    floor: float
+    margin: float
+    answered_right: float = 0.0
+    answered_wrong: float = 0.0
+    asked: float = 0.0
+    negatives_answered: float = 0.0
+    size: int = 0
+
+    def decide(self, hits: Sequence[PassageHit]) -> str:
+        """``"answer"``, ``"ask"`` or ``"unsure"`` for hits ranked best first."""
+        if not hits or hits[0].score < self.floor:
+            return "unsure"
+        second = hits[1].score if len(hits) > 1 else 0.0
+        return "answer" if hits[0].score - second >= self.margin else "ask"
+
+
+def calibrate_answer(
+    index: PassageIndex,
+    *,
+    folds: int = 5,
+    negatives: Sequence[str] = (),
+    negative_embeddings: np.ndarray | None = None,
+    wrong_cost: float = 0.5,
+    negatives_weight: float = 1.0,
+) -> AnswerCalibration:
+    """Choose the answer floor and margin by cross-validation over the passages' own phrasings.
+
+    Every passage's ``keys`` are split into ``folds`` shares; each share is asked as queries
+    of an index holding the other shares (the phrasings are embedded once). ``negatives``
+    (messages no passage answers) are asked of the full index. The (floor, margin) pair
+    maximises ``right answers - wrong_cost * (wrong answers + negatives_weight * negatives
+    answered)``, each as a share of its set; ties go to the lower floor and margin.
+    """
+    queries: list[tuple[str, str, int]] = []  # (text, passage id, fold)
+    for p in index.passages:
+        for j, key in enumerate(p.keys):
+            queries.append((key, p.id, j % folds))
+    if not queries:
+        return AnswerCalibration(floor=CONFIDENT_FLOOR, margin=0.0)
+    vectors = dict(zip(index._texts, index._vectors))
+    top, gap, right = [], [], []
+    for f in range(folds):
+        held = [q for q in queries if q[2] == f]
+        if not held:
+            continue
+        sub = index.holding_out(q[0] for q in held)
+        for text, pid, _ in held:
+            hits = sub.rank(text, vectors[text], k=2)
+            top.append(hits[0].score)
+            gap.append(hits[0].score - (hits[1].score if len(hits) > 1 else 0.0))
+            right.append(hits[0].passage.id == pid)
+    t, g, r = np.array(top), np.array(gap), np.array(right)
+    neg_top = np.zeros(0, dtype=np.float32)
+    neg_gap = np.zeros(0, dtype=np.float32)
+    if negatives:
+        emb = negative_embeddings if negative_embeddings is not None else index.encoder.embed_sync(list(negatives))
+        ranked = [index.rank(text, e, k=2) for text, e in zip(negatives, emb)]
+        neg_top = np.array([h[0].score for h in ranked], dtype=np.float32)
+        neg_gap = np.array([h[0].score - h[1].score for h in ranked], dtype=np.float32)
+    best: tuple[float, float, float] | None = None
+    for floor in np.round(np.arange(0.20, 0.80, 0.01), 2):
+        for margin in np.round(np.arange(0.0, 0.101, 0.005), 3):
+            answered = (t >= floor) & (g >= margin)
+            negs = float(np.mean((neg_top >= floor) & (neg_gap >= margin))) if len(neg_top) else 0.0
+            utility = float(np.mean(answered & r)) - wrong_cost * (float(np.mean(answered & ~r))
+                                                                   + negatives_weight * negs)
+            if best is None or utility > best[0] + 1e-9:
+                best = (utility, float(floor), float(margin))
+    assert best is not None
+    _, floor, margin = best
+    answered = (t >= floor) & (g >= margin)
+    return AnswerCalibration(
+        floor=floor, margin=margin,
+        answered_right=float(np.mean(answered & r)), answered_wrong=float(np.mean(answered & ~r)),
+        asked=float(np.mean((t >= floor) & (g < margin))),
+        negatives_answered=float(np.mean((neg_top >= floor) & (neg_gap >= margin))) if len(neg_top) else 0.0,
+        size=len(t),
+    )

@@ -46,18 +46,24 @@ class Settings(BaseSettings):
     intra_op_threads: int = 0  # 0: let ONNX Runtime decide
 
     # --- nlu (intent training/evaluation; owner: nlu) ----------------------
+    # The public intent datasets, shipped in the repository (out-of-scope
+    # negatives, parity sentences, the int8 gate, `nlu evaluate`).
     datasets_dir: Path = Field(
-        default=REPO_ROOT.parent / "shared" / "datasets",
+        default=REPO_ROOT / "datasets",
         validation_alias=AliasChoices("SHOPKEEP_DATASETS", "SHOPKEEP_DATASETS_DIR"),
     )
 
     # --- store -------------------------------------------------------------
     shop_url: str = "https://demo-shopkeep.myshopify.com"
     cart_link_template: str = "{shop_url}/cart/add?sku={items}"
-    default_lang: str = "en"
+    # The language a conversation starts in (before the user's locale or text says
+    # otherwise), for every bot that speaks it; None: each bot's bot.yaml default_language.
+    default_lang: str | None = None
 
     # --- demo shop data (catalog helper) ------------------------------------
-    # The date the demo treats as "today" for return windows; None: orders.yaml's demo_today.
+    # The date the demo's orders treat as "today" for return windows; None: orders.yaml's
+    # demo_today. Only the offline demo backend reads it: store hours and a connected
+    # Shopify store always use the real clock in the store's time zone.
     demo_today: date | None = None
 
     # --- commerce backend (shopify helper) -------------------------------------

@@ -8,7 +8,7 @@ listed, so that one of them can be erased without touching the others (see
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any, ClassVar, Literal
 
 from pydantic import BaseModel, Field, model_validator
@@ -17,7 +17,7 @@ from core.events import SessionMark
 
 
 def _now() -> datetime:
-    return datetime.now(timezone.utc)
+    return datetime.now(UTC)
 
 
 class Turn(BaseModel):
@@ -64,11 +64,33 @@ class Participant(BaseModel):
     index_until: float = 0.0
 
 
+#: What the handoff waits for from the shopper: an e-mail address, or a rating once staff closed the chat.
+HandoffAwaiting = Literal["email", "rating"]
+
+
+class HandoffFlags(BaseModel):
+    """Where the conversation stands with a human: requested, live, or over.
+
+    Written by ``/human`` (and the fallback and upset rules) with ``requested_at``
+    and ``reason``; the handoff service adds the ``ticket`` it opened, whether it is
+    ``active`` (staff may be talking: the bot keeps quiet), what it is ``awaiting``
+    from the shopper, who opened it (``user_id``) and the shopper's ``rating``.
+    """
+
+    requested_at: datetime | None = None
+    reason: str = ""
+    ticket: str | None = None
+    active: bool = False
+    awaiting: HandoffAwaiting | None = None
+    user_id: str | None = None
+    rating: int | None = None
+
+
 class ConversationState(BaseModel):
     """Everything the bot remembers about one conversation.
 
     ``data`` belongs to the bot's own actions (cart, last search results,
-    return form...); the core only reads and writes the other fields.
+    return form...), JSON only; the core only reads and writes the other fields.
     ``user_id`` is the first participant; ``participants`` lists them all.
     """
 
@@ -82,6 +104,7 @@ class ConversationState(BaseModel):
     history: list[Turn] = Field(default_factory=list)
     last_decision: Decision | None = None
     fallbacks: int = 0
+    handoff: HandoffFlags | None = None
     data: dict[str, Any] = Field(default_factory=dict)
     session: SessionMark | None = None  # the current session, for the owner's dashboard
     participants: list[Participant] = Field(default_factory=list)
@@ -92,6 +115,17 @@ class ConversationState(BaseModel):
     # ClassVar: limits, not stored fields (a stored MAX_HISTORY from older states is ignored on load).
     MAX_HISTORY: ClassVar[int] = 40
     MAX_DELIVERIES: ClassVar[int] = 20
+
+    @model_validator(mode="before")
+    @classmethod
+    def _handoff_out_of_data(cls, stored: Any) -> Any:
+        # States stored before the flags had a field of their own kept them in ``data["handoff"]``.
+        if isinstance(stored, dict) and stored.get("handoff") is None:
+            data = stored.get("data")
+            if isinstance(data, dict) and isinstance(data.get("handoff"), dict):
+                rest = {name: value for name, value in data.items() if name != "handoff"}
+                return {**stored, "handoff": data["handoff"], "data": rest}
+        return stored
 
     @model_validator(mode="after")
     def _first_speaker_takes_part(self) -> ConversationState:
@@ -156,8 +190,9 @@ class ConversationState(BaseModel):
         if kept.user_id == user_id:
             kept.user_id = others[0].user_id
         kept.slots, kept.form, kept.form_slots, kept.last_decision, kept.fallbacks = {}, None, {}, None, 0
-        handoff = self.data.get("handoff")
-        opened_by = handoff.get("user_id") if isinstance(handoff, dict) else None
-        kept.data = {"handoff": handoff} if opened_by is not None and opened_by != user_id else {}
+        opened_by = self.handoff.user_id if self.handoff is not None else None
+        if opened_by is None or opened_by == user_id:
+            kept.handoff = None
+        kept.data = {}
         kept.updated_at = _now()
         return kept

@@ -1,4 +1,4 @@
-"""Loaders for the public intent datasets under ``shared/datasets``.
+"""Loaders for the public intent datasets in the repository's ``datasets/`` folder.
 
 Each loader reads the files exactly as published (see the README beside
 them) and returns an :class:`IntentDataset`. Out-of-scope examples, where a

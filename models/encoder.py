@@ -1,6 +1,6 @@
 """The serving-path sentence encoder: ONNX Runtime + ``tokenizers``, no torch.
 
-``OnnxEncoder.from_artifacts(settings.artifacts_dir / "encoder")`` loads what
+``OnnxEncoder.from_artifacts(settings.encoder_artifacts_dir / "encoder")`` loads what
 ``shopkeep models build`` produced. ``embed_sync`` runs inline (CLIs, index
 building); ``await embed`` goes through a :class:`~models.batcher.MicroBatcher`
 so concurrent conversations share forward passes and the event loop never
@@ -14,11 +14,11 @@ import os
 import threading
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Self
 
 import numpy as np
 import onnxruntime as ort
 from tokenizers import Tokenizer
-from typing_extensions import Self
 
 from core.errors import ModelNotBuilt
 from core.protocols import CacheStats

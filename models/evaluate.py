@@ -31,7 +31,7 @@ from models.intent_linear import DEFAULT_C_GRID, select_linear_head
 
 logger = logging.getLogger(__name__)
 
-#: Published results (see shared/datasets/README.md) shown beside ours.
+#: Published results (see datasets/README.md) shown beside ours.
 PUBLISHED: dict[str, str] = {
     "bitext": "n/a",
     "banking77": "BERT 93.66 acc (Casanueva et al. 2020)",

@@ -20,7 +20,7 @@ import time
 import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from importlib import metadata
 from pathlib import Path
 from typing import Any
@@ -28,6 +28,7 @@ from typing import Any
 import numpy as np
 
 from core.errors import ShopkeepError
+from models.datasets import DatasetError
 from models.manifest import (
     GRAPH_FILES,
     MANIFEST_NAME,
@@ -44,7 +45,7 @@ from models.manifest import (
 logger = logging.getLogger(__name__)
 
 # Bump when the export, optimisation or gate changes what lands in artifacts/.
-EXPORT_CODE_VERSION = "1"
+EXPORT_CODE_VERSION = "2"  # 2: the manifest records where the parity sentences came from
 OPSET = 17
 PARITY_MIN_COSINE = 0.9999
 PARITY_SENTENCES = 512
@@ -153,8 +154,8 @@ def is_up_to_date(encoder_dir: Path, model_dir: Path, *, int8: bool = True) -> E
         return None
     if manifest.source_sha256 != source_fingerprint(model_dir):
         return None
-    if int8 and manifest.int8_gate is None:
-        return None  # built with --no-int8; an int8 build was asked for now
+    if int8 and (manifest.int8_gate is None or manifest.int8_gate.skipped_reason is not None):
+        return None  # built with --no-int8 or without the gate's data; an int8 build was asked for now
     prompts = read_prompts(model_dir)
     if (manifest.query_prefix, manifest.passage_prefix) != (prompts.query, prompts.passage):
         return None
@@ -312,11 +313,35 @@ class _StageTimer:
         self._current, self._since = None, now
 
 
+def build_data_files(datasets_dir: Path, *, int8: bool) -> list[Path]:
+    """The dataset files a build reads: parity sources, and the int8 gate's when ``int8``."""
+    from models.parity import PARITY_SOURCES
+    from models.quantize import gate_files
+
+    files = [datasets_dir / source for source in PARITY_SOURCES]
+    return files + list(gate_files(datasets_dir)) if int8 else files
+
+
+def check_build_data(datasets_dir: Path, *, int8: bool) -> None:
+    """Fail before the (slow) export when a dataset file the build reads is missing.
+
+    Raises:
+        ExportError: naming the first missing file.
+    """
+    for path in build_data_files(datasets_dir, int8=int8):
+        if not path.is_file():
+            raise ExportError(
+                f"{path} not found: the build draws its parity sentences from Bitext and CLINC150 and "
+                "gates int8 on Bitext. They ship in the repository's datasets/ folder; SHOPKEEP_DATASETS "
+                "or --datasets-dir points elsewhere."
+            )
+
+
 def build_encoder(
     *,
     artifacts_dir: Path,
+    datasets_dir: Path,
     model_dir: Path | None = None,
-    datasets_dir: Path | None = None,
     force: bool = False,
     int8: bool = True,
     max_seq_len: int = 128,
@@ -327,14 +352,15 @@ def build_encoder(
     Args:
         artifacts_dir: the artifacts root (``settings.artifacts_dir``).
         model_dir: Hugging Face encoder folder; default :func:`default_model_dir`.
-        datasets_dir: public datasets (parity sentences, int8 accuracy gate).
+        datasets_dir: public datasets (parity sentences, int8 accuracy gate); required,
+            there is no build without them.
         force: rebuild even when up to date.
         int8: try the int8 variant and its gate.
         max_seq_len: truncation length recorded in the manifest and used for parity.
         step: called with a short description as each stage starts (progress UI).
 
     Raises:
-        ExportError: the source is unusable or fp32 parity fails.
+        ExportError: the source is unusable, a dataset file is missing or fp32 parity fails.
     """
     started = time.perf_counter()
     timed_step = _StageTimer(step)
@@ -346,11 +372,12 @@ def build_encoder(
     prompts = read_prompts(model_dir)
     if not force and (current := is_up_to_date(encoder_dir, model_dir, int8=int8)) is not None:
         return BuildResult(manifest=current, rebuilt=False, encoder_dir=encoder_dir)
+    check_build_data(datasets_dir, int8=int8)
 
     from tokenizers import Tokenizer
 
     from models.encoder import OnnxEncoder
-    from models.parity import BATCH_SIZES, batched_cosines, parity_sentences
+    from models.parity import BATCH_SIZES, PARITY_SOURCES_TEXT, batched_cosines, parity_sentences
 
     encoder_dir.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix="encoder-build-", dir=encoder_dir.parent) as tmp_name:
@@ -370,7 +397,10 @@ def build_encoder(
 
         timed_step("checking fp32 parity vs PyTorch")
         tokenizer = Tokenizer.from_file(str(tmp / TOKENIZER_NAME))
-        sentences = parity_sentences(tokenizer, datasets_dir, n=PARITY_SENTENCES)
+        try:
+            sentences = parity_sentences(tokenizer, datasets_dir, n=PARITY_SENTENCES)
+        except DatasetError as e:
+            raise ExportError(str(e)) from e
         fp32 = OnnxEncoder(model_path=fp32_path, tokenizer_path=tmp / TOKENIZER_NAME,
                            max_seq_len=max_seq_len, device="cpu")
         tokenizer.no_padding()
@@ -385,6 +415,7 @@ def build_encoder(
             n_sentences=len(sentences),
             batch_sizes=BATCH_SIZES,
             max_tokens=max(len(i) for i in ids),
+            sentences_from=PARITY_SOURCES_TEXT,
         )
         if parity.min_cosine < PARITY_MIN_COSINE:
             raise ExportError(f"fp32 ONNX parity failed: min cosine {parity.min_cosine:.6f} < {PARITY_MIN_COSINE}")
@@ -396,16 +427,19 @@ def build_encoder(
         if int8:
             from models.quantize import run_int8_gate
 
-            gate = run_int8_gate(
-                fp32_path=fp32_path,
-                tokenizer_path=tmp / TOKENIZER_NAME,
-                out_path=tmp / GRAPH_FILES["int8"],
-                sentences=sentences,
-                fp32_embeddings=fp32.embed_sync(sentences),
-                datasets_dir=datasets_dir,
-                max_seq_len=max_seq_len,
-                step=timed_step,
-            )
+            try:
+                gate = run_int8_gate(
+                    fp32_path=fp32_path,
+                    tokenizer_path=tmp / TOKENIZER_NAME,
+                    out_path=tmp / GRAPH_FILES["int8"],
+                    sentences=sentences,
+                    fp32_embeddings=fp32.embed_sync(sentences),
+                    datasets_dir=datasets_dir,
+                    max_seq_len=max_seq_len,
+                    step=timed_step,
+                )
+            except DatasetError as e:
+                raise ExportError(str(e)) from e
             if gate.selected_scheme is not None:
                 graphs["int8"] = _graph_info(tmp / GRAPH_FILES["int8"])
                 selected = "int8"
@@ -431,7 +465,7 @@ def build_encoder(
         parity=parity,
         int8_gate=gate,
         selected_variant=selected,
-        built_at=datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        built_at=datetime.now(UTC).isoformat(timespec="seconds"),
         build_seconds=round(time.perf_counter() - started, 1),
         versions=_versions(),
         stage_seconds=timed_step.seconds,

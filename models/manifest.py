@@ -33,6 +33,7 @@ class ParityReport(_Frozen):
     n_sentences: int
     batch_sizes: tuple[int, ...]
     max_tokens: int
+    sentences_from: str | None = None  # where the sentences were drawn from (None: an older build)
 
 
 class QuantAttempt(_Frozen):
@@ -56,6 +57,8 @@ class Int8Gate(_Frozen):
     accuracy_dataset: str | None
     attempts: tuple[QuantAttempt, ...]
     selected_scheme: str | None
+    # Builds before the datasets shipped in the repository skipped the gate without
+    # them; such a manifest is rebuilt (see models.export.is_up_to_date).
     skipped_reason: str | None = None
 
 

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import csv
 import json
-import logging
 import random
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -18,47 +17,48 @@ from pathlib import Path
 import numpy as np
 from tokenizers import Tokenizer
 
-logger = logging.getLogger(__name__)
+from models.datasets import DatasetError
 
 PARITY_SEED = 20240611
 BATCH_SIZES = (1, 7, 64)
+#: The files parity sentences are drawn from, under the datasets folder.
+PARITY_SOURCES = (Path("bitext_customer_service") / "train.csv", Path("clinc150") / "data_full.json")
+#: Described in the build manifest and log.
+PARITY_SOURCES_TEXT = "Bitext train + CLINC150 train texts"
 
 
-def load_source_texts(datasets_dir: Path | None) -> list[str]:
-    """Bitext + CLINC150 training texts (deduplicated, stable order); [] when absent."""
-    texts: list[str] = []
-    if datasets_dir is not None:
-        bitext = datasets_dir / "bitext_customer_service" / "train.csv"
-        if bitext.is_file():
-            with bitext.open(encoding="utf-8", newline="") as handle:
-                texts.extend(row["text"] for row in csv.DictReader(handle))
-        clinc = datasets_dir / "clinc150" / "data_full.json"
-        if clinc.is_file():
-            data = json.loads(clinc.read_text(encoding="utf-8"))
-            texts.extend(text for text, _ in data.get("train", []))
+def load_source_texts(datasets_dir: Path) -> list[str]:
+    """Bitext + CLINC150 training texts (deduplicated, stable order).
+
+    Raises:
+        DatasetError: a source file is missing or unreadable (the error names it).
+    """
+    bitext, clinc = (datasets_dir / source for source in PARITY_SOURCES)
+    for path in (bitext, clinc):
+        if not path.is_file():
+            raise DatasetError(path, "file not found (parity sentences are drawn from it)")
+    try:
+        with bitext.open(encoding="utf-8", newline="") as handle:
+            texts = [row["text"] for row in csv.DictReader(handle)]
+    except (KeyError, ValueError) as e:
+        raise DatasetError(bitext, f"not Bitext's layout (a 'text' column): {e}") from e
+    try:
+        texts += [text for text, _ in json.loads(clinc.read_text(encoding="utf-8"))["train"]]
+    except (KeyError, ValueError, TypeError) as e:
+        raise DatasetError(clinc, f"not CLINC150's data_full.json: {e}") from e
     return list(dict.fromkeys(t.strip() for t in texts if t.strip()))
 
 
-def _vocabulary_texts(tokenizer: Tokenizer, n: int, rng: random.Random) -> list[str]:
-    words = sorted(w for w in tokenizer.get_vocab() if w.isalpha() and w.isascii() and len(w) > 2)
-    return [" ".join(rng.choice(words) for _ in range(rng.randint(3, 15))) for _ in range(n)]
-
-
-def parity_sentences(
-    tokenizer: Tokenizer, datasets_dir: Path | None, *, n: int = 512, max_tokens: int = 140
-) -> list[str]:
+def parity_sentences(tokenizer: Tokenizer, datasets_dir: Path, *, n: int = 512, max_tokens: int = 140) -> list[str]:
     """``n`` sentences whose token counts (without special tokens) cover 1..``max_tokens``.
 
-    Falls back to random vocabulary words (seeded) when the datasets are absent,
-    so a build on a machine without them still checks parity.
+    Raises:
+        DatasetError: the source texts (:data:`PARITY_SOURCES`) are missing. There
+            is no substitute: parity on made-up text would not say much.
     """
     rng = random.Random(PARITY_SEED)
     pool = load_source_texts(datasets_dir)
-    if len(pool) < 50:
-        logger.warning("parity: datasets not found under %s; using vocabulary sentences", datasets_dir)
-        pool = _vocabulary_texts(tokenizer, 2000, rng)
-    else:
-        rng.shuffle(pool)
+    rng.shuffle(pool)
     tok = Tokenizer.from_str(tokenizer.to_str())
     tok.no_padding()
     tok.no_truncation()

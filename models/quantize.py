@@ -22,6 +22,7 @@ from typing import Any
 
 import numpy as np
 
+from models.datasets import DatasetError
 from models.manifest import Int8Gate, QuantAttempt
 from models.parity import cosine_rows
 
@@ -121,16 +122,25 @@ def quantize(fp32_path: Path, out_path: Path, scheme: QuantScheme) -> None:
             raise ValueError(f"unknown quantisation kind {scheme.kind!r}")
 
 
-def load_intent_split(datasets_dir: Path | None, split: str) -> tuple[list[str], list[str]] | None:
-    """Bitext ``(texts, intents)`` for ``split`` ("train"/"test"), or None when absent."""
-    if datasets_dir is None:
-        return None
-    path = datasets_dir / ACCURACY_DATASET / f"{split}.csv"
+def gate_files(datasets_dir: Path) -> tuple[Path, Path]:
+    """The gate's Bitext ``train.csv`` (fit) and ``test.csv`` (score) under ``datasets_dir``."""
+    return datasets_dir / ACCURACY_DATASET / "train.csv", datasets_dir / ACCURACY_DATASET / "test.csv"
+
+
+def load_intent_split(path: Path) -> tuple[list[str], list[str]]:
+    """Bitext ``(texts, intents)`` from one split's CSV.
+
+    Raises:
+        DatasetError: the file is missing or lacks the ``text``/``intent`` columns.
+    """
     if not path.is_file():
-        return None
-    with path.open(encoding="utf-8", newline="") as handle:
-        rows = list(csv.DictReader(handle))
-    return [r["text"] for r in rows], [r["intent"] for r in rows]
+        raise DatasetError(path, "file not found (the int8 gate scores intent accuracy on it)")
+    try:
+        with path.open(encoding="utf-8", newline="") as handle:
+            rows = list(csv.DictReader(handle))
+        return [r["text"] for r in rows], [r["intent"] for r in rows]
+    except (KeyError, ValueError) as e:
+        raise DatasetError(path, f"not Bitext's layout (columns text, intent): {e}") from e
 
 
 def head_accuracy(train_x: np.ndarray, train_y: Sequence[str], test_x: np.ndarray, test_y: Sequence[str]) -> float:
@@ -149,24 +159,23 @@ def run_int8_gate(
     out_path: Path,
     sentences: Sequence[str],
     fp32_embeddings: np.ndarray,
-    datasets_dir: Path | None,
+    datasets_dir: Path,
     max_seq_len: int = 128,
     step: Callable[[str], None] | None = None,
 ) -> Int8Gate:
     """Try each scheme; leave the first passing graph at ``out_path``.
 
     Returns the gate record; ``selected_scheme`` is None (and ``out_path``
-    removed) when nothing passed or the accuracy data is missing.
+    removed) when nothing passed.
+
+    Raises:
+        DatasetError: the accuracy data (:func:`gate_files`) is missing; the gate
+            is never skipped for want of it.
     """
     from models.encoder import OnnxEncoder
 
     step = step or (lambda _: None)
-    splits = (load_intent_split(datasets_dir, "train"), load_intent_split(datasets_dir, "test"))
-    if splits[0] is None or splits[1] is None:
-        return Int8Gate(min_cosine_required=MIN_COSINE, max_accuracy_drop_pt=MAX_ACCURACY_DROP_PT,
-                        accuracy_fp32=None, accuracy_dataset=None, attempts=(), selected_scheme=None,
-                        skipped_reason=f"{ACCURACY_DATASET} not found under {datasets_dir}")
-    (train_texts, train_y), (test_texts, test_y) = splits
+    (train_texts, train_y), (test_texts, test_y) = (load_intent_split(path) for path in gate_files(datasets_dir))
 
     def encoder_for(path: Path) -> OnnxEncoder:
         return OnnxEncoder(model_path=path, tokenizer_path=tokenizer_path, max_seq_len=max_seq_len,

@@ -8,7 +8,6 @@ from pathlib import Path
 import pytest
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
-DATASETS = Path(os.environ.get("SHOPKEEP_DATASETS", REPO_ROOT.parent / "shared" / "datasets"))
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
@@ -31,6 +30,10 @@ def artifacts_dir() -> Path:
 
 @pytest.fixture(scope="session")
 def datasets_dir() -> Path:
-    if not DATASETS.exists():
-        pytest.fail(f"datasets not found at {DATASETS}", pytrace=False)
-    return DATASETS
+    """The public datasets: the repository's ``datasets/`` unless ``SHOPKEEP_DATASETS`` says otherwise."""
+    from core.settings import Settings
+
+    path = Settings().datasets_dir
+    if not path.is_dir():
+        pytest.fail(f"datasets not found at {path} (SHOPKEEP_DATASETS)", pytrace=False)
+    return path

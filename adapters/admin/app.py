@@ -19,7 +19,7 @@ import re
 import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -91,7 +91,7 @@ def _templates() -> Environment:
                       trim_blocks=True, lstrip_blocks=True)
     env.filters["pct"] = lambda v: "–" if v is None else f"{100 * v:.1f} %"
     env.filters["num"] = lambda v: f"{v:,}".replace(",", " ")
-    env.filters["when"] = lambda t: datetime.fromtimestamp(t, timezone.utc).strftime("%Y-%m-%d %H:%M UTC") if t else "–"
+    env.filters["when"] = lambda t: datetime.fromtimestamp(t, UTC).strftime("%Y-%m-%d %H:%M UTC") if t else "–"
     env.filters["duration"] = _duration
     return env
 
@@ -383,7 +383,7 @@ def _require_teaching(backend: AdminBackend, bot: str) -> TeachingStore:
 
 
 def _bucket_label(start: float, win: Window) -> str:
-    moment = datetime.fromtimestamp(start, timezone.utc)
+    moment = datetime.fromtimestamp(start, UTC)
     if win.grain == "d":
         return moment.strftime("%d %b")
     return moment.strftime("%H:00") if win.count <= 24 else moment.strftime("%a %H:00")

@@ -8,7 +8,7 @@ A function returns ``None`` when the payload is not for the dialogue
 from __future__ import annotations
 
 import re
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 from core.commands import CommandMenu
@@ -41,9 +41,9 @@ def is_from_bot(event: dict[str, Any], own_user_id: str | None = None) -> bool:
 
 def _timestamp(ts: str | None) -> datetime:
     try:
-        return datetime.fromtimestamp(float(ts), tz=timezone.utc) if ts else datetime.now(timezone.utc)
+        return datetime.fromtimestamp(float(ts), tz=UTC) if ts else datetime.now(UTC)
     except ValueError:
-        return datetime.now(timezone.utc)
+        return datetime.now(UTC)
 
 
 def _attachments(event: dict[str, Any]) -> tuple[Attachment, ...]:

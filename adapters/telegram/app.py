@@ -185,7 +185,7 @@ class TelegramAdapter:
             ValueError: If ``data`` is not shaped like an update.
         """
         if not isinstance(data.get("update_id"), int):
-            raise ValueError("update_id must be an integer")
+            raise ValueError("update_id must be an integer")  # noqa: TRY004 - a malformed body, as documented
         try:
             update = Update.de_json(data, self.bot)
         except (KeyError, TypeError, ValueError, AttributeError) as error:

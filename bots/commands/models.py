@@ -9,13 +9,16 @@ from __future__ import annotations
 import json
 import os
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
 from rich.table import Table
 
 from core.errors import ShopkeepError
+
+if TYPE_CHECKING:
+    from models.manifest import EncoderManifest
 
 models_app = typer.Typer(
     name="models",
@@ -137,21 +140,27 @@ def build(
 
     m = result.manifest
     if not result.rebuilt:
-        console.print(f"encoder is up to date ({result.encoder_dir}, serving {m.selected_variant}); "
-                      "use --force to rebuild")
+        console.print(f"encoder is up to date ({result.encoder_dir}): {build_summary(m)}; use --force to rebuild")
         return
+    console.print(f"[green]built[/] {result.encoder_dir} in {m.build_seconds:.0f}s: {build_summary(m)}")
+
+
+def build_summary(m: EncoderManifest) -> str:
+    """One line: parity (and its sentences' source), the int8 gate's outcome, the served variant."""
     gate = m.int8_gate
     if gate is None:
         int8_note = "int8 skipped (--no-int8)"
-    elif gate.selected_scheme:
-        int8_note = f"int8 passed with {gate.selected_scheme}"
+    elif gate.skipped_reason:
+        int8_note = f"int8 gate skipped ({gate.skipped_reason}); rebuild to run it"
     else:
-        int8_note = f"int8 did not pass its gate ({gate.skipped_reason or 'see models info'}); serving fp32"
-    console.print(
-        f"[green]built[/] {result.encoder_dir} in {m.build_seconds:.0f}s: fp32 parity min cosine "
-        f"{m.parity.min_cosine:.6f} over {m.parity.n_sentences} sentences; {int8_note}; "
-        f"serving [bold]{m.selected_variant}[/]"
-    )
+        tried = f"{len(gate.attempts)} scheme(s) tried"
+        if gate.accuracy_fp32 is not None:
+            tried += f", fp32 accuracy {gate.accuracy_fp32:.4f} on {gate.accuracy_dataset}"
+        verdict = f"passed with {gate.selected_scheme}" if gate.selected_scheme else "no scheme passed"
+        int8_note = f"int8 gate run ({tried}): {verdict}"
+    source = f" ({m.parity.sentences_from})" if m.parity.sentences_from else ""
+    return (f"fp32 parity min cosine {m.parity.min_cosine:.6f} over {m.parity.n_sentences} sentences{source}; "
+            f"{int8_note}; serving {m.selected_variant}")
 
 
 @models_app.command("info")
@@ -190,7 +199,8 @@ def info(
         ("optimiser", manifest.graph_optimizer),
         ("fp32 parity", (
             f"min {manifest.parity.min_cosine:.6f}, mean {manifest.parity.mean_cosine:.6f}, "
-            f"{manifest.parity.n_sentences} sentences, batches {list(manifest.parity.batch_sizes)}"
+            f"{manifest.parity.n_sentences} sentences ({manifest.parity.sentences_from or 'source not recorded'}), "
+            f"batches {list(manifest.parity.batch_sizes)}"
         )),
     ]
     gate = manifest.int8_gate

@@ -64,9 +64,10 @@ def train(
 ) -> None:
     """Train the bot's intent heads (encoder + Chinese characters); writes artifacts/intents/<bot>/.
 
-    Out-of-scope examples come from CLINC150 (train/val splits only, CC BY 3.0)
-    when the datasets folder has it; otherwise the threshold keeps 98.5% of
-    in-scope validation examples.
+    Out-of-scope examples come from CLINC150 (train/val splits only, CC BY 3.0),
+    shipped in the repository's ``datasets/``; without that file training stops
+    with an error naming it (a threshold from in-scope data alone would let
+    far more off-topic messages through).
 
     What the owner taught on the dashboard (``<data dir>/<bot>/teaching.json``)
     is merged into the examples; such a head is written to
@@ -84,6 +85,7 @@ def train(
         cached_embeddings,
         file_sha256,
         head_is_current,
+        intent_example_files,
         load_bot_intents,
         load_clinc_negatives,
         load_zh_negatives,
@@ -107,6 +109,11 @@ def train(
                       f"run `shopkeep models build --model {model or settings.encoder}`")
         raise typer.Exit(1)
     clinc = (datasets_dir or settings.datasets_dir) / "clinc150" / "data_full.json"
+    if not clinc.is_file():
+        console.print(f"[red]error:[/red] {clinc} not found: the out-of-scope threshold is calibrated on "
+                      "CLINC150's out-of-scope queries. It ships in the repository's datasets/ folder; "
+                      "SHOPKEEP_DATASETS or --datasets-dir points elsewhere.")
+        raise typer.Exit(1)
     data_dir = data_dir or settings.data_dir
     store = TeachingStore(data_dir, bot) if data_dir is not None else None
     try:
@@ -116,7 +123,8 @@ def train(
         raise typer.Exit(1) from e
     taught = store is not None and teaching is not None and not teaching.empty
     extra = (store.path,) if taught and store is not None else ()
-    fingerprint = bot_fingerprint(intents_path, encoder_manifest, clinc, ZH_NEGATIVES_FILE, *extra)
+    fingerprint = bot_fingerprint(intents_path, encoder_manifest, clinc, ZH_NEGATIVES_FILE,
+                                  *intent_example_files(intents_path), *extra)
     version = None
     if out is not None:
         out_dir = out
@@ -144,13 +152,11 @@ def train(
             examples = Split(texts=examples.texts + tuple(t for t, _ in pairs),
                              labels=examples.labels + tuple(label for _, label in pairs))
             console.print(f"merged {len(pairs)} taught example(s) from {store.path if store else ''}")
-        negatives = load_clinc_negatives(clinc, split="train", per_intent=15) if clinc.is_file() else []
-        held_out = load_clinc_negatives(clinc, split="val", per_intent=5) if clinc.is_file() else []
+        negatives = load_clinc_negatives(clinc, split="train", per_intent=15)
+        held_out = load_clinc_negatives(clinc, split="val", per_intent=5)
     except BotDefinitionError as e:
         console.print(f"[red]error:[/red] {e}")
         raise typer.Exit(1) from e
-    if not negatives:
-        console.print(f"[yellow]warning:[/yellow] {clinc} not found: out-of-scope threshold from in-scope data only")
     tokenizer = encoder_manifest.parent / "tokenizer.json"
     # The character head is the English encoder's fallback for Chinese; the multilingual one reads it itself.
     english = (model or settings.encoder) == "english"
@@ -197,10 +203,12 @@ def train(
 
     console.print(
         f"trained {bot!r}: {len(result.head.weights.labels)} intents, {len(examples)} examples, "
-        f"best epoch {result.head.best_epoch}, oos threshold {cal.oos_threshold:.3f}, "
+        f"best epoch {result.head.best_epoch}, oos threshold {cal.oos_threshold:.3f} "
+        f"(calibrated on {len(negatives)} CLINC150 out-of-scope examples), "
         f"ambiguity margin {cal.ambiguity_margin:.3f} -> {out_dir}\n"
         f"  encoder head ({fig['encoder_examples']} examples): CV accuracy {pct('cv_accuracy')}, "
-        f"at threshold {pct('cv_accuracy_at_threshold')}, ambiguous {pct('cv_ambiguous_rate')}, "
+        f"at threshold {pct('cv_accuracy_at_threshold')}, in-scope accepted {pct('cv_in_scope_accepted')}, "
+        f"ambiguous {pct('cv_ambiguous_rate')}, "
         f"held-out OOS recall {pct('held_out_oos_recall')} (n={fig.get('held_out_oos_size', 0)})"
     )
     if fig.get("zh_encoder_examples"):
@@ -242,7 +250,7 @@ def _announce(settings, bot: str, version: str) -> None:
 @nlu_app.command("evaluate")
 def evaluate(
     dataset: Annotated[str, typer.Option(help="bitext, banking77, clinc150, hwu64 or all.")] = "all",
-    datasets_dir: Annotated[Path | None, typer.Option(help="Default: ../shared/datasets or SHOPKEEP_DATASETS.")] = None,
+    datasets_dir: Annotated[Path | None, typer.Option(help="Default: the repository's datasets/ or SHOPKEEP_DATASETS.")] = None,
     artifacts_dir: Annotated[Path | None, typer.Option(help="Artifacts root (default: settings).")] = None,
     model: Annotated[str | None, typer.Option(
         "--model", help="Encoder to evaluate: english or multilingual (default: SHOPKEEP_ENCODER).")] = None,

@@ -186,12 +186,12 @@ async def poll_telegram(settings: Settings, runtime: ServingRuntime, stop: async
         polling=True,
         commands=runtime.managers[bot].command_menu,
     )
-    outbox = getattr(runtime, "outbox", None)
+    outbox = runtime.outbox
     if outbox is not None:
         outbox.register(Platform.TELEGRAM, adapter)
         if settings.slack_bot_token:
             outbox.register(Platform.SLACK, SlackOutbox(settings=settings, store=runtime.store))
-    handoff = getattr(runtime, "handoff", None)
+    handoff = runtime.handoff
     if handoff is not None:
         handoff.relay_observers.append(metrics.observe_relay)
     logger.info("telegram: polling for bot %s", bot)

@@ -12,13 +12,13 @@ The handlers live in modules named after what they do:
 * :mod:`.smalltalk`: greetings, complaints, asking for a person;
 * :mod:`.services`: the registry, the services built by ``setup`` and small helpers they share.
 
-Conversation data kept in ``state.data`` (JSON only):
+Conversation data kept in ``state.data`` (JSON only; :mod:`.memory` reads and writes the records typed):
 
-* ``search``: the last search ``{"query", "filters", "offset"}``, so follow-ups
-  ("cheaper", "in blue", "size M", "show more") refine it;
+* ``search``: the last search (:class:`.memory.SearchContext`: query, filters, offset), so
+  follow-ups ("cheaper", "in blue", "size M", "show more") refine it;
 * ``shown``: handles of the last product list, for "the second one";
 * ``focus``: the handle of the product talked about last;
-* ``cart``: lines ``{"sku", "variant_id", "handle", "title", "variant", "price", "qty"}``;
+* ``cart``: lines (:class:`.memory.CartLine`: sku, variant id, handle, title, variant, price, qty);
 * ``verified_orders``: order numbers this conversation proved it owns;
 * ``returns``: booked returns/exchanges ``{"rma", "kind", "order", "sku", "reason"}``.
 """

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from decimal import Decimal
-from typing import Any
 
+from bots.shop_assistant.memory import CartLine, cart_lines, save_cart
 from bots.shop_assistant.products import matching_variants, target_product
 from bots.shop_assistant.services import content_words, ent, money, pick, registry, svc
 from core.actions import ActionContext
@@ -14,12 +14,8 @@ from core.events import AddedToCart, CheckoutLinked
 from core.messages import Button
 
 
-def _cart(ctx: ActionContext) -> list[dict[str, Any]]:
-    return ctx.state.data.setdefault("cart", [])
-
-
-def _cart_total(cart: Sequence[dict[str, Any]]) -> Decimal:
-    return sum((Decimal(line["price"]) * line["qty"] for line in cart), Decimal(0))
+def _cart_total(cart: Sequence[CartLine]) -> Decimal:
+    return sum((line.subtotal for line in cart), Decimal(0))
 
 
 def _cart_buttons(ctx: ActionContext) -> list[Button]:
@@ -37,18 +33,19 @@ def add_variant(ctx: ActionContext, product: Product, variant: Variant, qty: int
     if not (product.offered and variant.buyable):
         ctx.say("unavailable", title=product.title, variant=label)
         return False
-    cart = _cart(ctx)
-    line = next((item for item in cart if item["sku"] == variant.sku), None)
+    cart = cart_lines(ctx.state)
+    line = next((item for item in cart if item.sku == variant.sku), None)
     if line is None:
-        cart.append({"sku": variant.sku, "variant_id": variant.id, "handle": product.handle, "title": product.title,
-                     "variant": label, "price": str(variant.price), "qty": qty})
+        cart.append(CartLine(sku=variant.sku, variant_id=variant.id, handle=product.handle, title=product.title,
+                             variant=label, price=variant.price, qty=qty))
     else:
-        line["qty"] += qty
+        line.qty += qty
+    save_cart(ctx.state, cart)
     ctx.state.data["focus"] = product.handle
     ctx.cite(f"product:{product.handle}")
     ctx.report(AddedToCart(item_id=product.handle, title=product.title, quantity=qty))
     ctx.say("added", buttons=_cart_buttons(ctx), qty=qty, title=product.title, variant=label,
-            count=sum(item["qty"] for item in cart), total=money(_cart_total(cart)))
+            count=sum(item.qty for item in cart), total=money(_cart_total(cart)))
     return True
 
 
@@ -104,30 +101,31 @@ async def variant_button(ctx: ActionContext, sku: str) -> None:
 
 
 def _remove(ctx: ActionContext, sku: str) -> None:
-    cart = _cart(ctx)
-    line = next((item for item in cart if item["sku"] == sku), None)
+    cart = cart_lines(ctx.state)
+    line = next((item for item in cart if item.sku == sku), None)
     if line is None:
         ctx.say("remove_which")
         return
     cart.remove(line)
-    ctx.say("removed", title=line["title"], count=sum(i["qty"] for i in cart), total=money(_cart_total(cart)))
+    save_cart(ctx.state, cart)
+    ctx.say("removed", title=line.title, count=sum(i.qty for i in cart), total=money(_cart_total(cart)))
 
 
 @registry.intent("remove_from_cart", templates=("removed", "remove_which", "cart_empty"))
 async def remove_from_cart(ctx: ActionContext) -> None:
-    cart = _cart(ctx)
+    cart = cart_lines(ctx.state)
     if not cart:
         ctx.say("cart_empty")
         return
     if (picked := pick(ctx, cart)) is not None:
-        _remove(ctx, picked["sku"])
+        _remove(ctx, picked.sku)
         return
     words = content_words(ctx.understanding.text)
-    named = [line for line in cart if content_words(line["title"]) & words]
+    named = [line for line in cart if content_words(line.title) & words]
     if len(named) == 1 or len(cart) == 1:
-        _remove(ctx, (named or cart)[0]["sku"])
+        _remove(ctx, (named or cart)[0].sku)
         return
-    buttons = [ctx.button("button_remove", f"remove:{line['sku']}", title=line["title"]) for line in cart]
+    buttons = [ctx.button("button_remove", f"remove:{line.sku}", title=line.title) for line in cart]
     ctx.say("remove_which", buttons=buttons)
 
 
@@ -138,50 +136,49 @@ async def remove_button(ctx: ActionContext, sku: str) -> None:
 
 @registry.intent("view_cart", templates=("cart_view",))
 async def view_cart(ctx: ActionContext) -> None:
-    cart = _cart(ctx)
+    cart = cart_lines(ctx.state)
     if not cart:
         ctx.say("cart_empty")
         return
     gone = ctx.text("cart_line_gone")
     lines = "\n".join(
-        f"{i}. {line['title']}" + (f" ({line['variant']})" if line["variant"] != "-" else "")
-        + f" × {line['qty']}: {money(Decimal(line['price']) * line['qty'])}"
+        f"{i}. {line.title}" + (f" ({line.variant})" if line.variant != "-" else "")
+        + f" × {line.qty}: {money(line.subtotal)}"
         + ("" if still_offered(ctx, line) else f" {gone}")
         for i, line in enumerate(cart, 1)
     )
     ctx.say("cart_view", buttons=[ctx.button("button_checkout", "intent:checkout")],
-            count=sum(line["qty"] for line in cart), lines=lines,
+            count=sum(line.qty for line in cart), lines=lines,
             total=money(_cart_total([line for line in cart if still_offered(ctx, line)])))
 
 
-def still_offered(ctx: ActionContext, line: dict[str, Any]) -> bool:
+def still_offered(ctx: ActionContext, line: CartLine) -> bool:
     """Whether a cart line can still be bought (the shop may have deleted, hidden or sold it out since)."""
     catalog = svc(ctx).catalog
-    found = (catalog.find_variant(str(line["variant_id"])) if line.get("variant_id") else None) \
-        or catalog.find_variant(str(line.get("sku") or ""))
+    found = (catalog.find_variant(line.variant_id) if line.variant_id else None) or catalog.find_variant(line.sku)
     return found is not None and found[0].offered and found[1].buyable
 
 
-def checkout_url(cart: Sequence[dict[str, Any]], *, shop_url: str, template: str) -> str:
+def checkout_url(cart: Sequence[CartLine], *, shop_url: str, template: str) -> str:
     """Shopify cart permalink when every line has a variant id, else the SKU template."""
-    if all(line.get("variant_id") for line in cart):
-        return f"{shop_url}/cart/" + ",".join(f"{line['variant_id']}:{line['qty']}" for line in cart)
-    items = ",".join(f"{line['sku']}:{line['qty']}" for line in cart)
+    if all(line.variant_id for line in cart):
+        return f"{shop_url}/cart/" + ",".join(f"{line.variant_id}:{line.qty}" for line in cart)
+    items = ",".join(f"{line.sku}:{line.qty}" for line in cart)
     return template.format(shop_url=shop_url, items=items)
 
 
 @registry.intent("checkout", templates=("checkout_link", "checkout_skipped", "cart_line_gone"))
 async def checkout(ctx: ActionContext) -> None:
-    cart = _cart(ctx)
+    cart = cart_lines(ctx.state)
     if not cart:
         ctx.say("cart_empty")
         return
     buyable = [line for line in cart if still_offered(ctx, line)]
     gone = [line for line in cart if line not in buyable]
     if gone:
-        ctx.say("checkout_skipped", titles=", ".join(line["title"] for line in gone))
+        ctx.say("checkout_skipped", titles=", ".join(line.title for line in gone))
     if not buyable:
         return
-    ctx.report(CheckoutLinked(items=sum(int(line["qty"]) for line in buyable), total=_cart_total(buyable)))
+    ctx.report(CheckoutLinked(items=sum(line.qty for line in buyable), total=_cart_total(buyable)))
     url = checkout_url(buyable, shop_url=ctx.settings.shop_url, template=ctx.settings.cart_link_template)
     ctx.say("checkout_link", url=url, total=money(_cart_total(buyable)))

@@ -8,6 +8,7 @@ from decimal import Decimal
 from functools import lru_cache
 from typing import Any
 
+from bots.shop_assistant.memory import Filters, SearchContext, last_search, remember_search
 from bots.shop_assistant.services import (
     PAGE,
     POSITION,
@@ -21,37 +22,25 @@ from bots.shop_assistant.services import (
 )
 from core.actions import ActionContext
 from core.commerce.catalog import Product, Variant
-from core.commerce.search import SearchFilters, SearchHit
+from core.commerce.search import SearchHit
 from core.events import ItemViewed, Searched
 from core.messages import Button, ProductCard, StockState
 
 
-def filters_from(ctx: ActionContext, base: dict[str, Any] | None = None) -> dict[str, Any]:
-    """The last search's filters (JSON form) updated with this message's entities."""
-    filters = dict(base or {})
+def filters_from(ctx: ActionContext, base: Filters | None = None) -> Filters:
+    """The last search's filters updated with this message's entities."""
+    said: dict[str, Any] = {}
     for name in ("colors", "sizes", "product_types"):
         value = ent(ctx, name)
         if value:
-            filters[name] = list(value)
+            said[name] = list(value)
     for name in ("price_min", "price_max"):
         value = ent(ctx, name)
         if value is not None:
-            filters[name] = str(value)
+            said[name] = value
     if ent(ctx, "in_stock"):
-        filters["in_stock"] = True
-    return filters
-
-
-def _search_filters(filters: dict[str, Any]) -> SearchFilters:
-    return SearchFilters(
-        sort=filters.get("sort", "relevance"),
-        colors=tuple(filters.get("colors", ())),
-        sizes=tuple(filters.get("sizes", ())),
-        product_types=tuple(filters.get("product_types", ())),
-        price_min=Decimal(filters["price_min"]) if filters.get("price_min") else None,
-        price_max=Decimal(filters["price_max"]) if filters.get("price_max") else None,
-        in_stock=bool(filters.get("in_stock", False)),
-    )
+        said["in_stock"] = True
+    return Filters.model_validate({**(base or Filters()).model_dump(), **said})
 
 
 def _has_filters(ctx: ActionContext) -> bool:
@@ -60,10 +49,10 @@ def _has_filters(ctx: ActionContext) -> bool:
     ) or bool(ent(ctx, "in_stock"))
 
 
-def _pick_variant(product: Product, filters: dict[str, Any]) -> Variant:
+def _pick_variant(product: Product, filters: Filters) -> Variant:
     """The variant a card shows: matching the filters and buyable when possible."""
-    colors = {c.lower() for c in filters.get("colors", ())}
-    sizes = {s.lower() for s in filters.get("sizes", ())}
+    colors = {c.lower() for c in filters.colors}
+    sizes = {s.lower() for s in filters.sizes}
 
     def fits(v: Variant) -> bool:
         return (not colors or (v.color or "").lower() in colors) and (not sizes or (v.size or "").lower() in sizes)
@@ -72,10 +61,10 @@ def _pick_variant(product: Product, filters: dict[str, Any]) -> Variant:
     return ranked[0]
 
 
-def product_card(ctx: ActionContext, product: Product, filters: dict[str, Any] | None = None,
+def product_card(ctx: ActionContext, product: Product, filters: Filters | None = None,
                  variant: Variant | None = None) -> ProductCard:
     """A product as a card with "Details" and (when buyable) "Add to cart" buttons."""
-    variant = variant or _pick_variant(product, filters or {})
+    variant = variant or _pick_variant(product, filters or Filters())
     buyable = [v for v in product.variants if v.buyable]
     buttons = [ctx.button("button_details", f"details:{product.handle}")]
     if buyable:
@@ -98,7 +87,7 @@ def product_card(ctx: ActionContext, product: Product, filters: dict[str, Any] |
     )
 
 
-def _show(ctx: ActionContext, key: str, hits: Sequence[SearchHit], filters: dict[str, Any] | None = None,
+def _show(ctx: ActionContext, key: str, hits: Sequence[SearchHit], filters: Filters | None = None,
           *, more: bool = False, **values: Any) -> None:
     ctx.state.data["shown"] = [h.product.handle for h in hits]
     for h in hits:
@@ -108,11 +97,11 @@ def _show(ctx: ActionContext, key: str, hits: Sequence[SearchHit], filters: dict
     ctx.say(key, cards=cards, buttons=buttons, count=len(hits), **values)
 
 
-async def _run_search(ctx: ActionContext, *, query: str, filters: dict[str, Any], offset: int,
+async def _run_search(ctx: ActionContext, *, query: str, filters: Filters, offset: int,
                       use_embedding: bool, header: str = "search_results") -> bool:
     hits = await maybe(svc(ctx).search.search(
         query,
-        filters=_search_filters(filters),
+        filters=filters.for_search(),
         k=PAGE,
         offset=offset,
         query_embedding=ctx.understanding.embedding if use_embedding else None,
@@ -121,7 +110,7 @@ async def _run_search(ctx: ActionContext, *, query: str, filters: dict[str, Any]
         ctx.report(Searched(query=query, results=len(hits)))
     if not hits:
         return False
-    ctx.state.data["search"] = {"query": query, "filters": filters, "offset": offset}
+    remember_search(ctx.state, SearchContext(query=query, filters=filters, offset=offset))
     _show(ctx, header, hits, filters, more=len(hits) == PAGE)
     return True
 
@@ -145,7 +134,7 @@ async def follow_up(ctx: ActionContext) -> str | None:
     u = ctx.understanding
     if POSITION.fullmatch(ctx.message.text.strip()) and ctx.state.data.get("shown"):
         return "product_details"  # "2": the second item of the list just shown
-    if "search" not in ctx.state.data or ent(ctx, "product_types"):
+    if last_search(ctx.state) is None or ent(ctx, "product_types"):
         return None
     if ent(ctx, "list_index") and not u.out_of_scope:
         return None  # "is the first one in stock in M?": about a shown item, not a new search
@@ -183,47 +172,47 @@ async def choose_product_type(ctx: ActionContext) -> None:
 @registry.payload(_BROWSE)
 async def browse_type(ctx: ActionContext, product_type: str) -> None:
     """A button from :func:`choose_product_type`: search that type, keeping nothing else."""
-    filters: dict[str, Any] = {"product_types": [product_type]}
+    filters = Filters(product_types=[product_type])
     if not await _run_search(ctx, query=product_type, filters=filters, offset=0, use_embedding=False):
         ctx.say("search_none")
 
 
 @registry.intent("refine_search", templates=("search_no_context",))
 async def refine_search(ctx: ActionContext) -> None:
-    last = ctx.state.data.get("search")
-    if not last:
+    last = last_search(ctx.state)
+    if last is None:
         ctx.say("search_no_context")
         return
-    filters = filters_from(ctx, last["filters"])
-    if not await _run_search(ctx, query=last["query"], filters=filters, offset=0, use_embedding=False):
+    filters = filters_from(ctx, last.filters)
+    if not await _run_search(ctx, query=last.query, filters=filters, offset=0, use_embedding=False):
         ctx.say("search_none")
 
 
 @registry.intent("show_more", templates=("search_more", "search_no_more"))
 async def show_more(ctx: ActionContext) -> None:
-    last = ctx.state.data.get("search")
-    if not last:
+    last = last_search(ctx.state)
+    if last is None:
         ctx.say("search_no_context")
         return
-    if not await _run_search(ctx, query=last["query"], filters=last["filters"], offset=last["offset"] + PAGE,
+    if not await _run_search(ctx, query=last.query, filters=last.filters, offset=last.offset + PAGE,
                              use_embedding=False, header="search_more"):
         ctx.say("search_no_more")
 
 
 @registry.intent("refine_cheaper", templates=("cheaper_none",))
 async def refine_cheaper(ctx: ActionContext) -> None:
-    last = ctx.state.data.get("search")
-    if not last:
+    last = last_search(ctx.state)
+    if last is None:
         await product_search(ctx)
         return
     catalog = svc(ctx).catalog
     shown = [p for h in ctx.state.data.get("shown", []) if (p := catalog.get(h)) is not None]
-    filters = filters_from(ctx, last["filters"])
+    filters = filters_from(ctx, last.filters)
     if shown and ent(ctx, "price_max") is None:
         cheapest = min(p.min_price for p in shown)
-        filters["price_max"] = str(max(cheapest - Decimal("0.01"), Decimal(0)))
-    filters["sort"] = "price_asc"
-    if not await _run_search(ctx, query=last["query"], filters=filters, offset=0, use_embedding=False):
+        filters.price_max = max(cheapest - Decimal("0.01"), Decimal(0))
+    filters.sort = "price_asc"
+    if not await _run_search(ctx, query=last.query, filters=filters, offset=0, use_embedding=False):
         ctx.say("cheaper_none")
 
 
@@ -356,9 +345,10 @@ def matching_variants(ctx: ActionContext, product: Product, *, use_search: bool 
     colors = {c.lower() for c in ent(ctx, "colors") or ()}
     sizes = {s.lower() for s in ent(ctx, "sizes") or ()}
     if use_search and not (colors or sizes):
-        last = (ctx.state.data.get("search") or {}).get("filters", {})
-        colors = {c.lower() for c in last.get("colors", ())}
-        sizes = {s.lower() for s in last.get("sizes", ())}
+        search = last_search(ctx.state)
+        last = search.filters if search is not None else Filters()
+        colors = {c.lower() for c in last.colors}
+        sizes = {s.lower() for s in last.sizes}
         fitting = [v for v in product.variants
                    if (not colors or (v.color or "").lower() in colors)
                    and (not sizes or (v.size or "").lower() in sizes)]

@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from core.actions import ActionContext, ActionRegistry, SetupContext
 from core.commerce.backend import SHARED_BACKEND, SHARED_NOTIFIER, CommerceBackend
@@ -114,7 +114,10 @@ def ent(ctx: ActionContext, name: str) -> Any:
 POSITION = re.compile(r"[0-9]{1,3}")
 
 
-def pick(ctx: ActionContext, items: Sequence[Any]) -> Any | None:
+T = TypeVar("T")
+
+
+def pick(ctx: ActionContext, items: Sequence[T]) -> T | None:
     """The item the user pointed at ("the second one", "2", "the last one")."""
     value = ent(ctx, "list_index")
     text = ctx.message.text.strip()

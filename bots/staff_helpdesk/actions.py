@@ -10,12 +10,16 @@ anyone who can reach this bot (it is only routed from staff channels and the
 from __future__ import annotations
 
 import asyncio
+import logging
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import yaml
+
+from bots.staff_helpdesk.understanding import OFF_TOPIC, OUT_OF_SCOPE, ProductFinder, route
 from core.actions import ActionContext, ActionRegistry, SetupContext
 from core.commands import show_help
 from core.commerce.catalog import Catalog
@@ -27,6 +31,7 @@ from core.commerce.shopdata import (
     Procedure,
     Store,
     load_orders,
+    load_procedure_questions,
     load_procedures,
     load_stores,
     normalize_order_number,
@@ -34,12 +39,26 @@ from core.commerce.shopdata import (
 )
 from core.events import NotSure
 from core.handoff import open_tickets
+from core.messages import Button
 from core.privacy import mask_pii
-from core.retrieval import PassageHit, PassageIndex, confident
+from core.retrieval import AnswerCalibration, PassageHit, PassageIndex, calibrate_answer
 from core.settings import Settings
 
+logger = logging.getLogger(__name__)
+
 MAX_ROWS = 24
+#: Candidates offered as buttons when the helpdesk asks or is not sure.
+MAX_CANDIDATES = 3
+SOP_PAYLOAD = "sop:"
+#: Share of off-topic messages the intent head lets through to retrieval (its held-out recall is ~95 %).
+OFF_TOPIC_MISSED = 0.1
 _ORDER_NO = re.compile(r"(?:#|\bsk-?|\border\s+(?:no\.?\s*|number\s*)?)(\d{3,8})\b|\b(\d{4,6})\b", re.IGNORECASE)
+_READABLE = re.compile(r"[^\W_]", re.UNICODE)
+#: "at the Portland store": a store named by the word before store/shop/branch/location.
+_STORE_NAMED = re.compile(r"\b(?:at|in|from|for)\s+(?:the\s+)?([a-z][a-z'-]+)\s+(?:store|shop|branch|location)\b",
+                          re.IGNORECASE)
+_NOT_STORE_NAMES = frozenset({"this", "that", "our", "my", "your", "other", "another", "each", "every", "any",
+                              "same", "local", "nearest", "next", "main", "whole", "online", "web"})
 
 registry = ActionRegistry()
 
@@ -50,7 +69,10 @@ class StaffServices:
 
     procedures: dict[str, Procedure]
     procedure_index: PassageIndex
+    #: When a procedure is answered, asked about or offered (cross-validated at start-up).
+    answer_calibration: AnswerCalibration
     inventory: Inventory
+    products: ProductFinder
     catalog: Catalog
     search: ProductSearch
     entities: EntityExtractor
@@ -68,12 +90,27 @@ async def setup(ctx: SetupContext) -> StaffServices:
 
     def build() -> StaffServices:
         procedures = load_procedures(data / "procedures.yaml")
+        questions = load_procedure_questions(data / "procedure_questions.yaml", procedures)
         catalog, search, entities = ctx.share(("catalog", catalog_path.resolve()), lambda: catalog_services(
             catalog_path, ctx.encoder))
+        index = PassageIndex(passages=procedure_passages(procedures, questions), encoder=ctx.encoder)
+        # Off-topic messages are the head's to turn away; they weigh here only as far as it misses them.
+        calibration = calibrate_answer(index, negatives=off_topic_examples(ctx.bot_dir / "intents.yaml"),
+                                       negatives_weight=OFF_TOPIC_MISSED)
+        logger.info("staff procedures: floor %.2f, margin %.3f (cross-validated on %d questions: %.1f%% answered "
+                    "right, %.1f%% wrong, %.1f%% asked; off-topic answered %.1f%%)", calibration.floor,
+                    calibration.margin, calibration.size, 100 * calibration.answered_right,
+                    100 * calibration.answered_wrong, 100 * calibration.asked, 100 * calibration.negatives_answered)
+        inventory = load_inventory(data / "inventory.csv")
         return StaffServices(
             procedures={p.id: p for p in procedures},
-            procedure_index=PassageIndex(passages=procedure_passages(procedures), encoder=ctx.encoder),
-            inventory=load_inventory(data / "inventory.csv"),
+            procedure_index=index,
+            answer_calibration=calibration,
+            inventory=inventory,
+            # The stores' products first (archived or unpublished online too), then catalogue-only ones,
+            # which stock look-ups report as in no store's inventory.
+            products=ProductFinder([*((item.handle, item.title) for item in inventory.items),
+                                    *((p.handle, p.title) for p in catalog.products() if p.title)]),
             catalog=catalog,
             search=search,
             entities=entities,
@@ -84,8 +121,56 @@ async def setup(ctx: SetupContext) -> StaffServices:
     return await asyncio.to_thread(build)
 
 
+def off_topic_examples(intents_path: Path) -> list[str]:
+    """The bot's own off-topic messages (its ``out_of_scope`` examples), for calibrating retrieval."""
+    try:
+        data = yaml.safe_load(intents_path.read_text(encoding="utf-8"))
+        return [str(t) for t in data["intents"][OUT_OF_SCOPE]["examples"]]
+    except (OSError, yaml.YAMLError, KeyError, TypeError):
+        return []
+
+
 def _svc(ctx: ActionContext) -> StaffServices:
     return ctx.services
+
+
+@registry.override
+async def read_message(ctx: ActionContext) -> str | None:
+    """Retrieval first: the procedure index reads every message; the head decides only actions."""
+    u = ctx.understanding
+    if not _READABLE.search(u.text):
+        return "unreadable"
+    services = _svc(ctx)
+    hits = _procedure_hits(services, u.text, u.embedding)
+    reading = route(
+        text=u.text, head_label=u.intent, head_confidence=u.confidence, head_out_of_scope=u.out_of_scope,
+        head_ambiguous=u.ambiguous, head_runner_up=u.ranking[0][0] if u.ranking else "",
+        hits=hits, calibration=services.answer_calibration,
+        has_sku=bool(find_skus(services.inventory, u.text)), product=services.products.find(u.text),
+    )
+    return reading.intent
+
+
+def _procedure_hits(services: StaffServices, text: str, embedding: Any) -> list[PassageHit]:
+    if embedding is None:
+        return services.procedure_index.query_sync(text, k=MAX_CANDIDATES + 1)
+    return services.procedure_index.rank(text, embedding, k=MAX_CANDIDATES + 1)
+
+
+def find_skus(inventory: Inventory, text: str) -> list[InventoryItem]:
+    """SKUs in ``text``, also when typed with spaces, underscores or a trailing apostrophe."""
+    found = inventory.find_skus(text)
+    if found:
+        return found
+    # "NW TEE 005 PNK M", "nw_tee_005_pnk_m's": join runs of short alphanumeric parts with dashes.
+    for run in re.findall(r"[A-Za-z0-9]+(?:[\s_'’-]+[A-Za-z0-9]+){2,}", text):
+        parts = re.split(r"[\s_'’-]+", run)
+        for start in range(len(parts)):
+            for end in range(len(parts), start + 2, -1):
+                item = inventory.for_sku("-".join(parts[start:end]))
+                if item is not None:
+                    return [item]
+    return []
 
 
 @registry.entities
@@ -112,6 +197,8 @@ registry.replies({
     "thanks": "thanks",
     "goodbye": "goodbye",
     "cancel": "nothing_to_cancel",
+    OFF_TOPIC: "off_topic",
+    "unreadable": "empty_message",
 })
 registry.intent("help", templates=("help",))(show_help)
 registry.command("queue", intent="handoff_queue", description="command_queue")
@@ -124,22 +211,45 @@ def _entry(hit: PassageHit) -> str:
     return f"{hit.passage.title} (`{hit.passage.id}`)"
 
 
-@registry.intent("procedure_question", templates=("procedure_answer", "procedure_unsure"))
-async def procedure_question(ctx: ActionContext) -> None:
-    services = _svc(ctx)
-    hits = await services.procedure_index.query(ctx.understanding.text, k=3,
-                                                query_embedding=ctx.understanding.embedding)
-    best = hits[0] if hits else None
-    if best is None or not confident(best):
-        ctx.report(NotSure(score=best.score if best is not None else 0.0))
-        for hit in hits:
-            ctx.cite(f"procedure:{hit.passage.id}")
-        ctx.say("procedure_unsure", entries="; ".join(_entry(h) for h in hits) or "-")
-        return
-    procedure = services.procedures[best.passage.id]
+def _candidate_buttons(hits: Sequence[PassageHit]) -> list[Button]:
+    return [Button(label=h.passage.title, payload=f"{SOP_PAYLOAD}{h.passage.id}") for h in hits]
+
+
+def _answer(ctx: ActionContext, procedure: Procedure) -> None:
     ctx.cite(f"procedure:{procedure.id}")
     steps = "\n".join(f"{i}. {step}" for i, step in enumerate(procedure.steps, 1))
     ctx.say("procedure_answer", title=procedure.title, id=procedure.id, steps=steps)
+
+
+@registry.intent("procedure_question", templates=("procedure_answer", "procedure_ask", "procedure_unsure"))
+async def procedure_question(ctx: ActionContext) -> None:
+    """Answer with the procedure when sure; ask between close ones; below the floor say so and offer the closest."""
+    services = _svc(ctx)
+    hits = _procedure_hits(services, ctx.understanding.text, ctx.understanding.embedding)
+    calibration = services.answer_calibration
+    decision = calibration.decide(hits)
+    if decision == "answer":
+        _answer(ctx, services.procedures[hits[0].passage.id])
+        return
+    for hit in hits[:MAX_CANDIDATES]:
+        ctx.cite(f"procedure:{hit.passage.id}")
+    if decision == "ask":
+        close = [h for h in hits[:MAX_CANDIDATES] if hits[0].score - h.score < calibration.margin]
+        ctx.say("procedure_ask", options=" · ".join(h.passage.title for h in close),
+                buttons=_candidate_buttons(close))
+        return
+    ctx.report(NotSure(score=hits[0].score if hits else 0.0))
+    ctx.say("procedure_unsure", buttons=_candidate_buttons(hits[:MAX_CANDIDATES]))
+
+
+@registry.payload(SOP_PAYLOAD, templates=("procedure_answer", "procedure_gone"))
+async def procedure_chosen(ctx: ActionContext, sop_id: str) -> None:
+    """A "Did you mean" button: answer with that procedure."""
+    procedure = _svc(ctx).procedures.get(sop_id)
+    if procedure is None:
+        ctx.say("procedure_gone")
+        return
+    _answer(ctx, procedure)
 
 
 # --------------------------------------------------------------------------- stock
@@ -177,15 +287,42 @@ def stock_table(items: Sequence[InventoryItem], locations: Sequence[str], all_lo
     return "\n".join(lines)
 
 
-@registry.intent("stock_lookup", templates=("stock_table", "stock_also", "stock_none", "stock_no_inventory"))
+def _unknown_store(text: str, inventory: Inventory) -> str | None:
+    """The name in "at the Portland store" when no location is called that."""
+    for match in _STORE_NAMED.finditer(text):
+        name = match.group(1)
+        if name.lower() not in _NOT_STORE_NAMES and inventory.match_location(name) is None:
+            return name
+    return None
+
+
+def _online_note(services: StaffServices, handle: str) -> str:
+    """Say so when the shop does not sell the product online (the stores' stock is still real)."""
+    product = services.catalog.get(handle)
+    if product is None:
+        return "\n_Not in the online catalogue: in-store stock only._"
+    if product.status != "active":
+        return f"\n_{product.status.capitalize()} online: in-store stock only._"
+    if not product.published:
+        return "\n_Unpublished online: in-store stock only._"
+    return ""
+
+
+@registry.intent("stock_lookup", templates=("stock_table", "stock_also", "stock_none", "stock_no_inventory",
+                                           "stock_unknown_store"))
 async def stock_lookup(ctx: ActionContext) -> None:
     services = _svc(ctx)
     inventory = services.inventory
     text = ctx.understanding.text
     location = inventory.match_location(text, _store_aliases(services.stores))
+    if location is None:
+        unknown = _unknown_store(text, inventory)
+        if unknown:
+            ctx.say("stock_unknown_store", name=unknown,
+                    stores=", ".join(short_location(loc, inventory.locations) for loc in inventory.locations))
     locations = [location] if location else list(inventory.locations)
     where = f" at {location}" if location else ""
-    skus = inventory.find_skus(text)
+    skus = find_skus(inventory, text)
     if skus:
         for item in skus:
             ctx.cite(f"sku:{item.sku}")
@@ -193,24 +330,28 @@ async def stock_lookup(ctx: ActionContext) -> None:
         ctx.say("stock_table", title=first.title, handle=first.handle, where=where,
                 table=stock_table(skus, locations, inventory.locations), more="")
         return
-    hits = await services.search.search(text, k=3, query_embedding=ctx.understanding.embedding)
-    if not hits:
-        ctx.say("stock_none")
-        return
-    product = hits[0].product
-    ctx.cite(f"product:{product.handle}")
-    items = inventory.for_handle(product.handle)
+    named = services.products.find(text)
+    if named is not None:
+        handle, title, others = named.handle, named.title, []
+    else:
+        hits = await services.search.search(text, k=3, query_embedding=ctx.understanding.embedding)
+        if not hits:
+            ctx.say("stock_none")
+            return
+        handle, title = hits[0].product.handle, hits[0].product.title
+        others = [h.product for h in hits[1:] if h.score >= hits[0].score * 0.9]
+    ctx.cite(f"product:{handle}")
+    items = inventory.for_handle(handle)
     if not items:
-        ctx.say("stock_no_inventory", title=product.title)
+        ctx.say("stock_no_inventory", title=title)
         return
     colors = tuple(getattr(ctx.entities, "colors", ()) or ())
     sizes = tuple(getattr(ctx.entities, "sizes", ()) or ())
     fitting = [item for item in items if _variant_fits(item, colors, sizes)] or items
     shown = fitting[:MAX_ROWS]
     more = f"\n…and {len(fitting) - len(shown)} more variants; add a colour or size." if len(fitting) > len(shown) else ""
-    ctx.say("stock_table", title=product.title, handle=product.handle, where=where,
-            table=stock_table(shown, locations, inventory.locations), more=more)
-    others = [h.product for h in hits[1:] if h.score >= hits[0].score * 0.9]
+    ctx.say("stock_table", title=title, handle=handle, where=where,
+            table=stock_table(shown, locations, inventory.locations), more=more + _online_note(services, handle))
     if others:
         ctx.say("stock_also", others=", ".join(f"{p.title} (`{p.handle}`)" for p in others))
 

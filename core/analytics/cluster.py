@@ -25,7 +25,7 @@ from core.analytics.reader import UnansweredEntry
 
 #: Cosine similarity from which two messages mean the same thing. Chosen on
 #: all-MiniLM-L6-v2: paraphrases of one shop question score 0.6-0.9, different
-#: questions about the same product 0.3-0.55 (see tests/core/test_cluster.py).
+#: questions about the same product 0.3-0.55 (see tests/models/test_cluster_meaning.py).
 DEFAULT_THRESHOLD = 0.6
 CHUNK = 512
 

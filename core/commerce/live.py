@@ -272,7 +272,7 @@ class LiveShopCatalog:
         self._stopping = True
         try:
             await asyncio.wait_for(asyncio.shield(follower), timeout=_READ_BLOCK_MS / 1000 + 2.0)
-        except (TimeoutError, asyncio.TimeoutError):
+        except TimeoutError:
             follower.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await follower

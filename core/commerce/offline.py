@@ -12,7 +12,7 @@ from __future__ import annotations
 import secrets
 import string
 from collections.abc import Sequence
-from datetime import date, datetime, timezone
+from datetime import UTC, date, datetime
 
 from core.commerce.backend import CancelReceipt, ReturnableItem, ReturnReceipt
 from core.commerce.catalog import Catalog
@@ -79,7 +79,7 @@ class OfflineBackend:
             raise CommerceRejected("orderCancel", ["Order does not exist"], codes=["NOT_FOUND"])
         if current.status not in (OrderStatus.PENDING, OrderStatus.PAID):
             raise CommerceRejected("orderCancel", [f"Order is {current.status.value}"], codes=["INVALID"])
-        self._cancelled[current.number] = datetime.now(timezone.utc)
+        self._cancelled[current.number] = datetime.now(UTC)
         return CancelReceipt(order=current.number)
 
     async def returnable_items(self, order: Order) -> list[ReturnableItem]:

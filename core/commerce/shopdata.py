@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
-from datetime import date, datetime, time, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
 from enum import Enum
 from pathlib import Path
@@ -17,7 +17,7 @@ from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from core.errors import CatalogError
 from core.retrieval import Passage
@@ -61,8 +61,56 @@ def _validate(path: str | Path, model: type[BaseModel], data: Any) -> Any:
 # --------------------------------------------------------------------------- stores
 
 
+def _check_spec(spec: str, where: str) -> str:
+    if str(spec).strip().lower() != "closed" and not _HOURS_RE.match(str(spec)):
+        raise ValueError(f"hours for {where} must be 'HH:MM-HH:MM' or 'closed', got {spec!r}")
+    return str(spec).strip()
+
+
+def _parse_spec(spec: str) -> tuple[time, time] | None:
+    match = _HOURS_RE.match(spec)
+    if not match:
+        return None
+    h1, m1, h2, m2 = (int(g) for g in match.groups())
+    return time(h1 % 24, m1), time(h2 % 24, m2)
+
+
+class SpecialDay(_Frozen):
+    """Hours that replace a store's weekly ones on one date: a holiday closure or short hours.
+
+    In ``stores.yaml`` either a bare ``"closed"`` / ``"HH:MM-HH:MM"`` or a mapping
+    ``{hours: ..., name: {en: ..., zh: ...}}`` (a plain string name is English).
+    """
+
+    hours: str = "closed"
+    name: dict[str, str] = Field(default_factory=dict)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _from_text(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            return {"hours": value}
+        if isinstance(value, dict) and isinstance(value.get("name"), str):
+            return {**value, "name": {"en": value["name"]}}
+        return value
+
+    @field_validator("hours")
+    @classmethod
+    def _check_hours(cls, hours: str) -> str:
+        return _check_spec(hours, "a special day")
+
+    def name_in(self, lang: str) -> str:
+        """The day's name in ``lang`` (English when missing; "" when unnamed)."""
+        return self.name.get(lang) or self.name.get("en", "")
+
+
 class Store(_Frozen):
-    """A physical store. ``hours`` maps ``mon``..``sun`` to ``"HH:MM-HH:MM"`` or ``"closed"``."""
+    """A physical store.
+
+    ``hours`` maps ``mon``..``sun`` to ``"HH:MM-HH:MM"`` or ``"closed"`` in the
+    store's ``timezone``; ``holidays`` maps dates to :class:`SpecialDay` entries
+    that replace the weekly hours on that date (closures and special hours).
+    """
 
     id: str
     name: str
@@ -74,7 +122,7 @@ class Store(_Frozen):
     email: str = ""
     timezone: str = "UTC"
     hours: dict[str, str] = Field(default_factory=dict)
-    holidays: dict[date, str] = Field(default_factory=dict)
+    holidays: dict[date, SpecialDay] = Field(default_factory=dict)
     services: tuple[str, ...] = ()
 
     @field_validator("hours")
@@ -83,8 +131,7 @@ class Store(_Frozen):
         for day, spec in hours.items():
             if day not in WEEKDAYS:
                 raise ValueError(f"unknown weekday {day!r}; use {', '.join(WEEKDAYS)}")
-            if str(spec).strip().lower() != "closed" and not _HOURS_RE.match(str(spec)):
-                raise ValueError(f"hours for {day} must be 'HH:MM-HH:MM' or 'closed', got {spec!r}")
+            _check_spec(spec, day)
         return hours
 
     @field_validator("timezone")
@@ -96,22 +143,28 @@ class Store(_Frozen):
             raise ValueError(f"unknown time zone {tz!r}") from e
         return tz
 
+    def local(self, at: datetime) -> datetime:
+        """``at`` on the store's clock; a naive ``at`` is read as UTC."""
+        return (at if at.tzinfo else at.replace(tzinfo=UTC)).astimezone(ZoneInfo(self.timezone))
+
     def opening(self, day: date) -> tuple[time, time] | None:
-        """Opening and closing time on ``day`` (holidays first), or None when closed."""
-        spec = self.holidays.get(day) or self.hours.get(WEEKDAYS[day.weekday()], "closed")
-        match = _HOURS_RE.match(str(spec))
-        if not match:
-            return None
-        h1, m1, h2, m2 = (int(g) for g in match.groups())
-        return time(h1 % 24, m1), time(h2 % 24, m2)
+        """Opening and closing time on ``day`` (special days first), or None when closed."""
+        special = self.holidays.get(day)
+        return _parse_spec(special.hours if special else str(self.hours.get(WEEKDAYS[day.weekday()], "closed")))
 
     def is_open(self, at: datetime) -> bool:
         """Whether the store is open at ``at``; naive times are read as store-local."""
-        local = at.astimezone(ZoneInfo(self.timezone)) if at.tzinfo else at
+        local = self.local(at) if at.tzinfo else at
         hours = self.opening(local.date())
         if hours is None:
             return False
         return hours[0] <= local.time() < hours[1]
+
+    def special_days(self, start: date, days: int) -> list[tuple[date, SpecialDay]]:
+        """The special days from ``start`` for ``days`` days (``start`` included), by date."""
+        end = start + timedelta(days=days)
+        return sorted(((day, special) for day, special in self.holidays.items() if start <= day < end),
+                      key=lambda pair: pair[0])
 
     def hours_text(self, lang: str = "en") -> str:
         """The weekly hours, one line per day, in ``lang`` (``en`` or ``zh``)."""
@@ -228,11 +281,32 @@ def load_procedures(path: str | Path) -> tuple[Procedure, ...]:
     return doc.procedures
 
 
-def procedure_passages(procedures: Sequence[Procedure]) -> list[Passage]:
-    """One retrieval passage per procedure (title, tags and steps)."""
+class _ProcedureQuestionsDoc(_Frozen):
+    questions: dict[str, tuple[str, ...]]
+
+
+def load_procedure_questions(path: str | Path, procedures: Sequence[Procedure]) -> dict[str, tuple[str, ...]]:
+    """Read ``procedure_questions.yaml``: per SOP id, the ways staff ask for it.
+
+    Raises:
+        CatalogError: the file is unreadable, or names an SOP that does not exist.
+    """
+    doc = _validate(path, _ProcedureQuestionsDoc, _read_yaml(path))
+    known = {p.id for p in procedures}
+    unknown = sorted(set(doc.questions) - known)
+    if unknown:
+        raise CatalogError(str(path), f"questions for unknown SOP ids: {', '.join(unknown)}")
+    return {sop: tuple(q.strip() for q in qs if q.strip()) for sop, qs in doc.questions.items()}
+
+
+def procedure_passages(
+    procedures: Sequence[Procedure], questions: dict[str, tuple[str, ...]] | None = None
+) -> list[Passage]:
+    """One retrieval passage per procedure (title, tags and steps); its staff questions are its keys."""
+    questions = questions or {}
     return [
         Passage(id=p.id, title=p.title, text=f"{' '.join(p.tags)}. {' '.join(p.steps)}",
-                meta={"kind": "procedure"})
+                meta={"kind": "procedure"}, keys=questions.get(p.id, ()))
         for p in procedures
     ]
 

@@ -227,7 +227,7 @@ class MemorySessionStore:
                     await asyncio.wait_for(
                         slot.released.wait(), timeout=min(left, lease.expires_at - now)
                     )
-                except asyncio.TimeoutError:
+                except TimeoutError:
                     pass
 
     @staticmethod

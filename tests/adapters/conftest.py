@@ -92,10 +92,21 @@ class ScriptedHandler:
 
 @dataclass
 class ScriptedRuntime:
-    """The shape of ``bots.runtime.Runtime`` the app needs."""
+    """The shape of ``bots.runtime.Runtime`` the app needs (``adapters.types.ServingRuntime``), with none of
+    the optional parts: no encoder, outbox, handoff, notifier, Shopify shop or dashboard backends."""
 
     store: SessionStore
     managers: Mapping[str, ScriptedHandler] = field(default_factory=dict)
+    event_observers: list[Any] = field(default_factory=list)
+    encoder: None = None
+    outbox: None = None
+    handoff: None = None
+    notifier: None = None
+    shopify: None = None
+    analytics: None = None
+    nonces: None = None
+    recorder: None = None
+    trainer: None = None
     closed: bool = False
 
     async def aclose(self) -> None:

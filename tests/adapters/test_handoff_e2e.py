@@ -6,7 +6,7 @@ bots, the dialogue managers, the handoff service and the Redis store are real.
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -125,8 +125,8 @@ async def test_full_handoff_telegram_shopper_to_slack_staff(
             assert (ticket.claimed_by.name, ticket.closed_by.user_id) == ("lee", LEAD)
             assert (ticket.relayed_to_shopper, ticket.relayed_to_staff) == (2, 2)
             state = await runtime.store.load(SHOPPER)
-            assert state is not None and state.data["handoff"]["rating"] == 4
-            assert state.data["handoff"]["active"] is False
+            assert state is not None and state.handoff is not None and state.handoff.rating == 4
+            assert state.handoff.active is False
 
             # Back with the bot: a normal question gets a bot answer again.
             count = len(drive.tg_sent())
@@ -182,8 +182,8 @@ async def test_unclaimed_handoff_times_out_and_offers_email(
             drive = Drive(served=served, slack=slack_api, telegram=telegram_api)
             ticket_id = await _request_handoff(drive)
             assert runtime.handoff is not None
-            assert await runtime.handoff.sweep(datetime.now(timezone.utc) + timedelta(seconds=60)) == 0
-            later = datetime.now(timezone.utc) + timedelta(seconds=handoff_settings.handoff_timeout_s + 1)
+            assert await runtime.handoff.sweep(datetime.now(UTC) + timedelta(seconds=60)) == 0
+            later = datetime.now(UTC) + timedelta(seconds=handoff_settings.handoff_timeout_s + 1)
             assert await runtime.handoff.sweep(later) == 1
             assert await runtime.handoff.sweep(later) == 0  # once only
 

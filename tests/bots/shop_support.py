@@ -11,6 +11,7 @@ import asyncio
 import concurrent.futures
 import functools
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -65,9 +66,11 @@ def message(
     phone: str | None = None,
     delivery_id: str | None = None,
     platform: Platform = Platform.TELEGRAM,
+    at: datetime | None = None,
 ) -> IncomingMessage:
-    """An incoming message for the shopping assistant."""
+    """An incoming message for the shopping assistant (sent ``at``, default now)."""
     return IncomingMessage(
+        **({"timestamp": at} if at is not None else {}),
         conversation=ConversationKey(platform=platform, bot="shop_assistant", chat=chat),
         user_id=user,
         text=text,

@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from core.bot import CORE_TEMPLATES, Bot
 from models.intent import load_bot_intents
 
 BOTS_DIR = Path(__file__).resolve().parents[2] / "bots"
@@ -29,14 +30,21 @@ SHOP_INTENTS = frozenset(
 STAFF_ONLY_INTENTS = frozenset(
     {"procedure_question", "stock_lookup", "order_lookup", "handoff_queue"}
 )
-STAFF_INTENTS = STAFF_ONLY_INTENTS | {"greet", "thanks", "goodbye", "help", "cancel"}
+STAFF_INTENTS = STAFF_ONLY_INTENTS | {"greet", "thanks", "goodbye", "help", "cancel", "out_of_scope"}
 MIN_EXAMPLES = 20
 MIN_CHINESE_EXAMPLES = 3
 
 
 def _intents(bot: str) -> dict[str, list[str]]:
     data = yaml.safe_load((BOTS_DIR / bot / "intents.yaml").read_text(encoding="utf-8"))
-    return {name: body["examples"] for name, body in data["intents"].items()}
+    out = {}
+    for name, body in data["intents"].items():
+        extra = body.get("examples_from")
+        more = yaml.safe_load((BOTS_DIR / bot / extra).read_text(encoding="utf-8")) if extra else {}
+        more = more.get("questions", more) if isinstance(more, dict) else more
+        flat = [q for group in more.values() for q in group] if isinstance(more, dict) else list(more or [])
+        out[name] = [*body["examples"], *flat]
+    return out
 
 
 def _fold(text: str) -> str:
@@ -116,3 +124,13 @@ def test_the_trainer_reads_every_example(bot_intents: BotIntents) -> None:
     split = load_bot_intents(BOTS_DIR / bot / "intents.yaml")
     assert set(split.labels) == set(intents)
     assert len(split.texts) == sum(len(ex) for ex in intents.values())
+
+
+def test_the_shopping_assistant_definition_is_complete() -> None:
+    """Every intent it is trained on has an action, and every template it uses exists in both languages."""
+    bot = Bot.load(BOTS_DIR / "shop_assistant")
+    assert set(bot.languages) == {"en", "zh"}
+    bot.responses.validate(bot.registry.templates | CORE_TEMPLATES, ("en", "zh"))
+    intents = yaml.safe_load(bot.intents_path.read_text(encoding="utf-8"))["intents"]
+    unhandled = set(intents) - bot.registry.intents
+    assert not unhandled, f"intents without an action: {unhandled}"

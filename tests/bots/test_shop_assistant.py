@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import re
+from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
 
 import pytest
 
 from bots.shop_assistant.actions import checkout_url
+from bots.shop_assistant.memory import CartLine, cart_lines
 from core.dialogue import DialogueManager
 from core.sessions import MemorySessionStore
 from tests.bots.shop_support import ShopParts, message, shop_parts
@@ -84,19 +86,20 @@ async def test_add_asks_for_the_variant_and_never_adds_an_unbuyable_one(
     assert "Added" in added[0].text
     state = await store.load(message().conversation)
     assert state is not None
-    assert [(line["sku"], line["qty"]) for line in state.data["cart"]] == [("NW-TEE-001-NVY-M", 1)]
+    assert [(line.sku, line.qty) for line in cart_lines(state)] == [("NW-TEE-001-NVY-M", 1)]
     removed = await manager.handle(message("remove the tee from my cart"))
     assert "Removed" in removed[0].text
     state = await store.load(message().conversation)
-    assert state is not None and state.data["cart"] == []
+    assert state is not None and cart_lines(state) == []
 
 
 def test_checkout_link_uses_variant_ids_when_every_line_has_one() -> None:
-    cart = [{"sku": "A-1", "variant_id": "111", "qty": 2}, {"sku": "B-2", "variant_id": "222", "qty": 1}]
+    cart = [CartLine(sku="A-1", variant_id="111", title="A", price=Decimal(5), qty=2),
+            CartLine(sku="B-2", variant_id="222", title="B", price=Decimal(7), qty=1)]
     assert checkout_url(cart, shop_url="https://s.example", template="{shop_url}/x?{items}") == (
         "https://s.example/cart/111:2,222:1"
     )
-    cart[1]["variant_id"] = None
+    cart[1].variant_id = None
     assert checkout_url(cart, shop_url="https://s.example", template="{shop_url}/cart/add?sku={items}") == (
         "https://s.example/cart/add?sku=A-1:2,B-2:1"
     )
@@ -160,3 +163,55 @@ async def test_order_and_email_in_one_message_store_no_email(manager: DialogueMa
     assert state.form_slots["identity"] == "verified"
     assert {line["sku"] for line in state.form_slots["returnable"]} >= {"NW-SNK-061-GRY-7"}
     assert "ava.cohen" not in state.model_dump_json()
+
+
+# --- store hours: the store's own clock, special days from stores.yaml ------------------------
+HOURS = "intent:store_hours"  # the intent's button: no classifier in the way
+
+
+async def test_store_hours_say_today_on_the_stores_clock_not_the_demo_date(manager: DialogueManager) -> None:
+    # Mon 30 Nov 2026, 10:30 in Seattle/Portland. The demo's orders think it is Sat 28 Nov; the hours must not.
+    replies = await manager.handle(message(payload=HOURS, at=datetime(2026, 11, 30, 18, 30, tzinfo=UTC)))
+    text = replies[0].text
+    assert text.startswith("Opening hours today (Mon 30 Nov):"), text
+    assert "• Northwind Harbourfront: 10:00–20:00 (open now)" in text
+    assert "• Northwind Midtown: 09:00–19:00 (open now)" in text
+    assert "• Northwind Riverside Outlet: closed" in text  # closed on Mondays
+
+
+async def test_store_hours_late_in_utc_is_still_the_evening_before_in_the_store(manager: DialogueManager) -> None:
+    # 05:00 UTC on Tue 1 Dec is 21:00 on Mon 30 Nov in the stores' time zone.
+    replies = await manager.handle(message(payload=HOURS, at=datetime(2026, 12, 1, 5, 0, tzinfo=UTC)))
+    text = replies[0].text
+    assert "(Mon 30 Nov)" in text and "Harbourfront: 10:00–20:00 (closed now)" in text
+
+
+async def test_store_hours_announce_special_days_and_use_them_on_the_day(manager: DialogueManager) -> None:
+    # Wed 23 Dec, 08:00 local: before opening; Christmas Eve's short hours and Christmas closures are ahead.
+    replies = await manager.handle(message(payload=HOURS, at=datetime(2026, 12, 23, 16, 0, tzinfo=UTC)))
+    today, ahead = replies[0].text, replies[1].text
+    assert "Midtown: 09:00–19:00 (opens at 09:00)" in today
+    assert ahead.startswith("Special hours in the next two weeks:")
+    assert ("• Thu 24 Dec Christmas Eve: Northwind Harbourfront 10:00–16:00, Northwind Midtown 09:00–15:00"
+            in ahead), ahead
+    assert "• Fri 25 Dec Christmas Day: Northwind Harbourfront closed, Northwind Midtown closed, " \
+           "Northwind Riverside Outlet closed" in ahead
+    assert "• Thu 31 Dec New Year's Eve: Northwind Harbourfront 10:00–17:00" in ahead
+    assert "• Fri 01 Jan New Year's Day: " in ahead
+    assert "Thanksgiving" not in ahead and "Black Friday" not in ahead  # past special days are not listed
+
+    # Christmas Eve, 15:30 local: the special hours are today's hours.
+    eve = await manager.handle(message(payload=HOURS, chat="eve", at=datetime(2026, 12, 24, 23, 30, tzinfo=UTC)))
+    assert eve[0].text.startswith("Opening hours today (Thu 24 Dec):")
+    assert "• Northwind Harbourfront: 10:00–16:00 (open now, Christmas Eve)" in eve[0].text
+    assert "• Northwind Midtown: 09:00–15:00 (closed now, Christmas Eve)" in eve[0].text
+    assert "Thu 24 Dec" not in eve[1].text and "• Fri 25 Dec Christmas Day" in eve[1].text
+
+
+async def test_store_hours_in_chinese(manager: DialogueManager) -> None:
+    # 10:00 local on Christmas Eve.
+    replies = await manager.handle(message(payload=HOURS, locale="zh",
+                                           at=datetime(2026, 12, 24, 18, 0, tzinfo=UTC)))
+    assert replies[0].text.startswith("今天（12月24日）的营业时间：")
+    assert "• Northwind Harbourfront: 10:00–16:00（营业中，平安夜）" in replies[0].text
+    assert replies[1].text.startswith("未来两周的特别营业时间：") and "• 12月25日 圣诞节: " in replies[1].text

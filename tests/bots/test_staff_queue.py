@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 from bots.runtime import BOTS_DIR
 from core.bot import Bot
@@ -18,7 +18,7 @@ LEAD = "U0LEAD"
 
 async def test_queue_listing_masks_a_legacy_ticket() -> None:
     store = MemorySessionStore()
-    opened = datetime(2026, 11, 30, 9, 15, tzinfo=timezone.utc)
+    opened = datetime(2026, 11, 30, 9, 15, tzinfo=UTC)
     await store.put_record(NAMESPACE, "t1", {  # as stored before this change: raw reason and name, staff as a name
         "id": "t1", "status": "claimed", "reason": "call +44 7700 900123 or ada@example.com",
         "shopper": {"platform": "telegram", "bot": "shop_assistant", "chat": "777"}, "user_id": "777",

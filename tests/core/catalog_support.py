@@ -1,45 +1,24 @@
-"""Shared helpers for the catalogue, search and retrieval tests (not fixtures: plain functions).
+"""Shared helpers for the retail tests: the demo shop's data (not fixtures: plain functions).
 
-``HashingEncoder`` is a deterministic stand-in used ONLY to test ranking
-plumbing (filters, paging, sorting); every test of semantic quality uses the
-real ONNX encoder through the ``artifacts_dir`` fixture.
+``HashingEncoder`` (tests/core/engine_support.py, re-exported here) is a
+deterministic stand-in used ONLY to test ranking plumbing (filters, paging,
+sorting); every test of semantic quality uses the real ONNX encoder through
+the ``artifacts_dir`` fixture.
 """
 
 from __future__ import annotations
 
-import hashlib
-from collections.abc import Sequence
 from functools import lru_cache
 from pathlib import Path
 
-import numpy as np
-
 from core.commerce.catalog import InMemoryCatalog, load_catalog
+from tests.core.engine_support import HashingEncoder
+
+__all__ = ["SHOP_DATA", "STAFF_DATA", "HashingEncoder", "demo_catalog"]
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 SHOP_DATA = REPO_ROOT / "bots" / "shop_assistant" / "data"
 STAFF_DATA = REPO_ROOT / "bots" / "staff_helpdesk" / "data"
-
-
-class HashingEncoder:
-    """Bag of character trigrams hashed into a normalised vector."""
-
-    dim = 256
-
-    def embed_sync(self, texts: Sequence[str]) -> np.ndarray:
-        out = np.zeros((len(texts), self.dim), dtype=np.float32)
-        for row, text in enumerate(texts):
-            padded = f"  {text.lower()} "
-            for i in range(len(padded) - 2):
-                h = int.from_bytes(hashlib.blake2b(padded[i:i + 3].encode(), digest_size=4).digest(), "little")
-                out[row, h % self.dim] += 1.0
-            norm = np.linalg.norm(out[row])
-            if norm:
-                out[row] /= norm
-        return out
-
-    async def embed(self, texts: Sequence[str]) -> np.ndarray:
-        return self.embed_sync(texts)
 
 
 @lru_cache(maxsize=1)

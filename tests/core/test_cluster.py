@@ -1,44 +1,64 @@
-"""Grouping unanswered messages by meaning, with the real encoder."""
+"""Threshold clustering of unanswered messages, on vectors whose groups are known (no model)."""
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
-import pytest
 
 from core.analytics import UnansweredEntry
-from core.analytics.cluster import cluster_embeddings, cluster_entries
-from models.encoder import OnnxEncoder
+from core.analytics.cluster import DEFAULT_THRESHOLD, cluster_embeddings, cluster_entries
 
-GROUPS = {
-    "gift": ["do you sell gift cards", "can I buy a gift card", "gift vouchers available?"],
-    "wrap": ["can you gift wrap my order", "do you offer gift wrapping", "is gift wrap available"],
-    "car": ["can you fix my car", "my car needs repair"],
-    "weather": ["what's the weather tomorrow", "will it rain today"],
-}
+DIM = 64
 
 
-@pytest.fixture(scope="module")
-def encoder(artifacts_dir: Path) -> OnnxEncoder:
-    return OnnxEncoder.from_artifacts(artifacts_dir / "encoder", device="cpu")
+def _grouped(sizes: list[int], *, spread: float, seed: int = 7) -> tuple[np.ndarray, list[int]]:
+    """Rows around orthogonal centres (one per group); ``spread`` is the noise per coordinate."""
+    rng = np.random.default_rng(seed)
+    centres = np.eye(DIM, dtype=np.float32)[: len(sizes)]
+    rows, truth = [], []
+    for group, size in enumerate(sizes):
+        for _ in range(size):
+            rows.append(centres[group] + rng.normal(0.0, spread, DIM).astype(np.float32))
+            truth.append(group)
+    order = rng.permutation(len(rows))  # arrival order must not matter
+    return np.stack(rows)[order], [truth[i] for i in order]
 
 
-def test_messages_of_different_meanings_never_share_a_group(encoder: OnnxEncoder) -> None:
-    texts = [t for g in GROUPS.values() for t in g]
-    truth = [name for name, g in GROUPS.items() for _ in g]
-    labels = cluster_embeddings(encoder.embed_sync(texts))
+def test_rows_near_one_centre_share_a_group_and_groups_never_mix() -> None:
+    vectors, truth = _grouped([5, 4, 3, 2], spread=0.05)
+    labels = cluster_embeddings(vectors)
+    assert len(set(labels)) == 4
     for label in set(labels):
-        assert len({truth[i] for i in np.flatnonzero(labels == label)}) == 1, [
-            texts[i] for i in np.flatnonzero(labels == label)]
-    assert len(set(labels)) < len(texts)  # and paraphrases do share one
+        assert len({truth[i] for i in np.flatnonzero(labels == label)}) == 1
+    # Largest group first.
+    assert [int((labels == k).sum()) for k in range(4)] == [5, 4, 3, 2]
 
 
-def test_groups_count_first_last_seen_and_keep_entries_without_vectors(encoder: OnnxEncoder) -> None:
+def test_the_threshold_decides_what_counts_as_the_same_meaning() -> None:
+    a = np.array([1.0, 0.0], dtype=np.float32)
+    near = np.array([np.cos(0.5), np.sin(0.5)], dtype=np.float32)  # cosine 0.878
+    far = np.array([np.cos(1.2), np.sin(1.2)], dtype=np.float32)  # cosine 0.362
+    assert float(a @ far) < DEFAULT_THRESHOLD < float(a @ near)
+    labels = cluster_embeddings(np.stack([a, near, far]))
+    assert labels[0] == labels[1] != labels[2]
+    assert len(set(cluster_embeddings(np.stack([a, near, far]), threshold=0.95))) == 3
+
+
+def test_later_chunks_join_the_groups_earlier_chunks_started() -> None:
+    vectors, truth = _grouped([40, 30, 20, 10], spread=0.03, seed=3)
+    for chunk in (16, 512):  # many chunks, one chunk
+        labels = cluster_embeddings(vectors, chunk=chunk)
+        assert sorted(int((labels == k).sum()) for k in set(labels)) == [10, 20, 30, 40], chunk
+        for label in set(labels):
+            assert len({truth[i] for i in np.flatnonzero(labels == label)}) == 1, chunk
+
+
+def test_groups_count_first_last_seen_and_keep_entries_without_vectors() -> None:
+    gift = np.eye(DIM, dtype=np.float32)[0]
+    nudged = gift + np.eye(DIM, dtype=np.float32)[1] * 0.1
     texts = ["do you sell gift cards", "can I buy a gift card", "do you sell gift cards", "blorp"]
-    vectors = encoder.embed_sync(texts)
+    vectors = [gift, nudged, gift, None]
     entries = [UnansweredEntry(id=f"{i}-0", kind="fallback", platform="telegram", bot="shop", text=t,
-                               intent="", score=0.1, at=100.0 + i, embedding=vectors[i] if i < 3 else None)
+                               intent="", score=0.1, at=100.0 + i, embedding=vectors[i])
                for i, t in enumerate(texts)]
     groups = cluster_entries(entries)
     assert [g.count for g in groups] == [3, 1]
@@ -46,3 +66,7 @@ def test_groups_count_first_last_seen_and_keep_entries_without_vectors(encoder: 
     assert [e.text for e in groups[0].examples()] == ["do you sell gift cards", "can I buy a gift card"]
     assert groups[1].label == "blorp"
     assert cluster_entries([]) == []
+
+
+def test_empty_input_has_no_labels() -> None:
+    assert cluster_embeddings(np.zeros((0, DIM), dtype=np.float32)).shape == (0,)

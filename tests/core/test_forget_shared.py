@@ -81,7 +81,7 @@ async def test_second_participant_forgets_and_nothing_of_theirs_remains(
     before = await _everything(raw_redis, redis_store.keys)
     assert any(BOB in name for name in before) and any("buy milk" in value for value in before.values())
     assert any(":seen:" in name and BOB in name for name in before)  # repeat marks of Bob's DM deliveries
-    ticket_id = (await redis_store.load(group)).data["handoff"]["ticket"]  # type: ignore[union-attr]
+    ticket_id = (await redis_store.load(group)).handoff.ticket  # type: ignore[union-attr]
     assert await redis_store.get_record("handoff", ticket_id) is not None
 
     replies = await manager.handle(says("/forget", user=BOB, chat=GROUP, user_name="bob"))

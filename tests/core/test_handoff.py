@@ -7,7 +7,7 @@ classifier stand in for a real bot (tests/core/engine_support.py).
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from core.handoff import (
     CLAIM_PAYLOAD,
@@ -57,7 +57,7 @@ class RecordingOutbox:
 
 def service(outbox: object, store: MemorySessionStore) -> HandoffService:
     return HandoffService(store=store, outbox=outbox, staff_channel=STAFF, timeout_s=300,  # type: ignore[arg-type]
-                          clock=lambda: datetime(2026, 11, 28, 12, 0, tzinfo=timezone.utc))
+                          clock=lambda: datetime(2026, 11, 28, 12, 0, tzinfo=UTC))
 
 
 def shopper_says(text: str) -> IncomingMessage:
@@ -74,7 +74,7 @@ async def test_upset_shopper_opens_a_ticket_with_a_masked_card() -> None:
     assert where == STAFF
     assert "ada@example.com" not in card.text and "555 1001" not in card.text
     assert "cart 2 item(s)" in card.text and "order #1002" in card.text and "order_status" in card.text
-    assert state.data["handoff"]["active"] is True and state.data["handoff"]["reason"] == "upset"
+    assert state.handoff is not None and state.handoff.active is True and state.handoff.reason == "upset"
     queue = await open_tickets(store)
     assert [t.status for t in queue] == [TicketStatus.WAITING]
     assert queue[0].staff is not None and queue[0].staff.thread == "170000001.0001"
@@ -98,7 +98,8 @@ async def test_card_failure_keeps_the_ticket_so_the_timeout_still_offers_email()
     store = MemorySessionStore()
     state = ConversationState(user_id="u42", data={"handoff": {"reason": "user_request"}})
     await service(DownOutbox(), store).after(shopper_says("/human"), state)
-    ticket_id = state.data["handoff"]["ticket"]
+    assert state.handoff is not None and state.handoff.ticket is not None
+    ticket_id = state.handoff.ticket
     assert await store.due("handoff-timeout", 1e12) == [ticket_id]
 
 

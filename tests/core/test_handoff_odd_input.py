@@ -17,11 +17,11 @@ async def test_odd_rating_value_is_thanked_and_not_recorded(value: str) -> None:
     press = IncomingMessage(conversation=SHOPPER, user_id="u42", button_payload=f"{RATE_PAYLOAD}{value}")
     replies = await service(RecordingOutbox(), MemorySessionStore()).intercept(press, state)
     assert replies and "rating" in replies[0].text
-    assert "rating" not in state.data["handoff"]
+    assert state.handoff is not None and state.handoff.rating is None
 
 
 async def test_a_real_rating_is_recorded() -> None:
     state = ConversationState(user_id="u42", data={"handoff": {"ticket": "t1", "awaiting": "rating"}})
     press = IncomingMessage(conversation=SHOPPER, user_id="u42", button_payload=f"{RATE_PAYLOAD}4")
     await service(RecordingOutbox(), MemorySessionStore()).intercept(press, state)
-    assert state.data["handoff"]["rating"] == 4
+    assert state.handoff is not None and state.handoff.rating == 4

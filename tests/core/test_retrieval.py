@@ -1,24 +1,23 @@
-"""PassageIndex: keyword tools and ranking plumbing (stand-in encoder), then quality (real encoder)."""
+"""PassageIndex: keyword tools, ranking plumbing and the confidence floor (hashing encoder, no model).
+
+Retrieval quality on the bots' policies and procedures with the real encoder:
+tests/bots/test_retrieval_quality.py.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from pathlib import Path
-
 import pytest
-from catalog_support import SHOP_DATA, STAFF_DATA, HashingEncoder
 
-from core.commerce.shopdata import load_policies, load_procedures, procedure_passages
 from core.retrieval import (
     CONFIDENT_FLOOR,
     KeywordIndex,
     Passage,
-    PassageHit,
     PassageIndex,
     confident,
     edit_distance,
     tokenize,
 )
+from tests.core.engine_support import HashingEncoder
 
 
 def test_tokenize_and_stem() -> None:
@@ -53,85 +52,16 @@ async def test_exact_key_wins_and_scores_are_sorted() -> None:
     assert await idx.query("   ") == []
 
 
-def test_confident_floor() -> None:
-    p = Passage(id="x", title="t", text="t")
-    assert confident(PassageHit(passage=p, score=CONFIDENT_FLOOR, semantic=0, keyword=0))
-    assert not confident(PassageHit(passage=p, score=CONFIDENT_FLOOR - 0.01, semantic=0, keyword=0))
-    assert not confident(None)
-
-
-# ------------------------------------------------------------------ real encoder
-
-
-@pytest.fixture(scope="module")
-def encoder(artifacts_dir: Path) -> Iterator[object]:
-    from models.encoder import OnnxEncoder
-
-    enc = OnnxEncoder.from_artifacts(artifacts_dir / "encoder")
-    yield enc
-    enc.close()
-
-
-@pytest.fixture(scope="module")
-def policy_index(encoder) -> PassageIndex:
-    return PassageIndex(passages=load_policies(SHOP_DATA / "policies.yaml").passages(), encoder=encoder)
-
-
-@pytest.fixture(scope="module")
-def procedure_index(encoder) -> PassageIndex:
-    return PassageIndex(passages=procedure_passages(load_procedures(STAFF_DATA / "procedures.yaml")),
-                        encoder=encoder)
-
-
-# Paraphrases that are NOT in policies.yaml.
-PARAPHRASES = [
-    ("how many days do I have to send something back", "returns_window"),
-    ("is delivery free if I spend a lot", "shipping_cost"),
-    ("can I pay using paypal", "payment_methods"),
-    ("do you deliver to australia", "shipping_international"),
-    ("my parcel got lost", "shipping_lost"),
-    ("how do I wash a fleece hoodie", "care"),
-    ("can I collect my order from the shop", "click_and_collect"),
-    ("do gift vouchers run out", "gift_cards"),
-    ("can I exchange these jeans for another colour", "exchanges"),
-    ("erase everything you know about me", "data_erasure"),
-]
-OFF_TOPIC = [
-    "what's the weather like tomorrow", "tell me a joke", "what is the capital of France",
-    "how do I cook rice", "play some music", "book me a flight to london", "how tall is mount everest",
-    "turn off the lights", "what's 2+2", "recommend a movie",
-]
-
-
-@pytest.mark.parametrize(("question", "policy"), PARAPHRASES)
-async def test_policy_paraphrases_are_found_confidently(policy_index: PassageIndex, question: str,
-                                                        policy: str) -> None:
-    hits = await policy_index.query(question, k=3)
-    assert hits[0].passage.id == policy
-    assert confident(hits[0])
-
-
-async def test_off_topic_questions_are_not_confident(policy_index: PassageIndex) -> None:
-    unsure = [q for q in OFF_TOPIC if not confident((await policy_index.query(q, k=1))[0])]
-    assert len(unsure) >= 9, f"confident on: {set(OFF_TOPIC) - set(unsure)}"
-
-
-async def test_query_embedding_reuse_gives_same_ranking(policy_index: PassageIndex, encoder) -> None:
-    q = "what is your return policy"
-    vec = encoder.embed_sync([q])[0]
-    a = await policy_index.query(q, k=3)
-    b = await policy_index.query(q, k=3, query_embedding=vec)
-    assert [h.passage.id for h in a] == [h.passage.id for h in b] == [h.passage.id for h in a]
-    assert a[0].score == pytest.approx(b[0].score, abs=1e-5)
-
-
-@pytest.mark.parametrize(("question", "procedure"), [
-    ("customer wants to return something but lost the receipt", "return_without_receipt"),
-    ("the card machine won't connect", "card_reader_offline"),
-    ("what do I do when we close up at night", "store_closing"),
-    ("I think someone is stealing", "shoplifting"),
-    ("who do I call about the till app crashing", "pos_frozen"),
-])
-async def test_staff_procedures(procedure_index: PassageIndex, question: str, procedure: str) -> None:
-    hits = await procedure_index.query(question, k=3)
-    assert procedure in [h.passage.id for h in hits]
+async def test_the_floor_separates_a_matching_question_from_an_unrelated_one() -> None:
+    # Scores as the index computes them, on each side of the floor: an asked key and a
+    # question sharing neither words nor trigrams with any passage.
+    passages = [Passage(id="returns", title="Returns", text="Send items back within 30 days.",
+                        keys=("can I send it back",)),
+                Passage(id="shipping", title="Shipping", text="Delivery costs $5.", keys=("how much is delivery",))]
+    idx = PassageIndex(passages=passages, encoder=HashingEncoder())
+    (asked,) = await idx.query("can I send it back", k=1)
+    (unrelated,) = await idx.query("zzz qqq xxyyzz", k=1)
+    assert asked.score >= CONFIDENT_FLOOR > unrelated.score
+    assert confident(asked) and not confident(unrelated)
+    assert not confident(asked, floor=asked.score + 0.01)  # a stricter bot-level floor is honoured
+    assert not confident(None)  # an empty index answers "not sure", never an error

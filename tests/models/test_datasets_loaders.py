@@ -1,7 +1,8 @@
-"""Loaders read the real dataset files; counts match shared/datasets/README.md."""
+"""The shipped datasets are intact and the loaders read them; counts match datasets/README.md."""
 
 from __future__ import annotations
 
+import hashlib
 from pathlib import Path
 
 import pytest
@@ -17,6 +18,24 @@ from models.datasets import (
     load_hwu64,
     stratified_split,
 )
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_the_repository_ships_every_dataset_intact_with_its_licence() -> None:
+    # The repository's own copy, whatever SHOPKEEP_DATASETS says: a clone must carry it.
+    root = REPO_ROOT / "datasets"
+    listed = {}
+    for line in (root / "SHA256SUMS").read_text(encoding="utf-8").splitlines():
+        digest, name = line.split(maxsplit=1)
+        listed[name] = digest
+    shipped = {p.relative_to(root).as_posix() for p in root.rglob("*") if p.is_file()}
+    assert shipped - {"SHA256SUMS", "README.md"} == set(listed)
+    for name, digest in listed.items():
+        assert hashlib.sha256((root / name).read_bytes()).hexdigest() == digest, name
+    for folder in ("bitext_customer_service", "banking77", "clinc150", "hwu64"):
+        assert any(n.startswith(f"{folder}/LICENSE") for n in listed), folder
+        assert f"`{folder}" in (root / "README.md").read_text(encoding="utf-8"), folder
 
 
 def test_bitext_counts(datasets_dir: Path) -> None:

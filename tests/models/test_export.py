@@ -13,8 +13,15 @@ from typer.testing import CliRunner
 
 from bots.cli import app
 from models.encoder import OnnxEncoder
-from models.export import PARITY_MIN_COSINE, ExportError, build_encoder, default_model_dir
-from models.manifest import EncoderManifest, read_manifest, sha256_file
+from models.export import (
+    PARITY_MIN_COSINE,
+    ExportError,
+    build_encoder,
+    default_model_dir,
+    is_up_to_date,
+)
+from models.manifest import EncoderManifest, read_manifest, sha256_file, write_manifest
+from models.parity import PARITY_SOURCES_TEXT
 from models.quantize import MAX_ACCURACY_DROP_PT, MIN_COSINE
 
 
@@ -27,7 +34,12 @@ def test_manifest_records_a_consistent_build(encoder_dir: Path, encoder_manifest
     assert m.parity.min_cosine >= PARITY_MIN_COSINE
     assert m.parity.n_sentences >= 500 and set(m.parity.batch_sizes) >= {1, 7, 64}
     assert {"torch", "onnx", "tokenizers"} <= set(m.versions)
-    if m.int8_gate is not None and m.int8_gate.selected_scheme is not None:
+    # The build ran the int8 gate on real data (never "skipped: not found") and drew its
+    # parity sentences from the shipped datasets.
+    assert m.int8_gate is not None and m.int8_gate.skipped_reason is None
+    assert m.int8_gate.accuracy_dataset == "bitext_customer_service" and m.int8_gate.attempts
+    assert m.parity.sentences_from == PARITY_SOURCES_TEXT
+    if m.int8_gate.selected_scheme is not None:
         chosen = [a for a in m.int8_gate.attempts if a.scheme == m.int8_gate.selected_scheme]
         assert chosen and chosen[0].passed and chosen[0].min_cosine >= MIN_COSINE
         assert (m.int8_gate.accuracy_fp32 - chosen[0].accuracy) * 100 <= MAX_ACCURACY_DROP_PT
@@ -47,8 +59,10 @@ def test_int8_variant_when_shipped_agrees_with_fp32(encoder_dir: Path, encoder_m
 
 
 @pytest.mark.train
-def test_up_to_date_artifacts_are_not_rebuilt(artifacts_dir: Path, encoder_manifest: EncoderManifest) -> None:
-    result = build_encoder(artifacts_dir=artifacts_dir, int8=encoder_manifest.int8_gate is not None)
+def test_up_to_date_artifacts_are_not_rebuilt(artifacts_dir: Path, datasets_dir: Path,
+                                              encoder_manifest: EncoderManifest) -> None:
+    result = build_encoder(artifacts_dir=artifacts_dir, datasets_dir=datasets_dir,
+                           int8=encoder_manifest.int8_gate is not None)
     assert result.rebuilt is False
     assert result.manifest == encoder_manifest
 
@@ -71,11 +85,12 @@ def _tiny_model(folder: Path, kind: str, seed: int = 0) -> Path:
 
 @pytest.mark.train
 @pytest.mark.parametrize("kind", ["bert", "distilbert"])
-def test_any_hf_encoder_exports_with_parity_and_rebuilds_on_change(tmp_path: Path, kind: str) -> None:
+def test_any_hf_encoder_exports_with_parity_and_rebuilds_on_change(tmp_path: Path, kind: str,
+                                                                    datasets_dir: Path) -> None:
     model_dir = _tiny_model(tmp_path / "model", kind)
     artifacts = tmp_path / "artifacts"
     steps: list[str] = []
-    first = build_encoder(artifacts_dir=artifacts, model_dir=model_dir, datasets_dir=None, int8=False,
+    first = build_encoder(artifacts_dir=artifacts, model_dir=model_dir, datasets_dir=datasets_dir, int8=False,
                           step=steps.append)
     assert first.rebuilt and first.manifest.hidden_dim == 32 and first.manifest.model_type == kind
     assert first.manifest.parity.min_cosine >= PARITY_MIN_COSINE
@@ -84,19 +99,52 @@ def test_any_hf_encoder_exports_with_parity_and_rebuilds_on_change(tmp_path: Pat
     encoder = OnnxEncoder.from_artifacts(artifacts)
     assert encoder.embed_sync(["hello there"]).shape == (1, 32)
 
-    again = build_encoder(artifacts_dir=artifacts, model_dir=model_dir, datasets_dir=None, int8=False)
+    again = build_encoder(artifacts_dir=artifacts, model_dir=model_dir, datasets_dir=datasets_dir, int8=False)
     assert again.rebuilt is False
 
     _tiny_model(model_dir, kind, seed=1)  # new weights: the fingerprint changes
-    changed = build_encoder(artifacts_dir=artifacts, model_dir=model_dir, datasets_dir=None, int8=False)
+    changed = build_encoder(artifacts_dir=artifacts, model_dir=model_dir, datasets_dir=datasets_dir, int8=False)
     assert changed.rebuilt and changed.manifest.source_sha256 != first.manifest.source_sha256
     assert read_manifest(artifacts / "encoder").source_sha256 == changed.manifest.source_sha256
 
 
-def test_a_folder_without_weights_is_a_clear_error(tmp_path: Path) -> None:
+def test_a_folder_without_weights_is_a_clear_error(tmp_path: Path, datasets_dir: Path) -> None:
     (tmp_path / "config.json").write_text("{}", encoding="utf-8")
     with pytest.raises(ExportError, match="no model weights"):
-        build_encoder(artifacts_dir=tmp_path / "a", model_dir=tmp_path)
+        build_encoder(artifacts_dir=tmp_path / "a", model_dir=tmp_path, datasets_dir=datasets_dir)
+
+
+@pytest.mark.parametrize("missing, int8", [
+    ("bitext_customer_service/train.csv", False),
+    ("clinc150/data_full.json", False),
+    ("bitext_customer_service/test.csv", True),
+])
+def test_a_build_without_its_data_fails_naming_the_file(tmp_path: Path, datasets_dir: Path, missing: str,
+                                                        int8: bool) -> None:
+    # No weaker build: parity on made-up sentences, or fp32 served because the gate had no data.
+    partial = tmp_path / "datasets"
+    for name in ("bitext_customer_service/train.csv", "bitext_customer_service/test.csv", "clinc150/data_full.json"):
+        if name != missing:
+            (partial / name).parent.mkdir(parents=True, exist_ok=True)
+            (partial / name).symlink_to(datasets_dir / name)
+    with pytest.raises(ExportError, match=rf"{partial / missing} not found"):
+        build_encoder(artifacts_dir=tmp_path / "a", datasets_dir=partial, int8=int8, force=True)
+    assert not (tmp_path / "a" / "encoder" / "manifest.json").exists()
+
+
+def test_a_build_whose_gate_was_skipped_is_not_up_to_date(tmp_path: Path, encoder_dir: Path,
+                                                         encoder_manifest: EncoderManifest) -> None:
+    # Artifacts built before the data shipped (gate skipped, fp32 served) are rebuilt, not kept.
+    copy = tmp_path / "encoder"
+    shutil.copytree(encoder_dir, copy)
+    assert is_up_to_date(copy, Path(encoder_manifest.source_model_dir)) is not None
+    gate = encoder_manifest.int8_gate
+    assert gate is not None
+    skipped = encoder_manifest.model_copy(update={"int8_gate": gate.model_copy(update={
+        "skipped_reason": "bitext_customer_service not found under ../shared/datasets"})})
+    write_manifest(copy, skipped)
+    assert is_up_to_date(copy, Path(encoder_manifest.source_model_dir)) is None
+    assert is_up_to_date(copy, Path(encoder_manifest.source_model_dir), int8=False) is not None
 
 
 runner = CliRunner()

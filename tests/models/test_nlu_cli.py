@@ -31,6 +31,7 @@ def _train(artifacts: Path, *extra: str) -> tuple[int, str]:
 def test_train_writes_head_then_is_up_to_date(artifacts: Path) -> None:
     code, out = _train(artifacts, "--intents", str(FIXTURE))
     assert code == 0, out
+    assert "calibrated on" in out and "CLINC150 out-of-scope examples" in out
     head = artifacts / "intents" / "demo"
     assert {"head.onnx", "labels.json", "calibration.json", "manifest.json"} <= {p.name for p in head.iterdir()}
     assert json.loads((head / "labels.json").read_text()) == ["goodbye", "greet", "order_status", "return_item"]
@@ -69,3 +70,13 @@ def test_malformed_intents_file(artifacts: Path, tmp_path: Path) -> None:
     bad.write_text("intents:\n  greet:\n    examples: [hi]\n  bye:\n    examples: [bye, ciao]\n")
     code, out = _train(artifacts, "--intents", str(bad))
     assert code == 1 and "greet" in out and "Traceback" not in out
+
+
+def test_without_clinc150_training_stops_naming_the_file(artifacts: Path, tmp_path: Path) -> None:
+    # No quiet head whose out-of-scope threshold comes from in-scope data alone.
+    empty = tmp_path / "no-datasets"
+    empty.mkdir()
+    code, out = _train(artifacts, "--intents", str(FIXTURE), "--datasets-dir", str(empty))
+    assert code == 1
+    assert str(empty / "clinc150" / "data_full.json") in out.replace("\n", "") and "Traceback" not in out
+    assert not (artifacts / "intents" / "demo").exists()

@@ -16,7 +16,7 @@ import json
 import logging
 import os
 from collections.abc import Sequence
-from datetime import date
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
@@ -49,6 +49,7 @@ class ShopifyBackend:
         encoder: embeds product texts for search.
         stores: physical stores (from the bot's data; Shopify has no opening hours).
         cache_path: a JSON copy of the last synced catalogue on disk, when set.
+        today: a fixed date for return windows (tests); None: the real clock.
     """
 
     name = "shopify"
@@ -72,7 +73,7 @@ class ShopifyBackend:
                                token=str(settings.require("shopify_admin_token")),
                                timeout_s=settings.shopify_timeout_s)
         return cls(client=client, snapshot=snapshot or MemoryCatalogSnapshot(), encoder=encoder, stores=stores,
-                   cache_path=settings.shopify_catalog_cache, today=settings.demo_today)
+                   cache_path=settings.shopify_catalog_cache)
 
     # --- the port ----------------------------------------------------------------------
     @property
@@ -87,7 +88,11 @@ class ShopifyBackend:
         return self._stores
 
     def today(self) -> date:
-        return self._today or date.today()
+        """Today on the shop's clock (its first store's time zone; UTC without stores), unless fixed."""
+        if self._today is not None:
+            return self._today
+        now = datetime.now(UTC)
+        return self._stores[0].local(now).date() if self._stores else now.date()
 
     async def find_order(self, number: str) -> Order | None:
         name = normalize_order_number(number)

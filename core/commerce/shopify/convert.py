@@ -14,7 +14,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
@@ -46,11 +46,11 @@ def version(updated_at: Any) -> int:
     if not isinstance(updated_at, str) or not updated_at:
         return 0
     try:
-        moment = datetime.fromisoformat(updated_at.replace("Z", "+00:00"))
+        moment = datetime.fromisoformat(updated_at)
     except ValueError:
         return 0
     if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=timezone.utc)
+        moment = moment.replace(tzinfo=UTC)
     return int(moment.timestamp() * 1000)
 
 
@@ -154,7 +154,7 @@ def _datetime(value: Any) -> datetime | None:
     if not isinstance(value, str) or not value:
         return None
     try:
-        return datetime.fromisoformat(value.replace("Z", "+00:00"))
+        return datetime.fromisoformat(value)
     except ValueError:
         return None
 
@@ -183,7 +183,7 @@ def order_from_graphql(node: Mapping[str, Any]) -> Order:
         id=node.get("id"),
         customer=Customer(name=str((node.get("customer") or {}).get("displayName") or ""),
                           email=str(node.get("email") or ""), phone=str(node.get("phone") or "")),
-        created_at=_datetime(node.get("createdAt")) or datetime.now(timezone.utc),
+        created_at=_datetime(node.get("createdAt")) or datetime.now(UTC),
         status=_status(node, fulfillments, bool(tracking), bool(delivered)),
         currency=currency,
         line_items=tuple(items),

@@ -6,7 +6,7 @@ import asyncio
 import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Self
 
 from aiohttp import web
 
@@ -69,7 +69,7 @@ class Recorder:
 
         try:
             await asyncio.wait_for(waiting(), timeout)
-        except asyncio.TimeoutError as error:
+        except TimeoutError as error:
             seen = [c.method for c in self.calls]
             raise AssertionError(f"expected {what}, got calls {seen}") from error
 
@@ -92,7 +92,7 @@ class StandinServer:
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
-    async def __aenter__(self) -> StandinServer:
+    async def __aenter__(self) -> Self:
         self._runner = web.AppRunner(self.app, access_log=None)
         await self._runner.setup()
         site = web.TCPSite(self._runner, "127.0.0.1", 0)

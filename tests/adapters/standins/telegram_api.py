@@ -68,7 +68,7 @@ class TelegramApiStandin(StandinServer):
             updates = []
             try:
                 updates.append(await asyncio.wait_for(self._updates.get(), 0.2))
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 pass
             while not self._updates.empty():
                 updates.append(self._updates.get_nowait())

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import date, datetime, timezone
+from datetime import UTC, date, datetime, time
 from pathlib import Path
 
 import pytest
@@ -30,11 +30,38 @@ def test_stores(stores) -> None:
     midtown = stores["midtown"]
     assert midtown.phone.startswith("+") and "click_and_collect" in midtown.services
     # Saturday 2026-11-28, 12:00 in Seattle (20:00 UTC).
-    assert midtown.is_open(datetime(2026, 11, 28, 20, 0, tzinfo=timezone.utc))
-    assert not midtown.is_open(datetime(2026, 11, 28, 5, 0, tzinfo=timezone.utc))  # 21:00 Friday local
+    assert midtown.is_open(datetime(2026, 11, 28, 20, 0, tzinfo=UTC))
+    assert not midtown.is_open(datetime(2026, 11, 28, 5, 0, tzinfo=UTC))  # 21:00 Friday local
     assert not midtown.is_open(datetime(2026, 11, 29, 12, 0))  # naive = local; closed on Sundays
     assert not stores["harbourfront"].is_open(datetime(2026, 12, 25, 12, 0))  # holiday
     assert stores["riverside"].opening(date(2026, 11, 30)) is None  # Monday
+
+
+def test_special_days_replace_the_weekly_hours(stores) -> None:
+    harbourfront = stores["harbourfront"]
+    eve = date(2026, 12, 24)  # a Thursday: 10:00-21:00 on the weekly table
+    assert harbourfront.opening(eve) == (time(10), time(16))
+    assert harbourfront.holidays[eve].name_in("zh") == "平安夜"
+    assert harbourfront.holidays[eve].name_in("fr") == "Christmas Eve"
+    assert harbourfront.opening(date(2026, 12, 25)) is None
+    # 23:30 UTC on the 24th is 15:30 in Seattle: open until the special 16:00 closing.
+    assert harbourfront.is_open(datetime(2026, 12, 24, 23, 30, tzinfo=UTC))
+    assert not harbourfront.is_open(datetime(2026, 12, 25, 0, 30, tzinfo=UTC))
+    ahead = harbourfront.special_days(date(2026, 12, 24), 8)
+    assert [day for day, _ in ahead] == [date(2026, 12, 24), date(2026, 12, 25), date(2026, 12, 31)]
+    assert harbourfront.local(datetime(2026, 12, 1, 5, 0)).date() == date(2026, 11, 30)  # naive = UTC
+
+
+def test_special_days_accept_a_bare_spec_or_a_named_entry(tmp_path: Path) -> None:
+    path = tmp_path / "stores.yaml"
+    path.write_text(
+        "stores:\n  - id: x\n    name: X\n    address: a\n    city: c\n    timezone: Europe/London\n"
+        "    holidays:\n      '2026-12-25': closed\n      '2026-12-24': {hours: '10:00-14:00', name: Xmas Eve}\n",
+        encoding="utf-8")
+    (store,) = load_stores(path)
+    assert store.holidays[date(2026, 12, 25)].hours == "closed" and store.holidays[date(2026, 12, 25)].name == {}
+    assert store.holidays[date(2026, 12, 24)].name_in("en") == "Xmas Eve"
+    assert store.opening(date(2026, 12, 24)) == (time(10), time(14))
 
 
 def test_hours_text(stores) -> None:
@@ -110,6 +137,8 @@ def test_normalize_order_number() -> None:
      "weekday"),
     ("stores:\n  - id: x\n    name: X\n    address: a\n    city: c\n    timezone: Mars/Base\n", load_stores,
      "time zone"),
+    ("stores:\n  - id: x\n    name: X\n    address: a\n    city: c\n    holidays: {'2026-12-24': 'noon-ish'}\n",
+     load_stores, "special day must be 'HH:MM-HH:MM'"),
     ("policies:\n  - {id: a, title: A, answer: {zh: 好}}\n", load_policies, "English"),
     ("policies:\n  - {id: a, title: A, answer: {en: x}}\n  - {id: a, title: B, answer: {en: y}}\n",
      load_policies, "duplicate"),

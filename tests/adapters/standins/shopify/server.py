@@ -26,7 +26,7 @@ import json
 import time
 import uuid
 from collections.abc import Mapping, Sequence
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 import httpx
@@ -289,7 +289,7 @@ def _return_request(shop: FakeShop, data: Mapping[str, Any]) -> dict[str, Any]:
                 "message": "Quantity is not available for return", "code": "INVALID"}]}
     record = {"id": gid("Return", 5000 + len(shop.returns)), "name": f"{order['name']}-R{len(shop.returns) + 1}",
               "status": "REQUESTED", "order": order["id"], "lines": [dict(li) for li in data["returnLineItems"]],
-              "requestedAt": datetime.now(timezone.utc).isoformat()}
+              "requestedAt": datetime.now(UTC).isoformat()}
     shop.returns.append(record)
     return {"return": record, "userErrors": []}
 
@@ -307,7 +307,7 @@ def webhook_headers(topic: str, body: bytes, *, secret: str, shop_domain: str,
         "X-Shopify-Shop-Domain": shop_domain,
         "X-Shopify-API-Version": "2025-01",
         "X-Shopify-Webhook-Id": webhook_id or str(uuid.uuid4()),
-        "X-Shopify-Triggered-At": datetime.now(timezone.utc).isoformat(timespec="microseconds").replace("+00:00", "Z"),
+        "X-Shopify-Triggered-At": datetime.now(UTC).isoformat(timespec="microseconds").replace("+00:00", "Z"),
         "X-Shopify-Event-Id": str(uuid.uuid4()),
     }
 
