@@ -51,7 +51,7 @@ from itertools import combinations
 
 import numpy as np
 
-from core.protocols import TextEncoder
+from core.protocols import TextEncoder, embed_passages_sync
 
 SEMANTIC_WEIGHT = 0.75
 #: Hits scoring at least this are answered directly; see the module docstring.
@@ -270,7 +270,7 @@ class PassageIndex:
                 owners.append(i)
         self._texts = tuple(texts)
         self._owners = np.array(owners, dtype=np.int64)
-        self._vectors = encoder.embed_sync(texts) if texts else np.zeros((0, encoder.dim), np.float32)
+        self._vectors = embed_passages_sync(encoder, texts) if texts else np.zeros((0, encoder.dim), np.float32)
         self._keywords = KeywordIndex(documents=[
             tokenize(" ".join((p.title, p.title, p.text, *p.keys))) for p in self.passages
         ])

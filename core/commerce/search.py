@@ -23,7 +23,7 @@ import numpy as np
 
 from core.commerce.catalog import Catalog, Product, Variant, load_catalog
 from core.commerce.entities import Entities, EntityExtractor
-from core.protocols import TextEncoder
+from core.protocols import TextEncoder, embed_passages, embed_passages_sync
 from core.retrieval import KeywordIndex, keyword_scores, tokenize
 
 SEMANTIC_WEIGHT = 0.6
@@ -142,7 +142,7 @@ class ProductSearch:
         self.products: tuple[Product, ...] = tuple(catalog.offered())
         self.documents = [product_document(p) for p in self.products]
         if embeddings is None:
-            embeddings = (encoder.embed_sync(self.documents) if self.documents
+            embeddings = (embed_passages_sync(encoder, self.documents) if self.documents
                           else np.zeros((0, encoder.dim), dtype=np.float32))
         if embeddings.shape[0] != len(self.products):
             raise ValueError(f"{embeddings.shape[0]} embeddings for {len(self.products)} products")
@@ -158,7 +158,8 @@ class ProductSearch:
                     semantic_weight: float = SEMANTIC_WEIGHT) -> ProductSearch:
         """Build the index without blocking the event loop (the encoder runs off-loop)."""
         documents = [product_document(p) for p in catalog.offered()]
-        embeddings = await encoder.embed(documents) if documents else np.zeros((0, encoder.dim), np.float32)
+        embeddings = (await embed_passages(encoder, documents) if documents
+                      else np.zeros((0, encoder.dim), np.float32))
         return cls(catalog=catalog, encoder=encoder, embeddings=embeddings, semantic_weight=semantic_weight)
 
     def __len__(self) -> int:
