@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
-from typing import Protocol, runtime_checkable
+from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 
@@ -58,6 +58,40 @@ class CachingTextEncoder(TextEncoder, Protocol):
         ...
 
 
+@runtime_checkable
+class PassageEncoder(TextEncoder, Protocol):
+    """A :class:`TextEncoder` that embeds documents differently from queries.
+
+    Asymmetric encoders (e5: ``query: `` / ``passage: ``) want product documents,
+    policy and procedure passages marked as passages; ``embed``/``embed_sync``
+    embed queries (user messages, intent examples). Use :func:`embed_passages`
+    and :func:`embed_passages_sync`, which fall back to the plain methods for
+    encoders without the distinction.
+    """
+
+    async def embed_passages(self, texts: Sequence[str]) -> np.ndarray:
+        """Embed documents off the event loop."""
+        ...
+
+    def embed_passages_sync(self, texts: Sequence[str]) -> np.ndarray:
+        """Blocking variant for index building."""
+        ...
+
+
+def embed_passages_sync(encoder: TextEncoder, texts: Sequence[str]) -> np.ndarray:
+    """Embed documents (not queries) with ``encoder``, blocking."""
+    if isinstance(encoder, PassageEncoder):
+        return encoder.embed_passages_sync(texts)
+    return encoder.embed_sync(texts)
+
+
+async def embed_passages(encoder: TextEncoder, texts: Sequence[str]) -> np.ndarray:
+    """Embed documents (not queries) with ``encoder`` off the event loop."""
+    if isinstance(encoder, PassageEncoder):
+        return await encoder.embed_passages(texts)
+    return await encoder.embed(texts)
+
+
 @dataclass(frozen=True)
 class IntentPrediction:
     """What the intent model made of one text.
@@ -78,7 +112,8 @@ class IntentPrediction:
 
 @runtime_checkable
 class IntentClassifier(Protocol):
-    labels: Sequence[str]
+    @property
+    def labels(self) -> Sequence[str]: ...
 
     async def predict(self, text: str) -> IntentPrediction: ...
 
@@ -146,11 +181,20 @@ class SessionStore(Protocol):
         """True the first time (scope, delivery_id) is seen within the dedup TTL."""
         ...
 
-    async def put_record(self, namespace: str, record_id: str, value: dict, ttl_s: int | None = None) -> None:
-        """Auxiliary JSON records (handoffs, long button payloads...)."""
+    async def put_record(
+        self,
+        namespace: str,
+        record_id: str,
+        value: dict[str, Any],
+        ttl_s: int | None = None,
+        *,
+        user: tuple[Platform, str] | None = None,
+    ) -> None:
+        """Auxiliary JSON records (handoffs, long button payloads...); ``user`` ties one to a user,
+        so that ``forget_user`` erases it."""
         ...
 
-    async def get_record(self, namespace: str, record_id: str) -> dict | None: ...
+    async def get_record(self, namespace: str, record_id: str) -> dict[str, Any] | None: ...
 
     async def delete_record(self, namespace: str, record_id: str) -> None: ...
 

@@ -49,7 +49,7 @@ def search(
     settings = Settings()
     try:
         products = load_catalog(catalog)
-        encoder = OnnxEncoder.from_artifacts(settings.artifacts_dir / "encoder", max_seq_len=settings.max_seq_len)
+        encoder = OnnxEncoder.from_artifacts(settings.encoder_artifacts_dir / "encoder", max_seq_len=settings.max_seq_len)
     except (CatalogError, ModelNotBuilt) as e:
         err.print(f"[red]error:[/red] {e}")
         raise typer.Exit(code=1) from e

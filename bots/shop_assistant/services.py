@@ -107,7 +107,8 @@ async def setup(ctx: SetupContext) -> ShopServices:
     catalogue, search and vocabulary are the shop's live ones; otherwise the
     offline backend reads the demo files (or ``--catalog``).
     """
-    if ctx.encoder is None:
+    encoder = ctx.encoder
+    if encoder is None:
         raise ValueError("the shopping assistant needs a text encoder")
     data = ctx.bot_dir / "data"
     catalog_path = Path(ctx.catalog) if ctx.catalog else data / "products.csv"
@@ -124,7 +125,7 @@ async def setup(ctx: SetupContext) -> ShopServices:
             backend: CommerceBackend = connected
         else:
             catalog, search, entities = ctx.share(("catalog", catalog_path.resolve()), lambda: catalog_services(
-                catalog_path, ctx.encoder, type_synonyms=words.type_synonyms, complements=words.complements))
+                catalog_path, encoder, type_synonyms=words.type_synonyms, complements=words.complements))
             backend = OfflineBackend(catalog=catalog, orders=load_orders(data / "orders.yaml"), stores=stores,
                                      today=ctx.settings.demo_today)
         policies = load_policies(data / "policies.yaml")
@@ -141,7 +142,7 @@ async def setup(ctx: SetupContext) -> ShopServices:
             search=search,
             entities=entities,
             policies=policies,
-            policy_index=PassageIndex(passages=policies.passages(), encoder=ctx.encoder),
+            policy_index=PassageIndex(passages=policies.passages(), encoder=encoder),
             stores=stores,
             backend=backend,
             notifier=notifier,

@@ -40,7 +40,7 @@ from core.commerce.entities import Entities, EntityExtractor
 from core.commerce.search import ProductSearch, SearchFilters, SearchHit, product_document
 from core.commerce.shopify.snapshot import FULL, CatalogSnapshot, is_tombstone
 from core.errors import StorageError
-from core.protocols import TextEncoder
+from core.protocols import TextEncoder, embed_passages
 
 logger = logging.getLogger(__name__)
 
@@ -221,7 +221,7 @@ class LiveShopCatalog:
         missing = [k for k in wanted if k not in self._vectors]
         if not missing:
             return
-        vectors = await self.encoder.embed([wanted[k] for k in missing])
+        vectors = await embed_passages(self.encoder, [wanted[k] for k in missing])
         fresh = {k: np.asarray(v, dtype=np.float32) for k, v in zip(missing, vectors)}
         self._vectors.update(fresh)
         with contextlib.suppress(StorageError):

@@ -23,7 +23,7 @@ import numpy as np
 
 from core.commerce.catalog import Catalog, Product, Variant, load_catalog
 from core.commerce.entities import Entities, EntityExtractor
-from core.protocols import TextEncoder
+from core.protocols import TextEncoder, embed_passages, embed_passages_sync
 from core.retrieval import KeywordIndex, keyword_scores, tokenize
 
 SEMANTIC_WEIGHT = 0.6
@@ -141,7 +141,8 @@ class ProductSearch:
                     semantic_weight: float = SEMANTIC_WEIGHT) -> ProductSearch:
         """Build the index without blocking the event loop (the encoder runs off-loop)."""
         documents = [product_document(p) for p in catalog.offered()]
-        embeddings = await encoder.embed(documents) if documents else np.zeros((0, encoder.dim), np.float32)
+        embeddings = (await embed_passages(encoder, documents) if documents
+                      else np.zeros((0, encoder.dim), np.float32))
         return cls(catalog=catalog, encoder=encoder, embeddings=embeddings, semantic_weight=semantic_weight)
 
     def __len__(self) -> int:
@@ -174,7 +175,7 @@ class ProductSearch:
         keyword = keyword_scores(self._keywords, tokenize(query)) if n else np.zeros(0, np.float32)
         w = self.semantic_weight
         score = w * semantic + (1 - w) * keyword
-        hits = []
+        hits: list[SearchHit] = []
         # Ranked by relevance, the page is complete once it is full; a price
         # order needs every fitting product first.
         wanted = offset + max(k, 0) if filters.sort == "relevance" else n
@@ -264,10 +265,10 @@ def _embed_in_chunks(encoder: TextEncoder, documents: Sequence[str],
     if not documents:
         return np.zeros((0, encoder.dim), dtype=np.float32)
     if on_progress is None:
-        return encoder.embed_sync(documents)
+        return embed_passages_sync(encoder, documents)
     parts = []
     for start in range(0, len(documents), chunk):
-        parts.append(encoder.embed_sync(documents[start:start + chunk]))
+        parts.append(embed_passages_sync(encoder, documents[start:start + chunk]))
         on_progress(min(start + chunk, len(documents)), len(documents))
     return np.concatenate(parts)
 
