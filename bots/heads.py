@@ -120,7 +120,7 @@ class HeadChoice:
 
 def choose_head(settings: Settings, bot: str, *, version: str | None = None) -> HeadChoice:
     """The published head (``version`` or CURRENT) when it suits the loaded encoder, else the artifacts head."""
-    artifacts = HeadChoice(settings.artifacts_dir / "intents" / bot, None)
+    artifacts = HeadChoice(settings.encoder_artifacts_dir / "intents" / bot, None)
     data_dir = settings.data_dir
     version = version or current_version(data_dir, bot)
     if data_dir is None or version is None:
@@ -131,7 +131,7 @@ def choose_head(settings: Settings, bot: str, *, version: str | None = None) -> 
     except (OSError, ValueError):
         logger.warning("published head %s of %s is unreadable; serving %s", version, bot, artifacts.path)
         return artifacts
-    if manifest.get("encoder") != encoder_hash(settings.artifacts_dir):
+    if manifest.get("encoder") != encoder_hash(settings.encoder_artifacts_dir):
         logger.warning("published head %s of %s was trained for another encoder; serving %s (retrain it)",
                        version, bot, artifacts.path)
         return artifacts

@@ -124,7 +124,7 @@ class Runtime:
 
 
 def load_encoder(settings: Settings) -> TextEncoder:
-    """The shared sentence encoder from ``artifacts/encoder``.
+    """The shared sentence encoder selected by ``SHOPKEEP_ENCODER`` (``<its artifacts>/encoder``).
 
     Raises:
         ModelNotBuilt: run ``shopkeep models build`` first.
@@ -132,7 +132,7 @@ def load_encoder(settings: Settings) -> TextEncoder:
     from models.encoder import OnnxEncoder
 
     return OnnxEncoder.from_artifacts(
-        settings.artifacts_dir / "encoder",
+        settings.encoder_artifacts_dir / "encoder",
         max_seq_len=settings.max_seq_len,
         intra_op_threads=settings.intra_op_threads,
         use_tensorrt=settings.use_tensorrt,

@@ -58,6 +58,40 @@ class CachingTextEncoder(TextEncoder, Protocol):
         ...
 
 
+@runtime_checkable
+class PassageEncoder(TextEncoder, Protocol):
+    """A :class:`TextEncoder` that embeds documents differently from queries.
+
+    Asymmetric encoders (e5: ``query: `` / ``passage: ``) want product documents,
+    policy and procedure passages marked as passages; ``embed``/``embed_sync``
+    embed queries (user messages, intent examples). Use :func:`embed_passages`
+    and :func:`embed_passages_sync`, which fall back to the plain methods for
+    encoders without the distinction.
+    """
+
+    async def embed_passages(self, texts: Sequence[str]) -> np.ndarray:
+        """Embed documents off the event loop."""
+        ...
+
+    def embed_passages_sync(self, texts: Sequence[str]) -> np.ndarray:
+        """Blocking variant for index building."""
+        ...
+
+
+def embed_passages_sync(encoder: TextEncoder, texts: Sequence[str]) -> np.ndarray:
+    """Embed documents (not queries) with ``encoder``, blocking."""
+    if isinstance(encoder, PassageEncoder):
+        return encoder.embed_passages_sync(texts)
+    return encoder.embed_sync(texts)
+
+
+async def embed_passages(encoder: TextEncoder, texts: Sequence[str]) -> np.ndarray:
+    """Embed documents (not queries) with ``encoder`` off the event loop."""
+    if isinstance(encoder, PassageEncoder):
+        return await encoder.embed_passages(texts)
+    return await encoder.embed(texts)
+
+
 @dataclass(frozen=True)
 class IntentPrediction:
     """What the intent model made of one text.

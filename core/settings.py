@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from datetime import date
 from pathlib import Path
+from typing import Literal
 
 from pydantic import AliasChoices, Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -34,6 +35,9 @@ class Settings(BaseSettings):
 
     # --- models ------------------------------------------------------------
     artifacts_dir: Path = REPO_ROOT / "artifacts"
+    # Which sentence encoder this deployment serves: "english" (all-MiniLM-L6-v2, artifacts/encoder)
+    # or "multilingual" (multilingual-e5-small, everything under artifacts/multilingual/).
+    encoder: Literal["english", "multilingual"] = "english"
     max_seq_len: int = 128
     batch_max_size: int = 64
     batch_max_wait_ms: float = 2.0
@@ -51,6 +55,11 @@ class Settings(BaseSettings):
 
     # --- store -------------------------------------------------------------
     shop_url: str = "https://demo-shopkeep.myshopify.com"
+    # The shop's identity; unset: the bot's data/shop.yaml for its own catalogue, else derived
+    # from the catalogue loaded (core.commerce.shop).
+    shop_name: str | None = None
+    shop_currency: str | None = None
+    shop_locale: str | None = None
     cart_link_template: str = "{shop_url}/cart/add?sku={items}"
     # The language a conversation starts in (before the user's locale or text says
     # otherwise), for every bot that speaks it; None: each bot's bot.yaml default_language.
@@ -123,6 +132,15 @@ class Settings(BaseSettings):
     events_flush_every_s: float = 0.5  # how often queued events are written (one pipeline)
     head_check_every_s: float = 2.0  # how often each worker looks for a newly trained intent head
 
+    @property
+    def encoder_artifacts_dir(self) -> Path:
+        """The artifacts of the selected encoder: ``encoder/``, ``intents/<bot>/``, ``cache/``.
+
+        The English encoder keeps the historical layout at the artifacts root; every
+        other encoder has its own folder below it, so switching never mixes heads.
+        """
+        return encoder_artifacts_dir(self.artifacts_dir, self.encoder)
+
     def require(self, field: str) -> object:
         """Return a setting's value or raise :class:`ConfigError` naming its variable."""
         value = getattr(self, field)
@@ -135,3 +153,13 @@ class Settings(BaseSettings):
                 name = f"SHOPKEEP_{field.upper()}"
             raise ConfigError(name, "is missing, and has no default.")
         return value
+
+
+ENCODERS = ("english", "multilingual")
+
+
+def encoder_artifacts_dir(artifacts_dir: Path, encoder: str) -> Path:
+    """Where ``encoder``'s artifacts live below ``artifacts_dir`` (see ``Settings.encoder_artifacts_dir``)."""
+    if encoder not in ENCODERS:
+        raise ConfigError("SHOPKEEP_ENCODER", f"must be one of {', '.join(ENCODERS)}, not {encoder!r}.")
+    return artifacts_dir if encoder == "english" else artifacts_dir / encoder

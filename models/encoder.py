@@ -1,6 +1,6 @@
 """The serving-path sentence encoder: ONNX Runtime + ``tokenizers``, no torch.
 
-``OnnxEncoder.from_artifacts(settings.artifacts_dir / "encoder")`` loads what
+``OnnxEncoder.from_artifacts(settings.encoder_artifacts_dir / "encoder")`` loads what
 ``shopkeep models build`` produced. ``embed_sync`` runs inline (CLIs, index
 building); ``await embed`` goes through a :class:`~models.batcher.MicroBatcher`
 so concurrent conversations share forward passes and the event loop never
@@ -53,6 +53,10 @@ class OnnxEncoder:
             micro-batcher both respect it).
         batch_max_wait_ms: how long the micro-batcher waits to fill a batch.
         cache_size: texts whose embeddings :meth:`embed` keeps (0: no cache).
+        query_prefix: prepended to queries (:meth:`embed`, :meth:`embed_sync`);
+            e5 wants ``"query: "``. Defaults to the manifest's.
+        passage_prefix: prepended to documents (:meth:`embed_passages`,
+            :meth:`embed_passages_sync`); e5 wants ``"passage: "``.
 
     Raises:
         ModelNotBuilt: a file is missing.
@@ -72,6 +76,8 @@ class OnnxEncoder:
         batch_max_size: int = 64,
         batch_max_wait_ms: float = 2.0,
         cache_size: int = 0,
+        query_prefix: str | None = None,
+        passage_prefix: str | None = None,
     ) -> None:
         for path in (model_path, tokenizer_path):
             if not Path(path).is_file():
@@ -82,6 +88,9 @@ class OnnxEncoder:
             raise ValueError("batch_max_size must be >= 1")
         self.variant = variant
         self.manifest = manifest
+        self.query_prefix = query_prefix if query_prefix is not None else (manifest.query_prefix if manifest else "")
+        self.passage_prefix = (passage_prefix if passage_prefix is not None
+                               else (manifest.passage_prefix if manifest else ""))
         self.max_seq_len = max_seq_len
         self.batch_max_size = batch_max_size
         self._cache = EmbeddingCache(cache_size) if cache_size > 0 else None
@@ -166,15 +175,30 @@ class OnnxEncoder:
 
     # --- TextEncoder ------------------------------------------------------
     def embed_sync(self, texts: Sequence[str]) -> np.ndarray:
-        """Embed texts, blocking. Returns ``(n, dim)`` float32, rows L2-normalised.
+        """Embed queries (user messages, intent examples), blocking.
 
-        Texts are sorted by token length and run in chunks of at most
-        ``batch_max_size`` so short texts are not padded to long ones.
+        Returns ``(n, dim)`` float32, rows L2-normalised. Texts are sorted by
+        token length and run in chunks of at most ``batch_max_size`` so short
+        texts are not padded to long ones.
 
         Raises:
             TypeError: ``texts`` is a bare string or holds non-strings.
         """
-        texts = _check_texts(texts)
+        return self._embed_raw(_prefixed(self.query_prefix, _check_texts(texts)))
+
+    def embed_passages_sync(self, texts: Sequence[str]) -> np.ndarray:
+        """Embed documents (products, policy and procedure passages), blocking."""
+        return self._embed_raw(_prefixed(self.passage_prefix, _check_texts(texts)))
+
+    async def embed(self, texts: Sequence[str]) -> np.ndarray:
+        """Embed queries off the event loop through the shared micro-batcher (cached texts skip it)."""
+        return await self._embed_async(_prefixed(self.query_prefix, _check_texts(texts)))
+
+    async def embed_passages(self, texts: Sequence[str]) -> np.ndarray:
+        """Embed documents off the event loop through the shared micro-batcher."""
+        return await self._embed_async(_prefixed(self.passage_prefix, _check_texts(texts)))
+
+    def _embed_raw(self, texts: list[str]) -> np.ndarray:
         if not texts:
             return np.zeros((0, self.dim), dtype=np.float32)
         encodings = self._tokenizer.encode_batch(texts)
@@ -186,9 +210,7 @@ class OnnxEncoder:
             out[chunk] = self._run([ids[i] for i in chunk])
         return out
 
-    async def embed(self, texts: Sequence[str]) -> np.ndarray:
-        """Embed off the event loop through the shared micro-batcher (cached texts skip it)."""
-        texts = _check_texts(texts)
+    async def _embed_async(self, texts: list[str]) -> np.ndarray:
         if not texts:
             return np.zeros((0, self.dim), dtype=np.float32)
         cache = self._cache
@@ -213,7 +235,7 @@ class OnnxEncoder:
         with self._batcher_lock:
             if self._batcher is None or self._batcher.closed:
                 self._batcher = MicroBatcher(
-                    run_batch=self.embed_sync,
+                    run_batch=self._embed_raw,  # texts arrive with their prefix
                     max_batch_size=self.batch_max_size,
                     max_wait_ms=self._batcher_wait_ms,
                 )
@@ -259,6 +281,10 @@ def _check_texts(texts: Sequence[str]) -> list[str]:
         if not isinstance(text, str):
             raise TypeError(f"texts[{i}] is {type(text).__name__}, expected str")
     return out
+
+
+def _prefixed(prefix: str, texts: list[str]) -> list[str]:
+    return [prefix + text for text in texts] if prefix else texts
 
 
 def default_threads() -> int:

