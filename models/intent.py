@@ -756,6 +756,8 @@ def train_bot_head(
     zh_rows = np.array([cjk_share(t) >= 0.5 for t in enc_texts], dtype=bool)
     if zh_rows.any():
         figures.update(zh_encoder_examples=int(zh_rows.sum()), zh_encoder_cv_accuracy=float(correct[zh_rows].mean()))
+        if (~zh_rows).any():
+            figures["other_encoder_cv_accuracy"] = float(correct[~zh_rows].mean())
     figures.update(
         cv_accuracy=float(correct.mean()),
         cv_accuracy_at_threshold=float(np.mean(correct & accepted)),
