@@ -754,6 +754,8 @@ def train_bot_head(
     accepted = p1 >= cal.oos_threshold
     # Chinese examples the encoder reads itself (a multilingual encoder): their own CV figure.
     zh_rows = np.array([cjk_share(t) >= 0.5 for t in enc_texts], dtype=bool)
+    if explicit_oos:
+        zh_rows = zh_rows[y_all != OUT_OF_SCOPE_LABEL]  # ``correct`` covers the in-scope rows only
     if zh_rows.any():
         figures.update(zh_encoder_examples=int(zh_rows.sum()), zh_encoder_cv_accuracy=float(correct[zh_rows].mean()))
         if (~zh_rows).any():
