@@ -777,7 +777,8 @@ def train_bot_head(
     if held_out_negatives:
         x_ho = np.asarray(embed([normalize_text(t) for t in held_out_negatives]), dtype=np.float32)
         _, h1, _ = top2(in_scope_probs(weights.probs(x_ho), labels))
-        figures["held_out_oos_recall"] = float(np.mean(h1 < cal.oos_threshold))
+        # A zeroed row lost to the bot's own out_of_scope class: rejected even at threshold 0.
+        figures["held_out_oos_recall"] = float(np.mean((h1 < cal.oos_threshold) | (h1 <= 0.0)))
         figures["held_out_oos_size"] = len(held_out_negatives)
 
     # --- character head
