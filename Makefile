@@ -61,6 +61,7 @@ soak: models
 bench: models
 	$(PY) -m bench.perf
 	$(PY) -m bench.shopify
+	$(PY) -m bench.staff
 
 bench-nlu: models
 	$(SK) nlu evaluate --dataset all --json-out bench/results/nlu.json --report bench/results/nlu.md

@@ -156,7 +156,7 @@ class ConsoleChat:
             if reply.handoff:
                 self._console.print("[yellow]   (a person from the team will take over)[/yellow]")
 
-    def _print_card(self, card: ProductCard, numbers: count) -> None:
+    def _print_card(self, card: ProductCard, numbers: count[int]) -> None:
         price = f"{card.currency} {card.price}"
         if card.compare_at_price:
             price += f" [strike]{card.compare_at_price}[/strike]"

@@ -102,7 +102,8 @@ class SetupContext:
         with _SHARE_LOCK:  # setups build in worker threads
             if key not in self.shared:
                 self.shared[key] = build()
-            return self.shared[key]
+            built: _T = self.shared[key]  # put there by this method, by ``build()`` for this key
+            return built
 
 
 class ActionContext:

@@ -20,7 +20,7 @@ import re
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypedDict
 
 from pydantic import BaseModel, ConfigDict
 
@@ -171,22 +171,35 @@ async def _lang(ctx: ActionContext, arg: str) -> None:
     ctx.say("lang_set", lang=lang)
 
 
-def explain(decision: Decision) -> dict[str, str]:
+class Explanation(TypedDict):
+    """The ``why`` template's values."""
+
+    intent: str
+    confidence: str
+    ranking: str
+    flags: str
+    entities: str
+    slots: str
+    action: str
+    sources: str
+
+
+def explain(decision: Decision) -> Explanation:
     """Values for the ``why`` template, language-neutral (numbers, names)."""
     ranking = ", ".join(f"{name} {score:.2f}" for name, score in decision.ranking[:3]) or "-"
     entities = mask_pii(", ".join(f"{k}={v}" for k, v in decision.entities.items())) or "-"
     slots = mask_pii(", ".join(f"{k}={v}" for k, v in decision.slots.items())) or "-"
     flags = [f for f, on in (("out_of_scope", decision.out_of_scope), ("ambiguous", decision.ambiguous)) if on]
-    return {
-        "intent": decision.intent,
-        "confidence": f"{decision.confidence:.2f}",
-        "ranking": ranking,
-        "flags": ", ".join(flags) or "-",
-        "entities": entities,
-        "slots": slots,
-        "action": decision.action or "-",
-        "sources": ", ".join(decision.sources) or "-",
-    }
+    return Explanation(
+        intent=decision.intent,
+        confidence=f"{decision.confidence:.2f}",
+        ranking=ranking,
+        flags=", ".join(flags) or "-",
+        entities=entities,
+        slots=slots,
+        action=decision.action or "-",
+        sources=", ".join(decision.sources) or "-",
+    )
 
 
 async def _why(ctx: ActionContext, arg: str) -> None:

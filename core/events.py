@@ -27,10 +27,11 @@ without keeping a record per conversation.
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from enum import Enum
-from typing import TYPE_CHECKING, Literal, Protocol
+from typing import TYPE_CHECKING, Literal, Protocol, TypedDict
 
 import numpy as np
 from pydantic import BaseModel
@@ -220,7 +221,9 @@ def handoff_active(handoff: HandoffFlags | None) -> bool:
     return handoff is not None and handoff.active
 
 
-def advance_session(state: ConversationState, *, at: float, handoff_before: str | None) -> list[tuple[str, str, float]]:
+def advance_session(
+    state: ConversationState, *, at: float, handoff_before: str | None
+) -> list[tuple[str, SessionStatus, float]]:
     """Move ``state.session`` on by this message; returns the status changes to record."""
     marker = handoff_marker(state.handoff)
     handoff = (marker is not None and marker != handoff_before) or handoff_active(state.handoff)
@@ -236,7 +239,7 @@ def turn_events(
     bot: str,
     at: float,
     handoff_before: str | None,
-    sessions: list[tuple[str, str, float]],
+    sessions: Sequence[tuple[str, str, float]],
     is_command: bool,
     failed: bool = False,
 ) -> list[Event]:
@@ -246,8 +249,7 @@ def turn_events(
     the text that was embedded.
     """
     key = message.conversation
-    base = {"platform": key.platform.value, "bot": bot, "at": at, "user": message.user_id,
-            "conversation": key.tag}
+    base = _EventBase(platform=key.platform.value, bot=bot, at=at, user=message.user_id, conversation=key.tag)
     events = [Event(kind=EventKind.MESSAGE, **base)]
     for previous, status, started_at in sessions:
         events.append(Event(kind=EventKind.SESSION, status=status, previous=previous, started_at=started_at, **base))
@@ -278,7 +280,17 @@ def turn_events(
     return events
 
 
-def _from_report(report: ActionReport, base: dict, *, text: str, embedding: np.ndarray | None,
+class _EventBase(TypedDict):
+    """The fields every event of one message shares."""
+
+    platform: str
+    bot: str
+    at: float
+    user: str
+    conversation: str
+
+
+def _from_report(report: ActionReport, base: _EventBase, *, text: str, embedding: np.ndarray | None,
                  intent: str) -> Event:
     if isinstance(report, Searched):
         query = mask_pii(report.query.strip())

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
-from typing import Protocol, runtime_checkable
+from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 
@@ -112,7 +112,8 @@ class IntentPrediction:
 
 @runtime_checkable
 class IntentClassifier(Protocol):
-    labels: Sequence[str]
+    @property
+    def labels(self) -> Sequence[str]: ...
 
     async def predict(self, text: str) -> IntentPrediction: ...
 
@@ -180,11 +181,20 @@ class SessionStore(Protocol):
         """True the first time (scope, delivery_id) is seen within the dedup TTL."""
         ...
 
-    async def put_record(self, namespace: str, record_id: str, value: dict, ttl_s: int | None = None) -> None:
-        """Auxiliary JSON records (handoffs, long button payloads...)."""
+    async def put_record(
+        self,
+        namespace: str,
+        record_id: str,
+        value: dict[str, Any],
+        ttl_s: int | None = None,
+        *,
+        user: tuple[Platform, str] | None = None,
+    ) -> None:
+        """Auxiliary JSON records (handoffs, long button payloads...); ``user`` ties one to a user,
+        so that ``forget_user`` erases it."""
         ...
 
-    async def get_record(self, namespace: str, record_id: str) -> dict | None: ...
+    async def get_record(self, namespace: str, record_id: str) -> dict[str, Any] | None: ...
 
     async def delete_record(self, namespace: str, record_id: str) -> None: ...
 

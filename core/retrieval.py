@@ -56,6 +56,8 @@ from core.protocols import TextEncoder, embed_passages_sync
 SEMANTIC_WEIGHT = 0.75
 #: Hits scoring at least this are answered directly; see the module docstring.
 CONFIDENT_FLOOR = 0.45
+#: Most candidates an "ask" offers (:class:`AnswerCalibration`).
+ASK_MAX = 3
 
 STOPWORDS = frozenset(
     ["a", "an", "and", "are", "as", "at", "be", "but", "by", "can", "could", "do", "does", "did", "for", "from", "have", "has", "how", "i", "i'm", "if", "in", "into", "is", "it", "its", "me", "my", "of", "on", "or", "our", "please", "should", "so", "some", "that", "the", "their", "them", "then", "there", "these", "they", "this", "to", "us", "was", "we", "what", "when", "where", "which", "who", "why", "will", "with", "would", "you", "your", "yours", "am", "any", "just", "want", "need", "looking", "look", "get", "got", "find", "show", "tell", "know", "like", "im", "id", "ive", "hi", "hello", "hey", "thanks", "thank"]
@@ -360,14 +362,17 @@ def calibrate_answer(
     negative_embeddings: np.ndarray | None = None,
     wrong_cost: float = 0.5,
     negatives_weight: float = 1.0,
+    ask_credit: float = 0.25,
 ) -> AnswerCalibration:
     """Choose the answer floor and margin by cross-validation over the passages' own phrasings.
 
     Every passage's ``keys`` are split into ``folds`` shares; each share is asked as queries
     of an index holding the other shares (the phrasings are embedded once). ``negatives``
     (messages no passage answers) are asked of the full index. The (floor, margin) pair
-    maximises ``right answers - wrong_cost * (wrong answers + negatives_weight * negatives
-    answered)``, each as a share of its set; ties go to the lower floor and margin.
+    maximises ``right answers + ask_credit * questions asked with the right passage among the
+    offered ones - wrong_cost * (wrong answers + negatives_weight * negatives answered)``, each
+    as a share of its set (an ask costs the user a click: half an answer); of the settings within one question of the best,
+    the lowest floor (then margin) wins.
     """
     queries: list[tuple[str, str, int]] = []  # (text, passage id, fold)
     for p in index.passages:
@@ -376,18 +381,20 @@ def calibrate_answer(
     if not queries:
         return AnswerCalibration(floor=CONFIDENT_FLOOR, margin=0.0)
     vectors = dict(zip(index._texts, index._vectors))
-    top, gap, right = [], [], []
+    top, gap, right, behind = [], [], [], []
     for f in range(folds):
         held = [q for q in queries if q[2] == f]
         if not held:
             continue
         sub = index.holding_out(q[0] for q in held)
         for text, pid, _ in held:
-            hits = sub.rank(text, vectors[text], k=2)
+            hits = sub.rank(text, vectors[text], k=ASK_MAX)
             top.append(hits[0].score)
             gap.append(hits[0].score - (hits[1].score if len(hits) > 1 else 0.0))
             right.append(hits[0].passage.id == pid)
-    t, g, r = np.array(top), np.array(gap), np.array(right)
+            # How far behind the top the right passage is (inf when not among the candidates).
+            behind.append(next((hits[0].score - h.score for h in hits if h.passage.id == pid), np.inf))
+    t, g, r, b = np.array(top), np.array(gap), np.array(right), np.array(behind)
     neg_top = np.zeros(0, dtype=np.float32)
     neg_gap = np.zeros(0, dtype=np.float32)
     if negatives:
@@ -395,17 +402,19 @@ def calibrate_answer(
         ranked = [index.rank(text, e, k=2) for text, e in zip(negatives, emb)]
         neg_top = np.array([h[0].score for h in ranked], dtype=np.float32)
         neg_gap = np.array([h[0].score - h[1].score for h in ranked], dtype=np.float32)
-    best: tuple[float, float, float] | None = None
+    grid: list[tuple[float, float, float]] = []
     for floor in np.round(np.arange(0.20, 0.80, 0.01), 2):
         for margin in np.round(np.arange(0.0, 0.101, 0.005), 3):
             answered = (t >= floor) & (g >= margin)
+            asked_right = (t >= floor) & (g < margin) & (b < margin)
             negs = float(np.mean((neg_top >= floor) & (neg_gap >= margin))) if len(neg_top) else 0.0
-            utility = float(np.mean(answered & r)) - wrong_cost * (float(np.mean(answered & ~r))
-                                                                   + negatives_weight * negs)
-            if best is None or utility > best[0] + 1e-9:
-                best = (utility, float(floor), float(margin))
-    assert best is not None
-    _, floor, margin = best
+            utility = (float(np.mean(answered & r)) + ask_credit * float(np.mean(asked_right))
+                       - wrong_cost * (float(np.mean(answered & ~r)) + negatives_weight * negs))
+            grid.append((utility, float(floor), float(margin)))
+    # The utility is flat near its top: of the settings within one question of the best, the
+    # lowest floor and margin (answer when the held-out evidence cannot tell them apart).
+    top_utility = max(u for u, _, _ in grid)
+    _, floor, margin = min((x for x in grid if x[0] >= top_utility - 1.0 / len(t)), key=lambda x: (x[1], x[2]))
     answered = (t >= floor) & (g >= margin)
     return AnswerCalibration(
         floor=floor, margin=margin,

@@ -14,7 +14,7 @@ import os
 import threading
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Self
+from typing import Self, cast
 
 import numpy as np
 import onnxruntime as ort
@@ -112,7 +112,10 @@ class OnnxEncoder:
         output = self._session.get_outputs()[0]
         dim = output.shape[-1]
         if not isinstance(dim, int):
-            dim = int(self._session.run(None, self._feed([[1, 2]]))[0].shape[-1])
+            # A symbolic output width: run one tiny batch to learn it.
+            input_ids, mask = pad_batch([[1, 2]])
+            probe = self._session.run(None, {"input_ids": input_ids, "attention_mask": mask})
+            dim = int(probe[0].shape[-1])
         self.dim: int = dim
         self._run_lock = threading.Lock()
         self._batcher: MicroBatcher | None = None
@@ -220,7 +223,7 @@ class OnnxEncoder:
             for i, row in zip(missing, fresh):
                 cache.put(texts[i], row)
                 rows[i] = row
-        return np.stack(rows)
+        return np.stack(cast(list[np.ndarray], rows))  # every miss was filled above
 
     def cache_stats(self) -> CacheStats | None:
         """Hits, misses and size of the embedding cache; None when there is none."""

@@ -142,7 +142,7 @@ class DatasetReport:
 
 
 def classification_scores(
-    y_true: Sequence[str], y_pred: Sequence[str], labels: Sequence[str]
+    y_true: Sequence[str] | np.ndarray, y_pred: Sequence[str] | np.ndarray, labels: Sequence[str]
 ) -> tuple[float, float, dict[str, LabelScores]]:
     """Accuracy, macro-F1 over ``labels`` and per-label precision/recall/F1 (fractions)."""
     t = np.asarray(y_true)

@@ -247,7 +247,7 @@ def _train_head(
     gen = torch.Generator().manual_seed(config.seed)
     dim = x_train.shape[1]
     if config.hidden > 0:
-        net: nn.Module = nn.Sequential(
+        net: torch.nn.Module = nn.Sequential(
             nn.Dropout(config.dropout),
             nn.Linear(dim, config.hidden),
             nn.ReLU(),
@@ -722,6 +722,7 @@ def train_bot_head(
         cap = max(sum(1 for lab in enc_labels if lab != OUT_OF_SCOPE_LABEL) // 3, 1)
         step = max(len(negatives) / cap, 1.0)
         negatives = [negatives[int(i * step)] for i in range(min(cap, len(negatives)))]
+        figures["oos_class_negatives"] = len(negatives)
         enc_texts += list(negatives)
         enc_labels += [OUT_OF_SCOPE_LABEL] * len(negatives)
         negatives = ()

@@ -142,16 +142,17 @@ class OnnxIntentClassifier:
         if present:
             emb = np.asarray(self._encoder.embed_sync([norms[i] for i in present]), dtype=np.float32)
             chars = np.array([self.uses_char_head(norms[i]) for i in present], dtype=bool)
-            decided = [None] * len(present)
+            decided: list[IntentPrediction | None] = [None] * len(present)
             if (~chars).any():
                 for j, pred in zip(np.flatnonzero(~chars), self._decide(emb[~chars])):
-                    decided[j] = pred
+                    decided[int(j)] = pred
             if chars.any():
                 texts = [norms[present[j]] for j in np.flatnonzero(chars)]
                 for j, pred in zip(np.flatnonzero(chars), self._decide_chars(texts, emb[chars])):
-                    decided[j] = pred
-            for i, pred in zip(present, decided):
-                results[i] = pred
+                    decided[int(j)] = pred
+            for i, maybe in zip(present, decided):
+                assert maybe is not None  # every present text went through one of the two heads
+                results[i] = maybe
         return results
 
     def probs(self, embeddings: np.ndarray) -> np.ndarray:

@@ -154,7 +154,9 @@ def admin_routes(*, token: str | None, state: AdminState, session_ttl_s: int = 1
         set_cookie(response, request, session)
         return response
 
-    def guarded(handler: Callable[[Request, Session, AdminBackend], Awaitable[Response]]) -> Callable:
+    def guarded(
+        handler: Callable[[Request, Session, AdminBackend], Awaitable[Response]],
+    ) -> Callable[[Request], Awaitable[Response]]:
         async def endpoint(request: Request) -> Response:
             if state.backend is None:
                 return not_ready()
@@ -180,7 +182,9 @@ def admin_routes(*, token: str | None, state: AdminState, session_ttl_s: int = 1
 
         return endpoint
 
-    def common(request: Request, session: Session, backend: AdminBackend, active: str, **values: Any) -> dict:
+    def common(
+        request: Request, session: Session, backend: AdminBackend, active: str, **values: Any
+    ) -> dict[str, Any]:
         bots = list(backend.bots)
         return {"nav": active, "csrf": auth().csrf_token(session), "bots": bots, "windows": WINDOWS,
                 "recorder": backend.recorder_stats(), **values}

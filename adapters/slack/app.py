@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import logging
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Any
 
 from slack_bolt import BoltResponse
@@ -254,7 +254,9 @@ class SlackAdapter:
         return AsyncSocketModeHandler(self.app, str(token))
 
     # --- middleware and listeners -------------------------------------------
-    async def _drop_redeliveries(self, body: dict[str, Any], next: Any) -> BoltResponse | None:
+    async def _drop_redeliveries(
+        self, body: dict[str, Any], next: Callable[[], Awaitable[BoltResponse]]
+    ) -> BoltResponse | None:
         delivery = extract.dedup_id(body)
         if self._store is not None and delivery and not await first_delivery(self._store, DEDUP_SCOPE, delivery):
             logger.info("slack: dropping redelivery %s", delivery)

@@ -184,8 +184,8 @@ class TelegramAdapter:
         Raises:
             ValueError: If ``data`` is not shaped like an update.
         """
-        if not isinstance(data.get("update_id"), int):
-            raise ValueError("update_id must be an integer")  # noqa: TRY004 - a malformed body, as documented
+        if type(data.get("update_id")) is not int:  # exactly: a JSON true is no update id
+            raise ValueError("update_id must be an integer")
         try:
             update = Update.de_json(data, self.bot)
         except (KeyError, TypeError, ValueError, AttributeError) as error:

@@ -201,10 +201,12 @@ def train(
         value = fig.get(name)
         return "-" if value is None else f"{100 * value:.1f}%"
 
+    oos_source = (f"explicit out-of-scope class: {fig['oos_class_negatives']} of {len(negatives)} CLINC150 "
+                  "out-of-scope examples beside the bot's own" if fig.get("oos_class_negatives")
+                  else f"calibrated on {len(negatives)} CLINC150 out-of-scope examples")
     console.print(
         f"trained {bot!r}: {len(result.head.weights.labels)} intents, {len(examples)} examples, "
-        f"best epoch {result.head.best_epoch}, oos threshold {cal.oos_threshold:.3f} "
-        f"(calibrated on {len(negatives)} CLINC150 out-of-scope examples), "
+        f"best epoch {result.head.best_epoch}, oos threshold {cal.oos_threshold:.3f} ({oos_source}), "
         f"ambiguity margin {cal.ambiguity_margin:.3f} -> {out_dir}\n"
         f"  encoder head ({fig['encoder_examples']} examples): CV accuracy {pct('cv_accuracy')}, "
         f"at threshold {pct('cv_accuracy_at_threshold')}, in-scope accepted {pct('cv_in_scope_accepted')}, "

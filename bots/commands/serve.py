@@ -8,7 +8,7 @@ from __future__ import annotations
 import logging
 import os
 from collections.abc import Sequence
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import typer
 from rich.console import Console
@@ -20,14 +20,14 @@ if TYPE_CHECKING:
 
     from starlette.applications import Starlette
 
-    from adapters.types import ServingRuntime
+    from adapters.types import RuntimeOpener, ServingRuntime
     from core.settings import Settings
 
 logger = logging.getLogger(__name__)
 err = Console(stderr=True)
 
 
-def _opener(settings: Settings):
+def _opener(settings: Settings) -> RuntimeOpener:
     async def open_runtime(bots: Sequence[str]) -> ServingRuntime:
         from bots.runtime import build_runtimes
 
@@ -110,7 +110,7 @@ def register(app: typer.Typer) -> None:
         except ShopkeepError as error:
             _fail(error)
         # log_config=None: uvicorn's loggers propagate to the root handler, whose filter masks personal data.
-        options = {"host": host, "port": port, "log_level": log_level, "proxy_headers": True, "log_config": None}
+        options: dict[str, Any] = {"host": host, "port": port, "log_level": log_level, "proxy_headers": True, "log_config": None}
         if workers == 1:
             uvicorn.run(application, **options)
             return

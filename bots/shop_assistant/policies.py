@@ -15,7 +15,7 @@ async def _answer_policy(ctx: ActionContext, policy_id: str | None = None) -> No
         hits = await services.policy_index.query(ctx.understanding.text, k=1,
                                                  query_embedding=ctx.understanding.embedding)
         hit = hits[0] if hits else None
-        if not confident(hit):
+        if hit is None or not confident(hit):
             ctx.report(NotSure(score=hit.score if hit is not None else 0.0))
             ctx.say("policy_unsure", buttons=[ctx.button("button_talk_to_human", "cmd:human")])
             return

@@ -125,10 +125,11 @@ def _return_form(kind: str) -> Form:
             if order is None or line is None:
                 ctx.say("order_not_verified")
                 return
-            fields = {k: line.get(k) for k in ("sku", "title", "variant_title", "quantity", "line_item_id",
-                                                "fulfillment_line_item_id")}
+            item = ReturnableItem(sku=line["sku"], title=line["title"], variant_title=line.get("variant_title") or "",
+                                  quantity=int(line["quantity"]), line_item_id=line.get("line_item_id"),
+                                  fulfillment_line_item_id=line.get("fulfillment_line_item_id"))
             receipt = await services.backend.request_return(
-                order, ReturnableItem(**fields), reason=str(values["reason"]),
+                order, item, reason=str(values["reason"]),
                 note="exchange requested in chat" if kind == "exchange" else "")
         except CommerceRejected as refused:
             ctx.say("return_refused", reason="; ".join(refused.messages),

@@ -64,7 +64,8 @@ async def setup(ctx: SetupContext) -> ShopServices:
     catalogue, search and vocabulary are the shop's live ones; otherwise the
     offline backend reads the demo files (or ``--catalog``).
     """
-    if ctx.encoder is None:
+    encoder = ctx.encoder
+    if encoder is None:
         raise ValueError("the shopping assistant needs a text encoder")
     data = ctx.bot_dir / "data"
     catalog_path = Path(ctx.catalog) if ctx.catalog else data / "products.csv"
@@ -78,7 +79,7 @@ async def setup(ctx: SetupContext) -> ShopServices:
             backend: CommerceBackend = connected
         else:
             catalog, search, entities = ctx.share(("catalog", catalog_path.resolve()), lambda: catalog_services(
-                catalog_path, ctx.encoder))
+                catalog_path, encoder))
             backend = OfflineBackend(catalog=catalog, orders=load_orders(data / "orders.yaml"), stores=stores,
                                      today=ctx.settings.demo_today)
         policies = load_policies(data / "policies.yaml")
@@ -87,7 +88,7 @@ async def setup(ctx: SetupContext) -> ShopServices:
             search=search,
             entities=entities,
             policies=policies,
-            policy_index=PassageIndex(passages=policies.passages(), encoder=ctx.encoder),
+            policy_index=PassageIndex(passages=policies.passages(), encoder=encoder),
             stores=stores,
             backend=backend,
             notifier=notifier,

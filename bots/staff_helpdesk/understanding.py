@@ -6,9 +6,13 @@ decides the actions, and an action wins only when what it needs is in the
 message:
 
 * an order look-up needs an order reference (``#1004``, ``order 1012``,
-  ``SK-1019``, ``order no. 1021``) or a customer's e-mail or phone;
+  ``SK-1019``, ``order no. 1021``; one always means a look-up) or, when the
+  head reads a look-up, a customer's e-mail or phone;
 * a stock look-up needs a SKU or a product named by its title (typos and
-  plurals tolerated), unless the head is sure it is a stock question;
+  plurals tolerated), unless the head is sure it is a stock question; a
+  product named in what retrieval and the head read as a procedure question
+  stays a procedure unless the message asks for a quantity or names the
+  product in full;
 * small talk (hello, thanks, bye, help, cancel) needs a short message;
 * off-topic (the head's ``out_of_scope`` class) needs retrieval not to be
   sure of a procedure.
@@ -39,6 +43,10 @@ OFF_TOPIC_DOUBT = 0.3
 _ORDER_REF = re.compile(r"(?:#|\bsk-?|\border\s+(?:no\.?|number|num|#)?\s*)(\d{3,8})\b", re.IGNORECASE)
 _CONTACT = re.compile(r"[\w.+-]+@[\w-]+\.[\w.]+|\+?\d[\d ()-]{7,}\d")
 _WORDS = re.compile(r"[a-z0-9]+")
+#: Words that ask for a quantity or availability ("glacier puffer count at the outlet?").
+_STOCK_WORDS = re.compile(
+    r"\b(?:how many|stock|counts?|qty|quantity|available|availability|units?|inventory|on hand|left"
+    r"|got any|have any|do we have|who has|anywhere|numbers?|showing)\b", re.IGNORECASE)
 
 
 def order_reference(text: str) -> str | None:
@@ -87,6 +95,11 @@ class ProductFinder:
             for tok in toks:
                 df[tok] = df.get(tok, 0) + 1
         self._idf = {tok: math.log(1 + n / f) for tok, f in df.items()}
+        self._total = [sum(self._idf[t] for t in toks) for _, _, toks in self._products]
+        self._postings: dict[str, list[int]] = {}
+        for i, (_, _, toks) in enumerate(self._products):
+            for tok in toks:
+                self._postings.setdefault(tok, []).append(i)
         self.min_coverage = min_coverage
 
     def find(self, text: str) -> ProductMatch | None:
@@ -98,8 +111,10 @@ class ProductFinder:
         if not present:
             return None
         best: ProductMatch | None = None
-        for handle, title, toks in self._products:
-            total = sum(self._idf[t] for t in toks)
+        candidates = sorted({i for word in present for i in self._postings.get(word, ())})
+        for i in candidates:
+            handle, title, toks = self._products[i]
+            total = self._total[i]
             got = sum(self._idf[t] * present.get(t, 0.0) for t in toks)
             words = sum(1 for t in toks if t in present)
             if not total or not got:
@@ -140,14 +155,14 @@ def route(
     sure = not head_ambiguous and not head_out_of_scope
     if has_sku:
         return Reading("stock_lookup", "a SKU")
-    names_order = order_reference(text) or (head_label == "order_lookup" and names_a_customer(text))
-    if names_order and not (head_label == "procedure_question" and procedure_sure):
+    if order_reference(text) or (head_label == "order_lookup" and names_a_customer(text)):
         return Reading("order_lookup", "an order reference")
     if head_label == "handoff_queue" and sure:
         return Reading("handoff_queue", "the head")
     if product is not None:
         whole_title = product.coverage >= 0.99 and product.words >= 3
-        if head_label == "procedure_question" and procedure_found and not whole_title:
+        asks_stock = head_label == "stock_lookup" or _STOCK_WORDS.search(text) is not None
+        if head_label == "procedure_question" and procedure_found and not (whole_title or asks_stock):
             return Reading("procedure_question", "a product, but a procedure question")
         return Reading("stock_lookup", f"product {product.handle}")
     if head_label == "stock_lookup" and sure and head_confidence >= STOCK_SURE and not procedure_sure:

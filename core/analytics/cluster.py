@@ -32,7 +32,8 @@ CHUNK = 512
 
 def _normalise(x: np.ndarray) -> np.ndarray:
     norms = np.linalg.norm(x, axis=1, keepdims=True)
-    return x / np.maximum(norms, 1e-12)
+    normalised: np.ndarray = x / np.maximum(norms, 1e-12)
+    return normalised
 
 
 def cluster_embeddings(embeddings: np.ndarray, *, threshold: float = DEFAULT_THRESHOLD,

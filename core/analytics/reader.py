@@ -8,7 +8,7 @@ sorted set per day; the unanswered list reads the capped stream.
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -287,7 +287,7 @@ class AnalyticsReader:
                                               count=count)
         except RedisError as e:
             raise StorageError(f"redis failed to read unanswered messages: {e}") from e
-        entries = (_entry(entry_id, fields) for entry_id, fields in rows)
+        entries = (_entry(entry_id, fields) for entry_id, fields in rows or () if entry_id is not None and fields)
         return [e for e in entries if bot is None or e.bot == bot]
 
     async def entries(self, ids: Sequence[str]) -> list[UnansweredEntry]:
@@ -341,7 +341,7 @@ def _cover(win: Window, buckets: list[int]) -> list[tuple[str, int]]:
     return hours + [("d", d) for d in range(next_day, last // hours_per_day + 1)]
 
 
-def _entry(entry_id: bytes | str, fields: dict) -> UnansweredEntry:
+def _entry(entry_id: bytes | str, fields: Mapping[bytes | str, bytes | str]) -> UnansweredEntry:
     f = {_text(k): v for k, v in fields.items()}
     try:
         score = float(_text(f.get("s", b"0")))

@@ -27,6 +27,7 @@ import redis.asyncio as aioredis
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 from redis.exceptions import RedisError
+from redis.typing import EncodableT, FieldT
 
 from core.analytics import schema
 from core.analytics.schema import Retention, day_of, hour_of
@@ -292,12 +293,13 @@ class RedisEventRecorder:
             pipe.zcard(key)
         if batch.titles:
             titles = self.keys.lookup(schema.TITLES)
-            pipe.hset(titles, mapping=batch.titles)
+            mapping: dict[FieldT, EncodableT] = {k: v for k, v in batch.titles.items()}  # retyped for redis-py
+            pipe.hset(titles, mapping=mapping)
             pipe.expire(titles, day_ttl)
         stream = self.keys.stream(schema.UNANSWERED_STREAM)
         added: list[tuple[Event, int]] = []  # (event, index of its XADD reply)
         for (event, kind), vector in zip(batch.entries, embeddings):
-            fields: dict[str, str | bytes] = {
+            fields: dict[FieldT, EncodableT] = {
                 "k": kind, "p": event.platform, "b": event.bot, "t": event.text, "i": event.intent,
                 "s": f"{event.score:.4f}", "at": f"{event.at:.3f}",
             }

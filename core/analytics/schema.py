@@ -137,7 +137,7 @@ def response_seconds(seconds: float) -> int:
     value = max(0, round(seconds))
     if value < 100:
         return value
-    scale = 10 ** (len(str(value)) - 2)
+    scale: int = 10 ** (len(str(value)) - 2)  # a positive exponent: an int
     return round(value / scale) * scale
 
 

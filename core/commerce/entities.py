@@ -309,8 +309,8 @@ class EntityExtractor:
 
         if m := work.take(_EMAIL_RE):
             found["email"] = m.group(0).lower()
-        for m in _ORDER_RES:
-            if order := work.take(m):
+        for pattern in _ORDER_RES:
+            if order := work.take(pattern):
                 found["order_number"] = f"#{order.group(1)}"
                 break
         while m := work.take(_PHONE_RE):
@@ -367,8 +367,8 @@ class EntityExtractor:
         for word in self._present(_SIZE_WORD_RES, work):
             if work.take(word.pattern):
                 sizes.extend(s for s in _SIZE_WORDS[word.value] if s.lower() in self._sizes)
-        while m := work.take(_UPPER_SIZE_RE):
-            sizes.extend(self._size_values(m.group(1).lower()))
+        while upper := work.take(_UPPER_SIZE_RE):
+            sizes.extend(self._size_values(upper.group(1).lower()))
         return tuple(dict.fromkeys(sizes))
 
     def _size_values(self, raw: str) -> list[str]:

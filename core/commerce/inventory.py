@@ -13,6 +13,7 @@ import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from core.errors import CatalogError
 from core.retrieval import edit_distance, typo_budget
@@ -145,7 +146,7 @@ def load_inventory(path: str | Path) -> Inventory:
         missing = [c for c in REQUIRED_COLUMNS if c not in (reader.fieldnames or ())]
         if missing:
             raise CatalogError(str(path), f"missing column(s) {', '.join(missing)}", 1)
-        rows: dict[str, dict] = {}
+        rows: dict[str, dict[str, Any]] = {}
         for line, row in enumerate(reader, start=2):
             sku = (row.get("SKU") or "").strip()
             location = (row.get("Location") or "").strip()

@@ -192,7 +192,7 @@ class ProductSearch:
         keyword = keyword_scores(self._keywords, tokenize(query)) if n else np.zeros(0, np.float32)
         w = self.semantic_weight
         score = w * semantic + (1 - w) * keyword
-        hits = []
+        hits: list[SearchHit] = []
         # Ranked by relevance, the page is complete once it is full; a price
         # order needs every fitting product first.
         wanted = offset + max(k, 0) if filters.sort == "relevance" else n

@@ -13,7 +13,7 @@ from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
 from enum import Enum
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import yaml
@@ -49,7 +49,10 @@ def _read_yaml(path: str | Path) -> dict[str, Any]:
     return doc
 
 
-def _validate(path: str | Path, model: type[BaseModel], data: Any) -> Any:
+_Doc = TypeVar("_Doc", bound=BaseModel)
+
+
+def _validate(path: str | Path, model: type[_Doc], data: Any) -> _Doc:
     try:
         return model.model_validate(data)
     except ValidationError as e:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from typing import Any
 
 
 def record_ttl(ttl_s: int | None, default_s: int) -> int:
@@ -18,7 +19,20 @@ def record_ttl(ttl_s: int | None, default_s: int) -> int:
     return ttl_s
 
 
-def dump_record(value: dict) -> str:
+def load_record(raw: str | bytes) -> dict[str, Any]:
+    """Parse a stored record.
+
+    Raises:
+        ValueError: If ``raw`` is not JSON.
+        TypeError: If it is JSON but not an object.
+    """
+    value = json.loads(raw)
+    if not isinstance(value, dict):
+        raise TypeError(f"a record must be a JSON object, got {type(value).__name__}")
+    return value
+
+
+def dump_record(value: dict[str, Any]) -> str:
     """Serialise a record to compact JSON text.
 
     Raises:

@@ -9,17 +9,17 @@ has a TTL on a monotonic clock, locks are leases that expire after
 from __future__ import annotations
 
 import asyncio
-import json
 import secrets
 import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from typing import Any
 
 from core.errors import LockTimeout, StorageError
 from core.keys import KeyBuilder
 from core.messages import ConversationKey, Platform
-from core.sessions._records import dump_record, record_ttl
+from core.sessions._records import dump_record, load_record, record_ttl
 from core.state import ConversationState
 
 _SWEEP_EVERY = 256  # writes between sweeps of expired entries
@@ -249,7 +249,7 @@ class MemorySessionStore:
         self,
         namespace: str,
         record_id: str,
-        value: dict,
+        value: dict[str, Any],
         ttl_s: int | None = None,
         *,
         user: tuple[Platform, str] | None = None,
@@ -266,9 +266,9 @@ class MemorySessionStore:
         if user is not None:
             self._index(user[0], user[1], (name,), ttl)
 
-    async def get_record(self, namespace: str, record_id: str) -> dict | None:
+    async def get_record(self, namespace: str, record_id: str) -> dict[str, Any] | None:
         raw = self._get(self.keys.record(namespace, record_id))
-        return None if raw is None else json.loads(raw)
+        return None if raw is None else load_record(raw)
 
     async def delete_record(self, namespace: str, record_id: str) -> None:
         self._entries.pop(self.keys.record(namespace, record_id), None)

@@ -25,7 +25,6 @@ as Redis is back instead of when its lease ends.
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import random
 import secrets
@@ -44,7 +43,7 @@ from redis.exceptions import RedisError
 from core.errors import LockTimeout, StorageError
 from core.keys import KeyBuilder
 from core.messages import ConversationKey, Platform
-from core.sessions._records import dump_record, record_ttl
+from core.sessions._records import dump_record, load_record, record_ttl
 from core.state import ConversationState
 
 log = logging.getLogger(__name__)
@@ -309,7 +308,8 @@ class RedisSessionStore:
         if self.wait_replicas:
             # WAIT counts the writes of its own connection: in a pipeline it rides
             # the save's connection (on a cluster, the node that owns the slot).
-            target = {"target_nodes": self.redis.get_node_from_key(name)} if self.cluster else {}
+            redis = self.redis
+            target = {"target_nodes": redis.get_node_from_key(name)} if isinstance(redis, RedisCluster) else {}
             pipe.execute_command("WAIT", self.wait_replicas, self.wait_replicas_ms, **target)
         try:
             results = await pipe.execute()
@@ -463,7 +463,7 @@ class RedisSessionStore:
         self,
         namespace: str,
         record_id: str,
-        value: dict,
+        value: dict[str, Any],
         ttl_s: int | None = None,
         *,
         user: tuple[Platform, str] | None = None,
@@ -485,16 +485,16 @@ class RedisSessionStore:
                 self._index(pipe, user, (name,), ttl)
             await pipe.execute()
 
-    async def get_record(self, namespace: str, record_id: str) -> dict | None:
+    async def get_record(self, namespace: str, record_id: str) -> dict[str, Any] | None:
         name = self.keys.record(namespace, record_id)
         with self._errors("load record"):
             raw = await self.redis.get(name)
         if raw is None:
             return None
         try:
-            return json.loads(raw)
-        except ValueError as e:
-            raise StorageError(f"record at {name} is not JSON") from e
+            return load_record(raw)
+        except (ValueError, TypeError) as e:
+            raise StorageError(f"record at {name} is not a JSON object") from e
 
     async def delete_record(self, namespace: str, record_id: str) -> None:
         with self._errors("delete record"):

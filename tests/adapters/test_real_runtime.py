@@ -22,6 +22,7 @@ from core.keys import KeyBuilder
 from core.sessions import MemorySessionStore, RedisSessionStore
 from core.settings import Settings
 from tests.adapters.conftest import (
+    Served,
     dm_event,
     event_body,
     serve,
@@ -98,7 +99,7 @@ async def test_shopping_over_telegram(
     async for served in serve(real_settings, memory_runtime):
         adapter = served.app.state.serving.telegram
 
-        async def say(update: dict[str, Any], served: Any = served, adapter: Any = adapter) -> None:
+        async def say(update: dict[str, Any], *, served: Served = served, adapter: Any = adapter) -> None:
             response = await served.client.post("/telegram/webhook", content=json.dumps(update), headers=tg_headers())
             assert response.status_code == 200
             await adapter.drain()
@@ -123,7 +124,7 @@ async def test_shopping_over_slack(real_settings: Settings, memory_runtime: Runt
     rec = slack_api.recorder
     async for served in serve(real_settings, memory_runtime):
 
-        async def post(body: str, wait_for: int, served: Any = served) -> list[Call]:
+        async def post(body: str, wait_for: int, *, served: Served = served) -> list[Call]:
             content_type = "application/json" if body.startswith("{") else "application/x-www-form-urlencoded"
             headers = slack_headers(body, content_type=content_type)
             assert (await served.client.post("/slack/events", content=body, headers=headers)).status_code == 200
@@ -157,7 +158,7 @@ async def test_retry_storm_with_the_real_manager_on_redis(
     async for served in serve(real_settings, redis_runtime):
         body = event_body(dm_event("hi there"), event_id=f"EvStorm{uuid.uuid4().hex[:6]}")
 
-        async def deliver(attempt: int, served: Any = served, body: str = body) -> int:
+        async def deliver(attempt: int, *, served: Served = served, body: str = body) -> int:
             headers = slack_headers(body)
             if attempt:
                 headers |= {"X-Slack-Retry-Num": str(attempt), "X-Slack-Retry-Reason": "http_timeout"}

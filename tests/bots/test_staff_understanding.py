@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import dataclasses
 import functools
 import uuid
 from collections.abc import AsyncIterator
@@ -23,6 +24,8 @@ from bots.staff_helpdesk.actions import SOP_PAYLOAD, find_skus
 from bots.staff_helpdesk.understanding import ProductFinder, order_reference
 from core.actions import SetupContext
 from core.bot import Bot
+from core.commerce.inventory import Inventory
+from core.commerce.offline import OfflineBackend
 from core.dialogue import DialogueManager
 from core.keys import KeyBuilder
 from core.messages import ConversationKey, IncomingMessage, Platform, Reply
@@ -186,7 +189,7 @@ async def test_a_sop_button_answers_with_that_procedure(helpdesk: Helpdesk) -> N
 async def test_close_procedures_are_asked_about_with_one_button_each(helpdesk: Helpdesk, artifacts_dir: Path) -> None:
     services = staff_parts(artifacts_dir).services
     # Look for a staff phrasing the index ranks close: asking must offer each candidate as a button.
-    for question in ("gift card problem", "customer wants a refund", "problem with a card", "tag problem",
+    for question in ("click and collect", "gift card problem", "customer wants a refund", "tag problem",
                      "refund problem", "problem with an online order"):
         hits = services.procedure_index.query_sync(question, k=4)
         if services.answer_calibration.decide(hits) != "ask":
@@ -241,3 +244,25 @@ async def test_a_4000_character_paste_gets_an_answer_not_an_error(helpdesk: Help
     said = await helpdesk.say(paste)
     assert "something went wrong" not in said
     assert "(SOP `card_reader_offline`)" in said or "Did you mean" in said or "closest" in said
+
+
+async def test_a_connected_shop_s_live_stock_wins_over_the_export(artifacts_dir: Path, redis_url: str) -> None:
+    parts = staff_parts(artifacts_dir)
+    services = parts.services
+    sku = "NW-TEE-001-NVY-XS"
+    exported = services.inventory.for_sku(sku)
+    assert exported is not None
+    # The shop's port answers with other figures than the export (as a live Shopify shop would).
+    live = Inventory(items=[dataclasses.replace(exported, levels=tuple(
+        dataclasses.replace(level, available=40 + i) for i, level in enumerate(exported.levels)))])
+    backend = OfflineBackend(catalog=services.catalog, orders=services.orders, stores=services.stores, inventory=live)
+    store = RedisSessionStore.from_url(redis_url, keys=KeyBuilder(prefix=f"test-staffu-{uuid.uuid4().hex[:8]}"))
+    try:
+        desk = Helpdesk(DialogueManager(bot=parts.bot, store=store, classifier=parts.classifier,
+                                        settings=parts.settings,
+                                        services=dataclasses.replace(services, backend=backend)))
+        text = await desk.say(f"stock of {sku}")
+    finally:
+        await store.aclose()
+    row = next(line for line in text.splitlines() if sku in line)
+    assert row.split()[-3:] == ["40", "41", "42"]

@@ -38,6 +38,17 @@ def test_the_repository_ships_every_dataset_intact_with_its_licence() -> None:
         assert f"`{folder}" in (root / "README.md").read_text(encoding="utf-8"), folder
 
 
+def test_by_default_every_command_reads_the_repositorys_datasets(monkeypatch: pytest.MonkeyPatch,
+                                                                 tmp_path: Path) -> None:
+    from core.settings import Settings
+
+    monkeypatch.delenv("SHOPKEEP_DATASETS", raising=False)
+    monkeypatch.delenv("SHOPKEEP_DATASETS_DIR", raising=False)
+    assert Settings().datasets_dir == REPO_ROOT / "datasets"
+    monkeypatch.setenv("SHOPKEEP_DATASETS", str(tmp_path))
+    assert Settings().datasets_dir == tmp_path  # still overridable
+
+
 def test_bitext_counts(datasets_dir: Path) -> None:
     ds = load_bitext(datasets_dir)
     assert (len(ds.train), len(ds.test), ds.validation) == (6536, 1633, None)

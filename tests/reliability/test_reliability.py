@@ -49,7 +49,10 @@ async def test_redis_outage_every_message_answered_and_nothing_acknowledged_lost
     assert result["messages_during_outage"] > 0
     assert result["apologies_during_outage"] > 0
     assert result["unanswered"] == 0
-    assert result["resume_s"] is not None  # normal answers came back (the 1 s bound is checked by make soak)
+    # Every conversation (the shoppers' and the cart's) answers normally again: none is left stuck
+    # behind a lock the outage interrupted. How fast is `make soak`'s figure, not this test's.
+    assert result["conversations_probed"] == 5
+    assert result["conversations_recovered"] == result["conversations_probed"]
     assert result["acknowledged_cart_adds"] > 0
     assert result["acknowledged_lost"] == 0
 

@@ -19,6 +19,7 @@ import random
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
+from typing import TypedDict
 
 import yaml
 
@@ -179,6 +180,29 @@ TYPES = [
 ]
 
 
+class _Variant(TypedDict):
+    color: str
+    size: str | None
+    sku: str
+    qty: int
+    price: float
+    policy: str
+    barcode: str
+
+
+class _Product(TypedDict):
+    """A product's summary, for the orders and the inventory."""
+
+    handle: str
+    title: str
+    type: TypeSpec
+    price: float
+    status: str
+    published: bool
+    variants: list[_Variant]
+    option_names: list[str]
+
+
 def _slug(text: str) -> str:
     return "-".join("".join(c if c.isalnum() else " " for c in text.lower()).split())
 
@@ -196,10 +220,10 @@ def _money(value: float) -> str:
     return f"{value:.2f}"
 
 
-def build_products(rng: random.Random) -> tuple[list[dict[str, str]], list[dict[str, object]]]:
+def build_products(rng: random.Random) -> tuple[list[dict[str, str]], list[_Product]]:
     """Return (csv rows, product summaries used for orders and inventory)."""
     rows: list[dict[str, str]] = []
-    products: list[dict[str, object]] = []
+    products: list[_Product] = []
     seen: set[str] = set()
     barcode = 810000000000
     serial = 0
@@ -241,9 +265,10 @@ def build_products(rng: random.Random) -> tuple[list[dict[str, str]], list[dict[
             code = f"NW-{spec.code}-{serial:03d}"
             n_images = rng.randint(1, 3)
             images = [f"{CDN}/{handle}-{i + 1}.jpg?v=17{serial:04d}{i}" for i in range(n_images)]
-            variants = []
+            variants: list[_Variant] = []
+            size_options: list[str | None] = [*sizes] or [None]
             for color in colors:
-                for size in sizes or [None]:
+                for size in size_options:
                     qty = rng.choice([0] * 2 + list(range(1, 40)))
                     policy = "continue" if qty == 0 and rng.random() < 0.3 else "deny"
                     sku = f"{code}-{COLOR_CODES[color]}" + (f"-{size.replace(' ', '').upper()}" if size else "")
@@ -328,12 +353,12 @@ def write_csv(path: Path, columns: list[str], rows: list[dict[str, str]]) -> Non
     path.write_text(buf.getvalue(), encoding="utf-8")
 
 
-def build_inventory(products: list[dict[str, object]], rng: random.Random) -> list[dict[str, str]]:
+def build_inventory(products: list[_Product], rng: random.Random) -> list[dict[str, str]]:
     rows = []
     for p in products:
-        spec: TypeSpec = p["type"]  # type: ignore[assignment]
-        names: list[str] = p["option_names"]  # type: ignore[assignment]
-        for v in p["variants"]:  # type: ignore[union-attr]
+        spec = p["type"]
+        names = p["option_names"]
+        for v in p["variants"]:
             qty = int(v["qty"])
             cuts = sorted(rng.randint(0, qty) for _ in range(2))
             split = [cuts[0], cuts[1] - cuts[0], qty - cuts[1]]
@@ -364,7 +389,7 @@ CARRIERS = {"UPS": "1Z{:06d}A{:08d}", "USPS": "9400{:06d}{:012d}", "FedEx": "7{:
 DEMO_TODAY = datetime(2026, 11, 28, 12, 0)
 
 
-def build_orders(products: list[dict[str, object]], rng: random.Random) -> list[dict[str, object]]:
+def build_orders(products: list[_Product], rng: random.Random) -> list[dict[str, object]]:
     offered = [p for p in products if p["status"] == "active" and p["published"]]
     # Fixed spread of ages (days before the demo "today") and statuses, so the
     # demo covers every branch: inside / outside the 30-day return window etc.
@@ -383,7 +408,7 @@ def build_orders(products: list[dict[str, object]], rng: random.Random) -> list[
                                          hours=rng.randint(0, 10), minutes=rng.randint(0, 59))
         items = []
         for p in rng.sample(offered, k=rng.randint(1, 3)):
-            v = rng.choice(p["variants"])  # type: ignore[arg-type]
+            v = rng.choice(p["variants"])
             variant_title = " / ".join(x for x in (v["color"], v["size"]) if x)
             items.append({"handle": p["handle"], "sku": v["sku"], "title": p["title"],
                           "variant_title": variant_title, "quantity": rng.choice([1, 1, 1, 2]),

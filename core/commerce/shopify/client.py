@@ -238,7 +238,7 @@ class ShopifyClient:
             return self._backoff_delay(attempt)
 
     def _backoff_delay(self, attempt: int) -> float:
-        return min(self.backoff_s * (2 ** attempt), 8.0) * random.uniform(0.75, 1.0)
+        return min(self.backoff_s * (2.0 ** attempt), 8.0) * random.uniform(0.75, 1.0)
 
     async def _backoff(self, attempt: int, reason: str) -> None:
         if attempt + 1 < self.max_attempts:

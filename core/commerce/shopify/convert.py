@@ -46,7 +46,7 @@ def version(updated_at: Any) -> int:
     if not isinstance(updated_at, str) or not updated_at:
         return 0
     try:
-        moment = datetime.fromisoformat(updated_at)
+        moment = datetime.fromisoformat(updated_at)  # Python 3.11 reads a trailing "Z"
     except ValueError:
         return 0
     if moment.tzinfo is None:
@@ -154,7 +154,7 @@ def _datetime(value: Any) -> datetime | None:
     if not isinstance(value, str) or not value:
         return None
     try:
-        return datetime.fromisoformat(value)
+        return datetime.fromisoformat(value)  # Python 3.11 reads a trailing "Z"
     except ValueError:
         return None
 

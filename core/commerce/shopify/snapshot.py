@@ -105,7 +105,7 @@ def _dumps(record: Mapping[str, Any]) -> str:
 class RedisCatalogSnapshot:
     """:class:`CatalogSnapshot` on Redis (see the module docstring for the keys)."""
 
-    def __init__(self, redis: aioredis.Redis, *, keys: KeyBuilder, shop: str) -> None:
+    def __init__(self, redis: aioredis.Redis | aioredis.RedisCluster, *, keys: KeyBuilder, shop: str) -> None:
         self.redis = redis
         self._products = keys.commerce(shop, "products")
         self._changes = keys.commerce(shop, "changes")
@@ -136,9 +136,9 @@ class RedisCatalogSnapshot:
             await self._run("store products", self.redis.hset(
                 self._products, mapping={str(r["id"]): _dumps(r) for r in chunk}))
         for start in range(0, len(gone), _CHUNK):
-            chunk = gone[start:start + _CHUNK]
+            ids = gone[start:start + _CHUNK]
             await self._run("store tombstones", self.redis.hset(
-                self._products, mapping={pid: _dumps({"id": pid, "deleted": True, "v": stamp}) for pid in chunk}))
+                self._products, mapping={pid: _dumps({"id": pid, "deleted": True, "v": stamp}) for pid in ids}))
         pipe = self.redis.pipeline(transaction=False)
         pipe.set(self._ready, str(stamp / 1000))
         pipe.xadd(self._changes, {"id": FULL}, maxlen=_STREAM_MAX, approximate=True)
