@@ -40,7 +40,7 @@ from core.commerce.entities import Entities, EntityExtractor
 from core.commerce.search import ProductSearch, SearchFilters, SearchHit, product_document
 from core.commerce.shopify.snapshot import FULL, CatalogSnapshot, is_tombstone
 from core.errors import StorageError
-from core.protocols import TextEncoder, embed_passages
+from core.protocols import TextEncoder, embed_passages, encoder_fingerprint
 
 logger = logging.getLogger(__name__)
 
@@ -146,7 +146,7 @@ class LiveShopCatalog:
                  on_change: Callable[[set[str]], Awaitable[None]] | None = None) -> None:
         self.snapshot = snapshot
         self.encoder = encoder
-        self.model_tag = model_tag or f"{type(encoder).__name__}-{encoder.dim}"
+        self.model_tag = model_tag or encoder_fingerprint(encoder)
         self.on_change = on_change
         #: The bot's own words beyond the catalogue's (see :meth:`use_words`).
         self.type_synonyms: dict[str, tuple[str, ...]] = {}
