@@ -47,6 +47,7 @@ import re
 from collections import Counter
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
+from functools import lru_cache
 from itertools import combinations
 
 import numpy as np
@@ -124,6 +125,13 @@ def typo_budget(token: str) -> int:
     return 1 if len(token) <= 5 else 2
 
 
+@lru_cache(maxsize=1 << 16)
+def _deletion_set(word: str) -> frozenset[str]:
+    """:func:`deletions` of an indexed word within the largest budget, remembered (indexes rebuilt after a
+    catalogue change mostly hold the same words)."""
+    return frozenset(deletions(word, _MAX_TYPOS))
+
+
 class KeywordIndex:
     """BM25 over small documents, with typo-tolerant matching of query words.
 
@@ -162,7 +170,7 @@ class KeywordIndex:
         self._longest = max(map(len, self._words), default=0)
         self._neighbours: dict[str, list[int]] = {}
         for i, word in enumerate(self._words):
-            for variant in set(deletions(word, _MAX_TYPOS)):
+            for variant in _deletion_set(word):
                 self._neighbours.setdefault(variant, []).append(i)
 
     @property

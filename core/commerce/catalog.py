@@ -22,6 +22,7 @@ import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from decimal import Decimal, InvalidOperation
+from functools import cached_property
 from html.parser import HTMLParser
 from pathlib import Path
 from typing import Any, Literal, Protocol, runtime_checkable
@@ -79,11 +80,13 @@ class Variant:
             return StockState.LOW_STOCK
         return StockState.IN_STOCK
 
-    @property
+    # Derived once per object (frozen, so they never change): a catalogue view rebuilt after one product
+    # changed keeps every other product object, and with it these.
+    @cached_property
     def color(self) -> str | None:
         return _option_of(self.options, COLOR_OPTION_NAMES)
 
-    @property
+    @cached_property
     def size(self) -> str | None:
         return _option_of(self.options, SIZE_OPTION_NAMES)
 
@@ -124,11 +127,11 @@ class Product:
         """Whether customers may be shown this product at all."""
         return self.status == "active" and self.published and bool(self.variants)
 
-    @property
+    @cached_property
     def colors(self) -> tuple[str, ...]:
         return _unique(v.color for v in self.variants if v.color)
 
-    @property
+    @cached_property
     def sizes(self) -> tuple[str, ...]:
         return _unique(v.size for v in self.variants if v.size)
 

@@ -155,6 +155,7 @@ class LiveShopCatalog:
         self.records: dict[str, dict[str, Any]] = {}  # the snapshot records behind the products
         self._vectors: dict[str, np.ndarray] = {}
         self._keys: dict[int, tuple[Product, str]] = {}
+        self._tokens: dict[int, tuple[Product, list[str]]] = {}  # keyword-index words per product object
         self.view = self._build_view({}, {}, 0)
         self.catalog = LiveCatalog(self)
         self.search = LiveSearch(self)
@@ -194,7 +195,7 @@ class LiveShopCatalog:
         else:
             matrix = np.zeros((0, self.encoder.dim), dtype=np.float32)
         search = ProductSearch(catalog=catalog, encoder=self.encoder, embeddings=matrix,
-                               complements=getattr(self, "complements", None))
+                               complements=getattr(self, "complements", None), token_cache=self._tokens)
         vocabulary = catalog.vocabulary()
         previous = getattr(self, "view", None)
         # The extractor is rebuilt only when the catalogue's words changed (a price or stock change keeps them).
@@ -232,6 +233,7 @@ class LiveShopCatalog:
         products, vectors = dict(self._products), dict(self._vectors)
         live = {id(p) for p in products.values()}
         self._keys = {k: v for k, v in self._keys.items() if k in live}
+        self._tokens = {k: v for k, v in self._tokens.items() if k in live}
         view = await asyncio.to_thread(self._build_view, products, vectors, self.view.version + 1)
         self.view = view
         self.rebuilds += 1

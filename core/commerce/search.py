@@ -103,6 +103,20 @@ def product_document(product: Product) -> str:
     return ". ".join(p for p in parts if p)
 
 
+def _keyword_tokens(product: Product, cache: dict[int, tuple[Product, list[str]]] | None) -> list[str]:
+    """The words a product is found by (title and type count twice). ``cache``, keyed by the product
+    object's id, keeps them across index rebuilds (the live catalogue rebuilds after every change)."""
+    if cache is not None:
+        hit = cache.get(id(product))
+        if hit is not None and hit[0] is product:
+            return hit[1]
+    tokens = tokenize(" ".join((product.title, product.title, product.product_type, product.product_type,
+                                " ".join(product.tags), " ".join(product.colors), product.body_text)))
+    if cache is not None:
+        cache[id(product)] = (product, tokens)
+    return tokens
+
+
 class ProductSearch:
     """Hybrid semantic + keyword search over a catalogue's offered products.
 
@@ -118,7 +132,8 @@ class ProductSearch:
     def __init__(self, *, catalog: Catalog, encoder: TextEncoder, embeddings: np.ndarray | None = None,
                  semantic_weight: float = SEMANTIC_WEIGHT,
                  complements: Mapping[str, Sequence[str]] | None = None,
-                 on_progress: Callable[[int, int], None] | None = None) -> None:
+                 on_progress: Callable[[int, int], None] | None = None,
+                 token_cache: dict[int, tuple[Product, list[str]]] | None = None) -> None:
         self.catalog = catalog
         self.complements = dict(complements or {})
         self.encoder = encoder
@@ -131,10 +146,7 @@ class ProductSearch:
             raise ValueError(f"{embeddings.shape[0]} embeddings for {len(self.products)} products")
         self._vectors = np.asarray(embeddings, dtype=np.float32)
         self._row = {p.handle: i for i, p in enumerate(self.products)}
-        self._keywords = KeywordIndex(documents=[
-            tokenize(" ".join((p.title, p.title, p.product_type, p.product_type, " ".join(p.tags),
-                               " ".join(p.colors), p.body_text))) for p in self.products
-        ])
+        self._keywords = KeywordIndex(documents=[_keyword_tokens(p, token_cache) for p in self.products])
 
     @classmethod
     async def build(cls, *, catalog: Catalog, encoder: TextEncoder,
