@@ -43,7 +43,7 @@ OFF_TOPIC_DOUBT = 0.3
 _ORDER_REF = re.compile(r"(?:#|\bsk-?|\border\s+(?:no\.?|number|num|#)?\s*)(\d{3,8})\b", re.IGNORECASE)
 _CONTACT = re.compile(r"[\w.+-]+@[\w-]+\.[\w.]+|\+?\d[\d ()-]{7,}\d")
 _WORDS = re.compile(r"[a-z0-9]+")
-#: Words that ask for a quantity or availability ("glacier puffer count at the outlet?").
+#: Words that ask for a quantity or availability ("how many trail runners at the outlet?").
 _STOCK_WORDS = re.compile(
     r"\b(?:how many|stock|counts?|qty|quantity|available|availability|units?|inventory|on hand|left"
     r"|got any|have any|do we have|who has|anywhere|numbers?|showing)\b", re.IGNORECASE)
