@@ -155,12 +155,14 @@ def test_convert_without_the_bundle_names_it(tmp_path: Path) -> None:
 
 
 @pytest.mark.train
-def test_converted_folder_goes_through_the_unchanged_export(tiny_bundle: Path, tmp_path: Path) -> None:
+def test_converted_folder_goes_through_the_unchanged_export(tiny_bundle: Path, tmp_path: Path,
+                                                            datasets_dir: Path) -> None:
     from models.encoder import OnnxEncoder
     from models.export import PARITY_MIN_COSINE, build_encoder
 
     model_dir = convert(tmp_path / "hf", tiny_bundle)
-    result = build_encoder(artifacts_dir=tmp_path / "artifacts", model_dir=model_dir, datasets_dir=None, int8=False)
+    result = build_encoder(artifacts_dir=tmp_path / "artifacts", model_dir=model_dir, datasets_dir=datasets_dir,
+                           int8=False)
     m = result.manifest
     assert m.parity.min_cosine >= PARITY_MIN_COSINE and m.hidden_dim == 32 and m.model_type == "bert"
     assert (m.query_prefix, m.passage_prefix) == ("query: ", "passage: ")
