@@ -61,6 +61,7 @@ soak: models
 bench: models
 	$(PY) -m bench.perf
 	$(PY) -m bench.shopify
+	$(PY) -m bench.catalog
 	$(PY) -m bench.staff
 
 bench-nlu: models

@@ -91,7 +91,9 @@ def main(
     table = Table(title=f"encoder choice (CPU, {threads} threads, served variant)")
     table.add_column("figure")
     for name in rows:
-        table.add_column(f"{name}: {rows[name]['model']} ({rows[name]['variant']})")
+        table.add_column(name)
+    table.add_row("model", *(rows[n]["model"].split("/")[-1] for n in rows))
+    table.add_row("variant served", *(rows[n]["variant"] for n in rows))
     figures = [("graph file MB", "graph_mb"), ("load s", "load_s"), ("RSS after load MB", "rss_loaded_mb"),
                ("RSS after runs MB", "rss_after_mb"), ("en sentences/s, batch 1", "en_bs1_per_s"),
                ("en sentences/s, batch 32", "en_bs32_per_s"), ("zh sentences/s, batch 1", "zh_bs1_per_s"),

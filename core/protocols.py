@@ -59,6 +59,23 @@ class CachingTextEncoder(TextEncoder, Protocol):
 
 
 @runtime_checkable
+class NamedEncoder(TextEncoder, Protocol):
+    """An encoder that names its weights, so that vectors it made are never mistaken for another model's."""
+
+    @property
+    def fingerprint(self) -> str:
+        """Changes whenever the vectors could (another model, graph, variant or prefix)."""
+        ...
+
+
+def encoder_fingerprint(encoder: TextEncoder) -> str:
+    """``encoder``'s fingerprint; an encoder that names no weights is known by its type and width."""
+    if isinstance(encoder, NamedEncoder):
+        return encoder.fingerprint
+    return f"{type(encoder).__name__}-{encoder.dim}"
+
+
+@runtime_checkable
 class PassageEncoder(TextEncoder, Protocol):
     """A :class:`TextEncoder` that embeds documents differently from queries.
 

@@ -55,6 +55,11 @@ class Settings(BaseSettings):
 
     # --- store -------------------------------------------------------------
     shop_url: str = "https://demo-shopkeep.myshopify.com"
+    # The shop's identity; unset: the bot's data/shop.yaml for its own catalogue, else derived
+    # from the catalogue loaded (core.commerce.shop).
+    shop_name: str | None = None
+    shop_currency: str | None = None
+    shop_locale: str | None = None
     cart_link_template: str = "{shop_url}/cart/add?sku={items}"
     # The language a conversation starts in (before the user's locale or text says
     # otherwise), for every bot that speaks it; None: each bot's bot.yaml default_language.

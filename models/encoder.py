@@ -9,6 +9,7 @@ runs inference itself.
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import os
 import threading
@@ -117,6 +118,7 @@ class OnnxEncoder:
             probe = self._session.run(None, {"input_ids": input_ids, "attention_mask": mask})
             dim = int(probe[0].shape[-1])
         self.dim: int = dim
+        self._fingerprint = _fingerprint(Path(model_path), variant, manifest, self.query_prefix, self.passage_prefix)
         self._run_lock = threading.Lock()
         self._batcher: MicroBatcher | None = None
         self._batcher_wait_ms = batch_max_wait_ms
@@ -269,6 +271,11 @@ class OnnxEncoder:
             (embedding,) = self._session.run(["embedding"], feed)
         return np.asarray(embedding, dtype=np.float32)
 
+    @property
+    def fingerprint(self) -> str:
+        """Names the graph's weights and prefixes (cached vectors are keyed by it; see ``NamedEncoder``)."""
+        return self._fingerprint
+
     def __repr__(self) -> str:
         return f"OnnxEncoder(variant={self.variant!r}, provider={self.provider!r}, dim={self.dim})"
 
@@ -315,3 +322,16 @@ def pad_batch(ids: list[list[int]]) -> tuple[np.ndarray, np.ndarray]:
         input_ids[i, : len(row)] = row
         mask[i, : len(row)] = 1
     return input_ids, mask
+
+
+def _fingerprint(model_path: Path, variant: str, manifest: EncoderManifest | None, query_prefix: str,
+                 passage_prefix: str) -> str:
+    """The graph's sha256 from the manifest (or its path, size and time without one), variant and prefixes."""
+    info = manifest.graphs.get(variant) if manifest is not None else None
+    if info is not None:
+        weights = info.sha256
+    else:
+        stat = model_path.stat()
+        weights = f"{model_path.resolve()}:{stat.st_size}:{stat.st_mtime_ns}"
+    text = f"{weights}|{variant}|{query_prefix}|{passage_prefix}"
+    return f"onnx-{hashlib.sha256(text.encode()).hexdigest()[:16]}"

@@ -755,8 +755,12 @@ def train_bot_head(
     accepted = p1 >= cal.oos_threshold
     # Chinese examples the encoder reads itself (a multilingual encoder): their own CV figure.
     zh_rows = np.array([cjk_share(t) >= 0.5 for t in enc_texts], dtype=bool)
+    if explicit_oos:
+        zh_rows = zh_rows[y_all != OUT_OF_SCOPE_LABEL]  # ``correct`` covers the in-scope rows only
     if zh_rows.any():
         figures.update(zh_encoder_examples=int(zh_rows.sum()), zh_encoder_cv_accuracy=float(correct[zh_rows].mean()))
+        if (~zh_rows).any():
+            figures["other_encoder_cv_accuracy"] = float(correct[~zh_rows].mean())
     figures.update(
         cv_accuracy=float(correct.mean()),
         cv_accuracy_at_threshold=float(np.mean(correct & accepted)),
@@ -774,7 +778,8 @@ def train_bot_head(
     if held_out_negatives:
         x_ho = np.asarray(embed([normalize_text(t) for t in held_out_negatives]), dtype=np.float32)
         _, h1, _ = top2(in_scope_probs(weights.probs(x_ho), labels))
-        figures["held_out_oos_recall"] = float(np.mean(h1 < cal.oos_threshold))
+        # A zeroed row lost to the bot's own out_of_scope class: rejected even at threshold 0.
+        figures["held_out_oos_recall"] = float(np.mean((h1 < cal.oos_threshold) | (h1 <= 0.0)))
         figures["held_out_oos_size"] = len(held_out_negatives)
 
     # --- character head

@@ -215,7 +215,8 @@ def train(
     )
     if fig.get("zh_encoder_examples"):
         console.print(f"  Chinese on the encoder ({fig['zh_encoder_examples']} examples): "
-                      f"CV accuracy {pct('zh_encoder_cv_accuracy')}")
+                      f"CV accuracy {pct('zh_encoder_cv_accuracy')} (the other examples: "
+                      f"{pct('other_encoder_cv_accuracy')})")
     if result.char_head is not None:
         console.print(
             f"  character head ({fig['char_examples']} examples): CV accuracy {pct('zh_cv_accuracy')}, "

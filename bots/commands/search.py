@@ -9,11 +9,18 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
 from core.settings import REPO_ROOT
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from core.commerce.catalog import Catalog
+    from core.commerce.finder import ProductFinder
+    from core.protocols import TextEncoder
 
 DEFAULT_CATALOG = REPO_ROOT / "bots" / "shop_assistant" / "data" / "products.csv"
 
@@ -30,14 +37,10 @@ def search(
     as_json: Annotated[bool, typer.Option("--json", help="Print handles and scores as JSON.")] = False,
 ) -> None:
     """Search the catalogue with the chat's query understanding."""
-    import asyncio
-
     from rich.console import Console
     from rich.table import Table
 
     from core.commerce.catalog import load_catalog
-    from core.commerce.entities import EntityExtractor
-    from core.commerce.search import ProductSearch, SearchFilters
     from core.errors import CatalogError, ModelNotBuilt
     from core.settings import Settings
     from models.encoder import OnnxEncoder
@@ -50,31 +53,51 @@ def search(
     except (CatalogError, ModelNotBuilt) as e:
         err.print(f"[red]error:[/red] {e}")
         raise typer.Exit(code=1) from e
-
-    entities = EntityExtractor(products.vocabulary()).extract(query)
-    filters = SearchFilters.from_entities(entities)
+    for warning in getattr(products, "warnings", ()):
+        err.print(f"[yellow]warning:[/yellow] {warning}")
     try:
-        index = ProductSearch(catalog=products, encoder=encoder)
-        hits = asyncio.run(index.search(query, filters=filters, k=k))
+        if err.is_terminal:  # a progress bar while the catalogue is embedded
+            from rich.progress import Progress
+
+            with Progress(console=err, transient=True) as bar:
+                task = bar.add_task("indexing the catalogue", total=len(products.offered()))
+                finder = build_finder(products, encoder,
+                                      on_progress=lambda done, total: bar.update(task, completed=done, total=total))
+        else:
+            finder = build_finder(products, encoder)
+        result = search_json(finder, query, k=k)
     finally:
         encoder.close()
 
     if as_json:
-        typer.echo(json.dumps({
-            "query": query,
-            "entities": entities.as_dict(),
-            "results": [{"handle": h.product.handle, "score": round(h.score, 4),
-                         "sku": h.matched_variant.sku, "price": str(h.matched_variant.price)} for h in hits],
-        }, ensure_ascii=False))
+        typer.echo(json.dumps(result, ensure_ascii=False))
         return
     out = Console()
-    if entities.as_dict():
-        out.print(f"[dim]understood: {entities.as_dict()}[/dim]")
-    if not hits:
-        out.print("No products match. Try fewer filters.")
+    if result["understood"]:
+        out.print(f"[dim]understood: {result['understood']}[/dim]")
+    if result["none_buyable"]:
+        out.print("Nothing buyable matches; closest alternatives:" if result["results"] else "No products match.")
+    if not result["results"]:
         return
-    table = Table("handle", "title", "variant", "price", "score")
-    for h in hits:
-        v = h.matched_variant
-        table.add_row(h.product.handle, h.product.title, v.title, f"${v.price}", f"{h.score:.3f}")
+    table = Table("handle", "title", "variant", "price", "match", "score")
+    for r in result["results"]:
+        table.add_row(r["handle"], r["title"], r["variant"], r["price"], r["match"], f"{r['score']:.3f}")
     out.print(table)
+
+
+def build_finder(catalog: Catalog, encoder: TextEncoder,
+                 on_progress: Callable[[int, int], None] | None = None) -> ProductFinder:
+    """The finder the chat uses, over one loaded catalogue (embeds every offered product)."""
+    from bots.shop_assistant.services import BOT_DATA, ShopWords
+    from core.commerce.finder import ProductFinder
+    from core.commerce.search import ProductSearch
+
+    words = ShopWords.load(BOT_DATA / "vocabulary.yaml")
+    return ProductFinder(search=ProductSearch(catalog=catalog, encoder=encoder, complements=words.complements,
+                                              on_progress=on_progress),
+                         type_synonyms=words.type_synonyms)
+
+
+def search_json(finder: ProductFinder, query: str, *, k: int = 5) -> dict[str, Any]:
+    """What ``shopkeep search --json`` prints for one query (the eval scores exactly this)."""
+    return finder.find(query, k=k).as_json()

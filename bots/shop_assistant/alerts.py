@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 
-from bots.shop_assistant.services import registry, svc
+from bots.shop_assistant.services import registry, shop_url, svc
 from core.actions import ActionContext
 
 NOTIFY_STOCK = "notify:stock:"
@@ -29,7 +29,7 @@ async def subscribe_stock(ctx: ActionContext, sku_or_id: str) -> None:
     if variant.buyable and product.offered:
         ctx.say("notify_stock_in", title=title)
         return
-    url = f"{ctx.settings.shop_url}/products/{product.handle}" + (f"?variant={variant.id}" if variant.id else "")
+    url = f"{shop_url(ctx)}/products/{product.handle}" + (f"?variant={variant.id}" if variant.id else "")
     await services.notifier.subscribe(kind="stock", target=variant.id or variant.sku, label=title, url=url,
                                       conversation=ctx.message.conversation, user_id=ctx.message.user_id,
                                       lang=ctx.lang)

@@ -6,8 +6,8 @@ from collections.abc import Sequence
 from decimal import Decimal
 
 from bots.shop_assistant.memory import CartLine, cart_lines, save_cart
-from bots.shop_assistant.products import matching_variants, target_product
-from bots.shop_assistant.services import content_words, ent, money, pick, registry, svc
+from bots.shop_assistant.products import target_product, variants_said
+from bots.shop_assistant.services import content_words, ent, pick, price, registry, shop_url, svc
 from core.actions import ActionContext
 from core.commerce.catalog import Product, Variant
 from core.events import AddedToCart, CheckoutLinked
@@ -29,12 +29,13 @@ def _quantity(ctx: ActionContext) -> int:
 
 def add_variant(ctx: ActionContext, product: Product, variant: Variant, qty: int = 1) -> bool:
     """Put a buyable variant in the cart; refuses (and says so) when it is not buyable."""
-    label = variant.title if len(product.variants) > 1 else "-"
+    label = variant.title if variant.options and variant.title != "Default Title" else "-"
     if not (product.offered and variant.buyable):
         ctx.say("unavailable", title=product.title, variant=label)
         return False
     cart = cart_lines(ctx.state)
-    line = next((item for item in cart if item.sku == variant.sku), None)
+    line = next((item for item in cart if item.sku == variant.sku and item.handle == product.handle
+                 and item.variant == label), None)
     if line is None:
         cart.append(CartLine(sku=variant.sku, variant_id=variant.id, handle=product.handle, title=product.title,
                              variant=label, price=variant.price, qty=qty))
@@ -45,13 +46,13 @@ def add_variant(ctx: ActionContext, product: Product, variant: Variant, qty: int
     ctx.cite(f"product:{product.handle}")
     ctx.report(AddedToCart(item_id=product.handle, title=product.title, quantity=qty))
     ctx.say("added", buttons=_cart_buttons(ctx), qty=qty, title=product.title, variant=label,
-            count=sum(item.qty for item in cart), total=money(_cart_total(cart)))
+            count=sum(item.qty for item in cart), total=price(ctx, _cart_total(cart)))
     return True
 
 
 async def _add_product(ctx: ActionContext, product: Product, *, from_button: bool = False) -> None:
     """Add a product, asking which variant when several buyable ones fit."""
-    candidates = matching_variants(ctx, product, use_search=from_button)
+    candidates = variants_said(ctx, product, from_button=from_button)
     if not candidates:
         ctx.say("not_found_variant", title=product.title,
                 available=", ".join(v.title for v in product.variants if v.buyable) or "-")
@@ -108,7 +109,7 @@ def _remove(ctx: ActionContext, sku: str) -> None:
         return
     cart.remove(line)
     save_cart(ctx.state, cart)
-    ctx.say("removed", title=line.title, count=sum(i.qty for i in cart), total=money(_cart_total(cart)))
+    ctx.say("removed", title=line.title, count=sum(i.qty for i in cart), total=price(ctx, _cart_total(cart)))
 
 
 @registry.intent("remove_from_cart", templates=("removed", "remove_which", "cart_empty"))
@@ -143,19 +144,26 @@ async def view_cart(ctx: ActionContext) -> None:
     gone = ctx.text("cart_line_gone")
     lines = "\n".join(
         f"{i}. {line.title}" + (f" ({line.variant})" if line.variant != "-" else "")
-        + f" × {line.qty}: {money(line.subtotal)}"
+        + f" × {line.qty}: {price(ctx, line.subtotal)}"
         + ("" if still_offered(ctx, line) else f" {gone}")
         for i, line in enumerate(cart, 1)
     )
     ctx.say("cart_view", buttons=[ctx.button("button_checkout", "intent:checkout")],
             count=sum(line.qty for line in cart), lines=lines,
-            total=money(_cart_total([line for line in cart if still_offered(ctx, line)])))
+            total=price(ctx, _cart_total([line for line in cart if still_offered(ctx, line)])))
 
 
 def still_offered(ctx: ActionContext, line: CartLine) -> bool:
     """Whether a cart line can still be bought (the shop may have deleted, hidden or sold it out since)."""
     catalog = svc(ctx).catalog
-    found = (catalog.find_variant(line.variant_id) if line.variant_id else None) or catalog.find_variant(line.sku)
+    found = (catalog.find_variant(line.variant_id) if line.variant_id else None) \
+        or (catalog.find_variant(line.sku) if line.sku else None)
+    if found is None or found[0].handle != line.handle:
+        # Exports without SKUs (or sharing one): the line's product and variant title say which.
+        product = catalog.get(line.handle)
+        variant = next((v for v in product.variants if v.title == line.variant or line.variant == "-"),
+                       None) if product is not None else None
+        found = (product, variant) if product is not None and variant is not None else None
     return found is not None and found[0].offered and found[1].buyable
 
 
@@ -163,7 +171,7 @@ def checkout_url(cart: Sequence[CartLine], *, shop_url: str, template: str) -> s
     """Shopify cart permalink when every line has a variant id, else the SKU template."""
     if all(line.variant_id for line in cart):
         return f"{shop_url}/cart/" + ",".join(f"{line.variant_id}:{line.qty}" for line in cart)
-    items = ",".join(f"{line.sku}:{line.qty}" for line in cart)
+    items = ",".join(f"{line.sku or line.handle}:{line.qty}" for line in cart)
     return template.format(shop_url=shop_url, items=items)
 
 
@@ -180,5 +188,5 @@ async def checkout(ctx: ActionContext) -> None:
     if not buyable:
         return
     ctx.report(CheckoutLinked(items=sum(line.qty for line in buyable), total=_cart_total(buyable)))
-    url = checkout_url(buyable, shop_url=ctx.settings.shop_url, template=ctx.settings.cart_link_template)
-    ctx.say("checkout_link", url=url, total=money(_cart_total(buyable)))
+    url = checkout_url(buyable, shop_url=shop_url(ctx), template=ctx.settings.cart_link_template)
+    ctx.say("checkout_link", url=url, total=price(ctx, _cart_total(buyable)))

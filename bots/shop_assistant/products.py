@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from collections.abc import Sequence
 from decimal import Decimal
@@ -15,16 +16,20 @@ from bots.shop_assistant.services import (
     content_words,
     ent,
     maybe,
-    money,
     pick,
+    price,
     registry,
+    shop_url,
     svc,
 )
 from core.actions import ActionContext
 from core.commerce.catalog import Product, Variant
+from core.commerce.finder import RELAX_ORDER, Finding, FoundProduct, ParsedQuery
 from core.commerce.search import SearchHit
+from core.commerce.vocabulary import effective_type, norm_words
 from core.events import ItemViewed, Searched
 from core.messages import Button, ProductCard, StockState
+from core.retrieval import STOPWORDS
 
 
 def filters_from(ctx: ActionContext, base: Filters | None = None) -> Filters:
@@ -75,9 +80,10 @@ def product_card(ctx: ActionContext, product: Product, filters: Filters | None =
         handle=product.handle,
         title=product.title,
         price=variant.price,
+        currency=svc(ctx).shop.currency,
         compare_at_price=variant.compare_at_price if variant.on_sale else None,
         image_url=variant.image_url or product.image_url,
-        url=f"{ctx.settings.shop_url}/products/{product.handle}",
+        url=f"{shop_url(ctx)}/products/{product.handle}",
         variant_id=variant.id,
         sku=variant.sku,
         variant_title=variant.title if len(product.variants) > 1 else None,
@@ -87,11 +93,13 @@ def product_card(ctx: ActionContext, product: Product, filters: Filters | None =
     )
 
 
-def _show(ctx: ActionContext, key: str, hits: Sequence[SearchHit], filters: Filters | None = None,
+def _show(ctx: ActionContext, key: str, hits: Sequence[SearchHit | FoundProduct], filters: Filters | None = None,
           *, more: bool = False, **values: Any) -> None:
     ctx.state.data["shown"] = [h.product.handle for h in hits]
     for h in hits:
         ctx.cite(f"product:{h.product.handle}")
+        for reason in getattr(h, "reasons", ()):
+            ctx.cite(f"matched:{reason}")
     buttons = [ctx.button("button_show_more", "intent:show_more")] if more else []
     cards = [product_card(ctx, h.product, filters, h.matched_variant) for h in hits]
     ctx.say(key, cards=cards, buttons=buttons, count=len(hits), **values)
@@ -115,38 +123,151 @@ async def _run_search(ctx: ActionContext, *, query: str, filters: Filters, offse
     return True
 
 
-@registry.intent("product_search", "recommend", templates=("search_results", "recommend_results", "search_none"))
+@registry.intent("product_search", "recommend",
+                 templates=("search_results", "recommend_results", "search_none", "none_of_kind",
+                            "alternatives_results", "relaxed_results"))
 async def product_search(ctx: ActionContext) -> None:
-    filters = filters_from(ctx)
     header = "recommend_results" if ctx.intent == "recommend" else "search_results"
-    if not await _run_search(ctx, query=ctx.understanding.text, filters=filters, offset=0,
-                             use_embedding=True, header=header):
+    await find_and_show(ctx, ctx.understanding.text, query_embedding=ctx.understanding.embedding, header=header)
+
+
+def _said(q: ParsedQuery) -> str:
+    """The words of the query that name what was asked for (for "we don't have any …")."""
+    keep = [w.strip(",.!?;:") for w in q.text.split()
+            if (nw := norm_words(w)) and nw[0] not in STOPWORDS and w.lower().strip(",.!?;:") not in _CHATTER]
+    return " ".join(keep[:6]) or q.text
+
+
+#: Words left out when echoing what a shopper asked for.
+_CHATTER = frozenset({"do", "you", "have", "any", "sell", "there", "show", "me", "looking", "want", "need", "can",
+                      "buy", "available", "now", "today", "stock", "is", "a", "an", "the", "some", "please", "i",
+                      "under", "over", "below", "above", "cheap", "cheaper", "between", "and", "to", "that",
+                      "actually", "right", "ok", "okay", "then", "what", "about", "how", "for", "my", "in"})
+
+
+async def find_and_show(ctx: ActionContext, text: str, *, query_embedding: Any = None,
+                        parsed: ParsedQuery | None = None, allow_named: bool = True,
+                        relax_order: tuple[str, ...] | None = None, header: str = "search_results",
+                        offset: int = 0) -> Finding:
+    """Find products for ``text`` and show them, saying honestly when nothing fits."""
+    finder = svc(ctx).finder
+    finding = finder.find(text, k=PAGE, query_embedding=query_embedding, parsed=parsed, allow_named=allow_named,
+                          relax_order=relax_order, offset=offset)
+    if offset == 0:
+        ctx.report(Searched(query=text, results=len(finding.results)))
+    hits = list(finding.results)
+    if not hits:
         ctx.say("search_none")
+        return finding
+    types = sorted({effective_type(h.product) for h in hits[:3] if effective_type(h.product)})
+    ctx.state.data["search"] = {"query": text, "refine": "", "offset": offset, "filters": _remembered(finding.query),
+                                "types": types if len(types) == 1 else []}
+    ctx.state.data["focus"] = (finding.named[0] if finding.named else hits[0].product).handle
+    q = finding.query
+    more = len(hits) == PAGE
+    if finding.none_buyable and not finding.named:
+        ctx.say("none_of_kind", what=_said(q))
+        _show(ctx, "alternatives_results", hits, more=more)
+    elif finding.relaxed and not finding.named:
+        cheapest = price(ctx, finding.cheapest) if finding.cheapest is not None else "-"
+        _show(ctx, "relaxed_results", hits, more=more, relaxed=", ".join(finding.relaxed), what=_said(q),
+              cheapest=cheapest)
+    else:
+        _show(ctx, header, hits, more=more)
+    return finding
+
+
+def _remembered(q: ParsedQuery) -> dict[str, Any]:
+    """What the query asked for, in the shape :class:`.memory.Filters` stores (only what is set)."""
+    sizes = list({s.upper(): s for s in reversed(q.sizes)}.values())[::-1]
+    filters = Filters(colors=list(q.options or q.colours), sizes=sizes, product_types=list(q.types),
+                      price_min=q.price_min, price_max=q.price_max, in_stock=q.in_stock,
+                      sort="price_asc" if q.sort == "cheaper" else "relevance")
+    return filters.model_dump(mode="json", exclude_defaults=True)
 
 
 #: Intents an entities-only message ("size M", "in blue") is often taken for after a search.
 _REFINABLE = frozenset({"product_search", "recommend", "stock_check", "size_help"})
+#: Intents that act on a product or the cart: a named product or a colour there is not a new search.
+_PRODUCT_ACTIONS = frozenset({"add_to_cart", "remove_from_cart", "view_cart", "checkout", "product_details",
+                              "stock_check", "goes_with", "similar_products", "order_status", "start_return"})
+_ADD_WORDS = re.compile(r"^\s*(?:please\s+)?(?:add|put|buy|take|i'?ll\s+take|get\s+me)\b|\bto\s+(?:my|the)\s+"
+                        r"(?:cart|bag|basket)\b|加入购物车", re.IGNORECASE)
+
+
+@registry.override
+async def named_product(ctx: ActionContext) -> str | None:
+    """A message that names a product is a request for it, whatever the intent head says.
+
+    "Add the RIKE DRESS in XS" (or "add it" with a product in focus) is a cart request even when the
+    intent head is unsure.
+    """
+    text = ctx.understanding.text
+    if not text or ctx.message.button_payload:
+        return None
+    if _ADD_WORDS.search(text):
+        if ctx.understanding.intent != "add_to_cart" and (
+                ctx.state.data.get("focus") or ctx.state.data.get("shown") or svc(ctx).finder.named_in(text)[0]):
+            return "add_to_cart"
+        return None
+    finder = svc(ctx).finder
+    shown = ctx.state.data.get("shown") or []
+    if ent(ctx, "list_index") and shown:
+        if _STOCK_WORDS.search(text) or ctx.understanding.intent in {"stock_check", "remove_from_cart",
+                                                                     "similar_products", "goes_with"}:
+            return None
+        picked = pick(ctx, [finder.catalog.get(h) for h in shown])
+        if picked is not None and len(finder.variants_for(picked, text)) < len(picked.variants):
+            return "add_to_cart"  # "the second one, for the Galaxy S9": a choice of variant is a purchase
+        return None
+    named, exact = finder.named_in(text)
+    if named:
+        return "product_search" if exact or ctx.understanding.intent not in _PRODUCT_ACTIONS else None
+    u = ctx.understanding
+    if u.out_of_scope and "search" not in ctx.state.data and finder.looks_like_product_request(text):
+        return "product_search"  # the intent head does not know this shop's words; the catalogue does
+    return None
 
 
 @registry.override
 async def follow_up(ctx: ActionContext) -> str | None:
-    """Entities-only follow-ups ("in blue", "size M", "under $40") refine the last search."""
+    """Refinements ("in blue", "size M", "under $40", "cheaper", "not black") narrow the last search."""
     u = ctx.understanding
     if POSITION.fullmatch(ctx.message.text.strip()) and ctx.state.data.get("shown"):
         return "product_details"  # "2": the second item of the list just shown
-    if last_search(ctx.state) is None or ent(ctx, "product_types"):
+    if ctx.message.button_payload or _ADD_WORDS.search(u.text):
+        return None
+    if "search" not in ctx.state.data:
         return None
     if ent(ctx, "list_index") and not u.out_of_scope:
         return None  # "is the first one in stock in M?": about a shown item, not a new search
-    if ent(ctx, "sort") == "cheaper" and (u.out_of_scope or u.ambiguous or u.intent == "product_search"):
-        return "refine_cheaper"
-    if not _has_filters(ctx):
+    if u.intent in _PRODUCT_ACTIONS - {"stock_check"} and not (u.out_of_scope or u.ambiguous):
         return None
-    if u.out_of_scope or u.ambiguous or u.intent in _REFINABLE:
-        if u.intent == "stock_check" and ctx.state.data.get("focus") and not u.out_of_scope:
-            return None
-        return "refine_search"
-    return None
+    finder = svc(ctx).finder
+    q = finder.parse(u.text)
+    refines = bool(q.colours or q.options or q.sizes or q.materials or q.negated or q.in_stock or q.sort
+                   or q.price_min is not None or q.price_max is not None or _CHEAPER.search(u.text))
+    if not refines:
+        if u.out_of_scope and finder.looks_like_product_request(u.text, new_search=True):
+            return "product_search"  # a new search in the shop's words the intent head did not know
+        return None
+    new_kind = [t for t in q.terms if t not in _REFINE_WORDS]
+    if q.types or len(new_kind) > 1:
+        return None  # "a red dress": a new search that happens to have a colour
+    if u.intent == "stock_check" and _STOCK_WORDS.search(u.text) and not (q.price_max or q.sort):
+        return None  # "is it in stock in M?": about the product in focus
+    return "refine_cheaper" if q.sort == "cheaper" or _CHEAPER.search(u.text) else "refine_search"
+
+
+_CHEAPER = re.compile(r"\b(?:too\s+(?:expensive|pricey|much)|cheaper|less\s+expensive|lower\s+price)\b|便宜",
+                      re.IGNORECASE)
+
+
+_STOCK_WORDS = re.compile(r"\b(?:stock|available|availability|left|sold)\b|有货|库存", re.IGNORECASE)
+
+
+_REFINE_WORDS = frozenset({"only", "ones", "one", "something", "anything", "cheaper", "cheap", "pricier", "size",
+                           "colour", "color", "in", "ok", "okay", "then", "maybe", "instead", "version", "them"})
 
 
 #: "hoodie or mug", "jeans or a dress?", "卫衣还是杯子": two kinds of product offered as alternatives.
@@ -179,41 +300,71 @@ async def browse_type(ctx: ActionContext, product_type: str) -> None:
 
 @registry.intent("refine_search", templates=("search_no_context",))
 async def refine_search(ctx: ActionContext) -> None:
-    last = last_search(ctx.state)
-    if last is None:
+    await _refine(ctx, cheaper=False)
+
+
+async def _refine(ctx: ActionContext, *, cheaper: bool) -> None:
+    """Re-run the last search with this message's words; a new colour replaces the old, the type is kept.
+
+    "Cheaper" keeps the price cap (below the cheapest shown unless a figure is given) and the type, and
+    gives up only the other words; when nothing is cheaper it says so (``cheaper_none``).
+    """
+    last = ctx.state.data.get("search")
+    if not last:
         ctx.say("search_no_context")
         return
-    filters = filters_from(ctx, last.filters)
-    if not await _run_search(ctx, query=last.query, filters=filters, offset=0, use_embedding=False):
-        ctx.say("search_none")
+    text = ctx.understanding.text
+    finder = svc(ctx).finder
+    combined = f"{last['query']} {text}"
+    parsed = finder.parse(combined)
+    now = finder.parse(text)
+    updates: dict[str, Any] = {}
+    if now.colours or now.options:  # a new colour replaces the old one
+        updates.update(colours=now.colours, options=now.options)
+    if not parsed.types and last.get("types"):
+        updates["types"] = tuple(last["types"])
+    if cheaper and now.price_max is None:
+        catalog = svc(ctx).catalog
+        shown = [p for h in ctx.state.data.get("shown", []) if (p := catalog.get(h)) is not None]
+        if shown:
+            updates["price_max"] = max(min(p.min_price for p in shown) - Decimal("0.01"), Decimal(0))
+    if updates:
+        parsed = dataclasses.replace(parsed, **updates)
+    keep_price = cheaper or now.price_max is not None or now.price_min is not None
+    order = tuple(c for c in RELAX_ORDER if c not in ("price", "type")) if keep_price else None
+    if cheaper:
+        probe = finder.find(combined, k=1, parsed=parsed, allow_named=False, relax_order=order)
+        if not probe.results:
+            ctx.say("cheaper_none")
+            return
+    finding = await find_and_show(ctx, combined, parsed=parsed, allow_named=False, relax_order=order)
+    if finding.results:
+        ctx.state.data["search"] = {**ctx.state.data.get("search", {}), "query": last["query"], "refine": text,
+                                    "types": last.get("types", [])}
 
 
 @registry.intent("show_more", templates=("search_more", "search_no_more"))
 async def show_more(ctx: ActionContext) -> None:
-    last = last_search(ctx.state)
-    if last is None:
+    last = ctx.state.data.get("search")
+    if not last or last_search(ctx.state) is None:
         ctx.say("search_no_context")
         return
-    if not await _run_search(ctx, query=last.query, filters=last.filters, offset=last.offset + PAGE,
-                             use_embedding=False, header="search_more"):
+    offset = last.get("offset", 0) + PAGE
+    text = f"{last['query']} {last.get('refine', '')}".strip()
+    finding = svc(ctx).finder.find(text, k=PAGE, offset=offset, allow_named=False)
+    if not finding.results:
         ctx.say("search_no_more")
+        return
+    ctx.state.data["search"] = {**last, "offset": offset}
+    _show(ctx, "search_more", list(finding.results), more=len(finding.results) == PAGE)
 
 
 @registry.intent("refine_cheaper", templates=("cheaper_none",))
 async def refine_cheaper(ctx: ActionContext) -> None:
-    last = last_search(ctx.state)
-    if last is None:
+    if not ctx.state.data.get("search"):
         await product_search(ctx)
         return
-    catalog = svc(ctx).catalog
-    shown = [p for h in ctx.state.data.get("shown", []) if (p := catalog.get(h)) is not None]
-    filters = filters_from(ctx, last.filters)
-    if shown and ent(ctx, "price_max") is None:
-        cheapest = min(p.min_price for p in shown)
-        filters.price_max = max(cheapest - Decimal("0.01"), Decimal(0))
-    filters.sort = "price_asc"
-    if not await _run_search(ctx, query=last.query, filters=filters, offset=0, use_embedding=False):
-        ctx.say("cheaper_none")
+    await _refine(ctx, cheaper=True)
 
 
 @lru_cache(maxsize=8192)
@@ -247,9 +398,13 @@ def target_product(ctx: ActionContext, handle: str | None = None) -> Product | N
         return picked
     text = ctx.understanding.text
     if text:
-        named = _title_match(text, shown) or _title_match(text, catalog.offered())
-        if named is not None:
-            return named
+        named, _ = svc(ctx).finder.named_in(text)
+        in_view = [p for p in named if p.handle in {s.handle for s in shown}]
+        if in_view or named:
+            return (in_view or named)[0]
+        named_product = _title_match(text, shown) or _title_match(text, catalog.offered())
+        if named_product is not None:
+            return named_product
     focus = ctx.state.data.get("focus")
     if focus and (product := catalog.get(focus)) is not None:
         return product
@@ -278,8 +433,8 @@ async def _details(ctx: ActionContext, product: Product) -> None:
             ctx.button("button_goes_with", f"goes_with:{product.handle}"),
         ],
         title=product.title,
-        price=money(product.min_price) if product.min_price == product.max_price
-        else f"{money(product.min_price)}–{money(product.max_price)}",
+        price=price(ctx, product.min_price) if product.min_price == product.max_price
+        else f"{price(ctx, product.min_price)}–{price(ctx, product.max_price)}",
         description=description,
         colors=", ".join(product.colors) or "-",
         sizes=", ".join(product.sizes) or "-",
@@ -338,6 +493,22 @@ async def similar_button(ctx: ActionContext, handle: str) -> None:
 @registry.payload("goes_with:")
 async def goes_with_button(ctx: ActionContext, handle: str) -> None:
     await _related(ctx, target_product(ctx, handle), "goes_with")
+
+
+def variants_said(ctx: ActionContext, product: Product, *, from_button: bool = False) -> list[Variant]:
+    """The product's variants the shopper's words pick ("in size M", "the roasted groundnuts one").
+
+    Options said now win; when they leave a choice, the last search's words ("in navy") narrow it.
+    """
+    finder = svc(ctx).finder
+    last = ctx.state.data.get("search") or {}
+    earlier = f"{last.get('query', '')} {last.get('refine', '')}".strip()
+    said = list(product.variants) if from_button else finder.variants_for(product, ctx.understanding.text)
+    if len([v for v in said if v.buyable]) > 1 and earlier:
+        narrowed = [v for v in finder.variants_for(product, earlier) if v in said]
+        if any(v.buyable for v in narrowed):
+            return narrowed
+    return said
 
 
 def matching_variants(ctx: ActionContext, product: Product, *, use_search: bool = False) -> list[Variant]:

@@ -8,21 +8,26 @@ The action modules (:mod:`.products`, :mod:`.cart`, :mod:`.orders`, :mod:`.retur
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import inspect
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
 from typing import Any, TypeVar
+
+import yaml
 
 from core.actions import ActionContext, ActionRegistry, SetupContext
 from core.commerce.backend import SHARED_BACKEND, SHARED_NOTIFIER, CommerceBackend
 from core.commerce.catalog import Catalog
 from core.commerce.entities import EntityExtractor
+from core.commerce.finder import ProductFinder
 from core.commerce.notify import Notifier
 from core.commerce.offline import OfflineBackend
 from core.commerce.search import ProductSearch, catalog_services
+from core.commerce.shop import ShopIdentity, load_shop_defaults, resolve_identity
 from core.commerce.shopdata import (
     PolicyBook,
     Store,
@@ -43,6 +48,28 @@ registry = ActionRegistry(
 )
 
 
+@dataclass(frozen=True)
+class ShopWords:
+    """The shop's own words beyond its catalogue (``data/vocabulary.yaml``)."""
+
+    type_synonyms: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    complements: dict[str, tuple[str, ...]] = field(default_factory=dict)
+
+    @classmethod
+    def load(cls, path: Path) -> ShopWords:
+        """Read the file; a missing file means no extra words."""
+        if not path.is_file():
+            return cls()
+        doc = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        return cls(
+            type_synonyms={str(k): tuple(str(x) for x in v) for k, v in (doc.get("type_synonyms") or {}).items()},
+            complements={str(k): tuple(str(x) for x in v) for k, v in (doc.get("complements") or {}).items()},
+        )
+
+
+BOT_DATA = Path(__file__).resolve().parent / "data"
+
+
 @dataclass(frozen=True, kw_only=True)
 class ShopServices:
     """What the shopping assistant's actions use; built once by :func:`setup`."""
@@ -55,6 +82,22 @@ class ShopServices:
     stores: tuple[Store, ...]
     backend: CommerceBackend
     notifier: Notifier | None = None
+    words: ShopWords = field(default_factory=ShopWords)
+    shop: ShopIdentity = field(default_factory=lambda: ShopIdentity(name="our shop", currency="USD", locale="en",
+                                                                    url=""))
+    _finders: dict[int, ProductFinder] = field(default_factory=dict, compare=False, repr=False)
+
+    @property
+    def finder(self) -> ProductFinder:
+        """The finder over the current index (a connected shop swaps its index in as the catalogue changes)."""
+        current = getattr(getattr(self.search, "_owner", None), "view", None)
+        index: ProductSearch = current.search if current is not None else self.search
+        found = self._finders.get(id(index))
+        if found is None or found.search is not index:
+            self._finders.clear()
+            found = self._finders[id(index)] = ProductFinder(search=index,
+                                                             type_synonyms=self.words.type_synonyms)
+        return found
 
 
 async def setup(ctx: SetupContext) -> ShopServices:
@@ -72,17 +115,28 @@ async def setup(ctx: SetupContext) -> ShopServices:
     connected: Any = ctx.shared.get(SHARED_BACKEND)
     notifier: Notifier | None = ctx.shared.get(SHARED_NOTIFIER)
 
+    words = ShopWords.load(data / "vocabulary.yaml")
+
     def build() -> ShopServices:
         stores = load_stores(data / "stores.yaml")
         if connected is not None:
+            connected.live.use_words(type_synonyms=words.type_synonyms, complements=words.complements)
             catalog, search, entities = connected.live.catalog, connected.live.search, connected.live.entities
             backend: CommerceBackend = connected
         else:
             catalog, search, entities = ctx.share(("catalog", catalog_path.resolve()), lambda: catalog_services(
-                catalog_path, encoder))
+                catalog_path, encoder, type_synonyms=words.type_synonyms, complements=words.complements))
             backend = OfflineBackend(catalog=catalog, orders=load_orders(data / "orders.yaml"), stores=stores,
                                      today=ctx.settings.demo_today)
         policies = load_policies(data / "policies.yaml")
+        own = connected is None and catalog_path.resolve() == (data / "products.csv").resolve()
+        settings = ctx.settings
+        custom_url = settings.shop_url if settings.shop_url != DEMO_SHOP_URL else None
+        shop = resolve_identity(catalog=catalog, own_catalog=own, defaults=load_shop_defaults(data / "shop.yaml"),
+                                name=settings.shop_name, currency=settings.shop_currency,
+                                locale=settings.shop_locale, url=custom_url, source=str(catalog_path))
+        if not shop.url:
+            shop = dataclasses.replace(shop, url=f"https://{_slug(shop.name)}.myshopify.com")
         return ShopServices(
             catalog=catalog,
             search=search,
@@ -92,9 +146,16 @@ async def setup(ctx: SetupContext) -> ShopServices:
             stores=stores,
             backend=backend,
             notifier=notifier,
+            words=words,
+            shop=shop,
         )
 
-    return await asyncio.to_thread(build)
+    def build_all() -> ShopServices:
+        services = build()
+        _ = services.finder  # the vocabulary is derived now, not on the first message
+        return services
+
+    return await asyncio.to_thread(build_all)
 
 
 def svc(ctx: ActionContext) -> ShopServices:
@@ -140,5 +201,23 @@ def content_words(text: str) -> set[str]:
     return {w for w in tokenize(text) if len(w) > 2 and not w.isdigit()}
 
 
-def money(amount: Decimal, currency: str = "USD") -> str:
-    return f"${amount:.2f}" if currency == "USD" else f"{amount:.2f} {currency}"
+def money(amount: Decimal, shop: ShopIdentity | None = None) -> str:
+    """An amount in the shop's currency ("$12.00" when the shop is unknown)."""
+    return shop.money(amount) if shop is not None else f"${amount:.2f}"
+
+
+def price(ctx: ActionContext, amount: Decimal) -> str:
+    """An amount in this conversation's shop's currency."""
+    return svc(ctx).shop.money(amount)
+
+
+def shop_url(ctx: ActionContext) -> str:
+    return svc(ctx).shop.url
+
+
+def _slug(name: str) -> str:
+    return re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-") or "shop"
+
+
+#: The settings' default shop URL (the demo's): a custom one in settings wins over every default.
+DEMO_SHOP_URL = "https://demo-shopkeep.myshopify.com"

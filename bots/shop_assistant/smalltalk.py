@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-from bots.shop_assistant.services import registry
+from bots.shop_assistant.services import registry, svc
 from core.actions import ActionContext
 from core.commands import request_handoff, show_help
 
 registry.replies({
-    "greet": "greet",
     "thanks": "thanks",
     "goodbye": "goodbye",
     "bot_challenge": "bot_challenge",
@@ -16,6 +15,11 @@ registry.replies({
     "cancel": "nothing_to_cancel",
 })
 registry.intent("help", templates=("help",))(show_help)  # the help text and the bot's commands
+
+
+@registry.intent("greet", templates=("greet",))
+async def greet(ctx: ActionContext) -> None:
+    ctx.say("greet", shop_name=svc(ctx).shop.name)
 
 
 @registry.intent("human_handoff")

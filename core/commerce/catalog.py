@@ -17,6 +17,8 @@ import csv
 import html
 import io
 import json
+import logging
+import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from decimal import Decimal, InvalidOperation
@@ -30,9 +32,16 @@ from core.messages import StockState
 InventoryPolicy = Literal["deny", "continue"]
 ProductStatus = Literal["active", "draft", "archived"]
 
-COLOR_OPTION_NAMES = frozenset({"color", "colour", "colors", "colours"})
-SIZE_OPTION_NAMES = frozenset({"size", "sizes", "waist", "shoe size", "length"})
+#: Option names (several languages) whose values are colours or sizes; a name ending in one
+#: of them counts too ("Link Size", "Frame Colour").
+COLOR_OPTION_NAMES = frozenset({"color", "colour", "colors", "colours", "farbe", "couleur", "colore", "kleur",
+                                "färg", "颜色"})
+SIZE_OPTION_NAMES = frozenset({"size", "sizes", "waist", "shoe size", "length", "größe", "grösse", "groesse",
+                               "taille", "talla", "taglia", "maat", "storlek", "尺码"})
 LOW_STOCK_AT = 3
+#: Skipped rows logged one by one when a catalogue loads; the rest are counted.
+MAX_LOGGED_WARNINGS = 20
+logger = logging.getLogger(__name__)
 _DEFAULT_TITLE = "Default Title"
 
 
@@ -85,7 +94,8 @@ class Variant:
 
 def _option_of(options: Mapping[str, str], names: frozenset[str]) -> str | None:
     for name, value in options.items():
-        if name.lower() in names:
+        key = name.strip().lower()
+        if key in names or key.rsplit(" ", 1)[-1] in names:
             return value
     return None
 
@@ -181,6 +191,10 @@ class InMemoryCatalog:
 
     def __init__(self, *, products: Sequence[Product], source: str = "") -> None:
         self.source = source
+        #: The export's header (CSV only): market columns tell the shop's currency.
+        self.columns: tuple[str, ...] = ()
+        #: Rows skipped while reading, each naming the file, line and column.
+        self.warnings: list[str] = []
         self._products = tuple(products)
         self._by_handle = {p.handle: p for p in self._products}
         self._by_variant: dict[str, tuple[Product, Variant]] = {}
@@ -236,12 +250,15 @@ class _TextExtractor(HTMLParser):
 
 
 def html_to_text(body_html: str) -> str:
-    """Strip tags and entities from Shopify's ``Body (HTML)``; whitespace is folded."""
+    """Strip tags and entities from Shopify's ``Body (HTML)``; whitespace is folded. Broken HTML never raises."""
     if not body_html:
         return ""
     parser = _TextExtractor()
-    parser.feed(body_html)
-    parser.close()
+    try:
+        parser.feed(body_html)
+        parser.close()
+    except (AssertionError, ValueError):  # what html.parser raises on markup it cannot follow
+        return " ".join(html.unescape(re.sub(r"<[^>]*>?", " ", body_html)).split())
     return " ".join(html.unescape("".join(parser.parts)).split())
 
 
@@ -343,15 +360,31 @@ class ShopifyCsvCatalog(InMemoryCatalog):
             raw = path.read_bytes()
         except OSError as e:
             raise CatalogError(str(path), f"cannot read file: {e.strerror or e}") from e
+        warnings: list[str] = []
         try:
             text = raw.decode("utf-8-sig")
         except UnicodeDecodeError as e:
-            raise CatalogError(str(path), "file is not UTF-8 text", line=raw[: e.start].count(b"\n") + 1) from e
-        return cls.from_text(text, source=str(path))
+            # Read what is readable: the bad bytes become U+FFFD and the first one is reported.
+            line = raw[: e.start].count(b"\n") + 1
+            column = e.start - (raw.rfind(b"\n", 0, e.start) + 1) + 1
+            warnings.append(f"{path}:{line}: byte {column} is not UTF-8 text; such bytes were replaced")
+            text = raw.decode("utf-8-sig", errors="replace")
+        catalog = cls.from_text(text, source=str(path))
+        catalog.warnings = warnings + catalog.warnings
+        return catalog
 
     @classmethod
     def from_text(cls, text: str, *, source: str = "<csv>") -> ShopifyCsvCatalog:
-        """Parse CSV text (as exported by Shopify) into a catalogue."""
+        """Parse CSV text (as exported by Shopify) into a catalogue.
+
+        A row that cannot be read (no title on a product's first row, a price that is not a
+        non-negative number, a handle used by two different products...) is skipped with a
+        warning naming the line and column (:attr:`warnings`); the rest still loads.
+
+        Raises:
+            CatalogError: the file is empty, is not a product CSV (a required column is missing),
+                or its CSV quoting is broken.
+        """
         text = text.lstrip("\ufeff")
         reader = csv.reader(io.StringIO(text, newline=""), strict=True)
         try:
@@ -361,8 +394,13 @@ class ShopifyCsvCatalog(InMemoryCatalog):
         except csv.Error as e:
             raise CatalogError(source, f"bad CSV header: {e}", line=1) from e
         columns = [h.strip() for h in header]
-        if "Handle" not in columns:
-            raise CatalogError(source, "no 'Handle' column: not a Shopify product CSV", line=1)
+        for required in ("Handle", "Title"):
+            if required not in columns:
+                raise CatalogError(source, f"no {required!r} column: not a Shopify product CSV", line=1)
+        if "Variant Price" not in columns:
+            raise CatalogError(source, "no 'Variant Price' column: products cannot be priced", line=1)
+        warnings: list[str] = []
+        titled: dict[str, str] = {}
         drafts: dict[str, _Draft] = {}
         line = 1
         while True:
@@ -378,25 +416,53 @@ class ShopifyCsvCatalog(InMemoryCatalog):
             if len(cells) > len(columns) and any(c.strip() for c in cells[len(columns):]):
                 raise CatalogError(source, f"{len(cells)} cells but the header has {len(columns)}", line=line)
             row = dict(zip(columns, cells))
+            handle, title = (row.get("Handle") or "").strip(), (row.get("Title") or "").strip()
+            if handle and title and titled.get(handle, title) != title:
+                warnings.append(f"{source}:{line}: column 'Handle': {handle!r} is also the handle of "
+                                f"{titled[handle]!r}; row skipped")
+                continue
             try:
                 _add_row(drafts, row)
+            except _RowError as e:
+                warnings.append(f"{source}:{line}: column {e.column!r}: {e}; row skipped")
+                continue
             except ValueError as e:
-                raise CatalogError(source, str(e), line=line) from e
-        return cls(products=[_finish(d) for d in drafts.values()], source=source)
+                warnings.append(f"{source}:{line}: {e}; row skipped")
+                continue
+            if handle and title:
+                titled.setdefault(handle, title)
+        catalog = cls(products=[_finish(d) for d in drafts.values()], source=source)
+        catalog.columns = tuple(columns)
+        catalog.warnings = warnings
+        return catalog
+
+
+class _RowError(ValueError):
+    """A row that cannot be read, and the column that says why."""
+
+    def __init__(self, column: str, reason: str) -> None:
+        super().__init__(reason)
+        self.column = column
 
 
 def _add_row(drafts: dict[str, _Draft], row: dict[str, str]) -> None:
     def get(name: str) -> str:
         return (row.get(name) or "").strip()
 
+    def number(name: str, parse: Any) -> Any:
+        try:
+            return parse(get(name), what=name)
+        except ValueError as e:
+            raise _RowError(name, str(e)) from e
+
     handle = get("Handle")
     if not handle:
-        raise ValueError("row has no Handle")
+        raise _RowError("Handle", "row has no Handle")
     draft = drafts.get(handle)
     if draft is None:
         title = get("Title")
         if not title:
-            raise ValueError(f"first row of product {handle!r} has no Title")
+            raise _RowError("Title", f"first row of product {handle!r} has no Title")
         published_raw = row.get("Published", row.get("Published on online store"))
         draft = _Draft(
             fields={
@@ -404,8 +470,10 @@ def _add_row(drafts: dict[str, _Draft], row: dict[str, str]) -> None:
                 "title": title,
                 "body_html": row.get("Body (HTML)") or "",
                 "vendor": get("Vendor"),
-                "product_type": get("Type"),
-                "category": get("Product Category"),
+                # 2021 layout: no Type column, the shop's own type is "Custom Product Type".
+                "product_type": get("Type") or get("Custom Product Type"),
+                "category": get("Product Category") or get("Standard Product Type")
+                or get("Standardized Product Type"),
                 "tags": _tags(get("Tags")),
                 "status": _status(get("Status")),
                 "published": _bool(published_raw, default=True),
@@ -421,11 +489,11 @@ def _add_row(drafts: dict[str, _Draft], row: dict[str, str]) -> None:
     values = [get(f"Option{i} Value") for i in (1, 2, 3)]
     if not (any(values) or get("Variant SKU") or get("Variant Price")):
         return  # an image-only row
-    price = _decimal(get("Variant Price"), what="Variant Price")
+    price = number("Variant Price", _decimal)
     if price is None:
-        raise ValueError(f"variant of {handle!r} has no Variant Price")
+        raise _RowError("Variant Price", f"variant of {handle!r} has no Variant Price")
     tracked = "Variant Inventory Tracker" not in row or bool(get("Variant Inventory Tracker"))
-    qty = _int(get("Variant Inventory Qty"), what="Variant Inventory Qty")
+    qty = number("Variant Inventory Qty", _int)
     options = _options(draft.option_names, values)
     variant_image = get("Variant Image") or None
     draft.variants.append(Variant(
@@ -434,8 +502,9 @@ def _add_row(drafts: dict[str, _Draft], row: dict[str, str]) -> None:
         title=_variant_title(options) or _DEFAULT_TITLE,
         options=options,
         price=price,
-        compare_at_price=_decimal(get("Variant Compare At Price"), what="Variant Compare At Price"),
-        inventory_qty=qty if tracked else None,
+        compare_at_price=number("Variant Compare At Price", _decimal),
+        # Nothing left under "deny" is sold out even without a tracker: never promise what may not ship.
+        inventory_qty=qty if tracked or (qty is not None and qty <= 0) else None,
         inventory_policy=_policy(get("Variant Inventory Policy")),
         image_url=variant_image,
     ))
@@ -561,7 +630,12 @@ def load_catalog(path: str | Path) -> InMemoryCatalog:
     path = Path(path)
     suffix = path.suffix.lower()
     if suffix == ".csv":
-        return ShopifyCsvCatalog.from_path(path)
+        catalog = ShopifyCsvCatalog.from_path(path)
+        for warning in catalog.warnings[:MAX_LOGGED_WARNINGS]:
+            logger.warning("catalogue: %s", warning)
+        if len(catalog.warnings) > MAX_LOGGED_WARNINGS:
+            logger.warning("catalogue: %d more rows skipped in %s", len(catalog.warnings) - MAX_LOGGED_WARNINGS, path)
+        return catalog
     if suffix == ".json":
         return ShopifyJsonCatalog.from_path(path)
     raise CatalogError(str(path), f"unknown catalogue format {suffix or '(none)'!r}; expected .csv or .json")

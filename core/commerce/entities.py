@@ -3,7 +3,8 @@
 The rules are deliberately plain regular expressions over the user's text,
 fed by the catalogue's own :class:`~core.commerce.catalog.Vocabulary` (so a new bot
 with other colours or product types needs no code change) plus a small
-synonym map (grey/gray, hoody, trainers, 红色...). Spans that have been
+colour synonym map (grey/gray, 红色...) and the bot's own type synonyms (hoody,
+trainers, 卫衣: passed in, from the bot's data files). Spans that have been
 understood are blanked before the next rule runs, so "#1001" is never also
 a list index and "under 40" never also a quantity or a waist size.
 """
@@ -11,7 +12,7 @@ a list index and "under 40" never also a quantity or a waist size.
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from decimal import Decimal
 from functools import lru_cache
 from typing import Any, Literal
@@ -45,24 +46,6 @@ COLOR_SYNONYMS: dict[str, str] = {
     "酒红": "Burgundy", "橄榄绿": "Olive", "军绿": "Olive", "卡其": "Tan",
 }
 
-#: Words for product types, keyed by the canonical type (used only when the type exists).
-TYPE_SYNONYMS: dict[str, tuple[str, ...]] = {
-    "T-Shirts": ("t-shirt", "t shirt", "tshirt", "tee", "tees", "top", "tops", "T恤", "短袖"),
-    "Hoodies": ("hoodie", "hoody", "hoodies", "sweatshirt", "sweatshirts", "pullover", "卫衣", "连帽衫"),
-    "Jackets": ("jacket", "coat", "coats", "parka", "puffer", "raincoat", "outerwear", "夹克", "外套", "羽绒服"),
-    "Jeans": ("jean", "denim", "denims", "牛仔裤"),
-    "Dresses": ("dress", "gown", "连衣裙", "裙子"),
-    "Sneakers": ("sneaker", "trainer", "trainers", "running shoes", "runners", "运动鞋", "球鞋"),
-    "Boots": ("boot", "靴子", "靴"),
-    "Bags": ("bag", "backpack", "tote", "rucksack", "handbag", "purse", "包", "背包"),
-    "Hats": ("hat", "cap", "caps", "beanie", "beanies", "帽子"),
-    "Socks": ("sock", "袜子"),
-    "Belts": ("belt", "皮带", "腰带"),
-    "Mugs": ("mug", "cup", "cups", "杯子", "马克杯"),
-    "Candles": ("candle", "蜡烛", "香薰蜡烛"),
-    "Gift Cards": ("gift card", "gift cards", "giftcard", "gift voucher", "礼品卡"),
-}
-
 _SIZE_WORDS = {
     "extra small": ("XS",), "x-small": ("XS",), "xs": ("XS",), "small": ("S", "Small"),
     "medium": ("M",), "large": ("L", "Large"), "extra large": ("XL",), "x-large": ("XL",),
@@ -71,9 +54,12 @@ _SIZE_WORDS = {
     "小号": ("S", "Small"),
 }
 
-_CUR = r"(?:\$|usd\s*|us\$)"
-_NUM = r"(\d{1,6}(?:[.,]\d{1,2})?)"
-_UNIT = r"(?:\s*(?:dollars?|bucks|usd|元|块钱?|美元|美金))"
+# Any currency: symbols, ISO codes and local abbreviations ("RM 35", "R500", "€90", "A$200").
+_CUR = (r"(?:(?:us|a|au|nz|hk|s|c|r)\$|[$€£¥₹₩₱]|\b(?:usd|eur|gbp|aud|nzd|cad|myr|sgd|zar|chf|sek|nok|dkk"
+        r"|jpy|cny|inr|rm|r)\s*(?=\d))")
+_NUM = r"(\d{1,3}(?:,\d{3})+(?:\.\d{1,2})?|\d{1,6}(?:[.,]\d{1,2})?)"
+_UNIT = (r"(?:\s*(?:dollars?|bucks|usd|euros?|eur|pounds?|gbp|ringgit|myr|rand|zar|aud|rupees?|yen"
+         r"|元|块钱?|美元|美金|欧元))")
 _MONEY = rf"(?:{_CUR}\s*{_NUM}|{_NUM}{_UNIT}?)"
 
 _EMAIL_RE = re.compile(r"[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,}")
@@ -92,7 +78,8 @@ _RANGE_RES = (
     re.compile(rf"{_NUM}\s*(?:-|–|到|至)\s*{_NUM}{_UNIT}?\s*之间"),
 )
 _MAX_RE = re.compile(
-    rf"\b(?:under|below|less\s+than|cheaper\s+than|max(?:imum)?|up\s+to|no\s+more\s+than|not\s+more\s+than"
+    rf"\b(?:nothing\s+(?:over|above|more\s+than)|not\s+over|under|below|less\s+than|cheaper\s+than|max(?:imum)?"
+    rf"|up\s+to|no\s+more\s+than|not\s+more\s+than"
     rf"|at\s+most|within|budget(?:\s+of|\s+is)?|<|<=)\s*{_MONEY}", re.IGNORECASE)
 _MIN_RE = re.compile(
     rf"\b(?:over|above|more\s+than|at\s+least|min(?:imum)?|from|starting\s+at|>|>=)\s*{_MONEY}", re.IGNORECASE)
@@ -226,8 +213,15 @@ def _number(raw: str) -> int | None:
 def _money(*groups: str | None) -> Decimal | None:
     for g in groups:
         if g:
-            return Decimal(g.replace(",", "."))
+            return _amount(g)
     return None
+
+
+def _amount(raw: str) -> Decimal:
+    """"2,000" is two thousand, "19,99" is nineteen and change."""
+    if re.fullmatch(r"\d{1,3}(?:,\d{3})+(?:\.\d{1,2})?", raw):
+        return Decimal(raw.replace(",", ""))
+    return Decimal(raw.replace(",", "."))
 
 
 class _Text:
@@ -257,9 +251,11 @@ class EntityExtractor:
         default_country: calling code used to complete national phone numbers.
     """
 
-    def __init__(self, vocabulary: Vocabulary, *, default_country: str = "1") -> None:
+    def __init__(self, vocabulary: Vocabulary, *, default_country: str = "1",
+                 type_synonyms: Mapping[str, Sequence[str]] | None = None) -> None:
         self.vocabulary = vocabulary
         self.default_country = default_country
+        self.type_synonyms = dict(type_synonyms or {})
         self._colors = self._color_patterns(vocabulary)
         self._types = self._type_forms(vocabulary)
         self._type_res = [_Word(f, re.compile(rf"(?<![\w-]){re.escape(f)}(?![\w-])", re.IGNORECASE)
@@ -292,12 +288,11 @@ class EntityExtractor:
         return [_Word(w, re.compile(rf"\b{re.escape(w)}\b", re.IGNORECASE) if w.isascii()
                       else re.compile(re.escape(w)), words[w]) for w in ordered]
 
-    @staticmethod
-    def _type_forms(vocabulary: Vocabulary) -> list[tuple[str, str]]:
+    def _type_forms(self, vocabulary: Vocabulary) -> list[tuple[str, str]]:
         forms: dict[str, str] = {}
         for t in vocabulary.product_types:
             lower = t.lower()
-            for form in (lower, stem(lower), lower.replace("-", ""), *TYPE_SYNONYMS.get(t, ())):
+            for form in (lower, stem(lower), lower.replace("-", ""), *self.type_synonyms.get(t, ())):
                 forms.setdefault(form.lower(), t)
         return sorted(forms.items(), key=lambda kv: len(kv[0]), reverse=True)
 
@@ -336,7 +331,7 @@ class EntityExtractor:
     def _prices(self, work: _Text) -> dict[str, Decimal]:
         for pattern in _RANGE_RES:
             if m := work.take(pattern):
-                nums = [Decimal(g.replace(",", ".")) for g in m.groups() if g]
+                nums = [_amount(g) for g in m.groups() if g]
                 if len(nums) >= 2:
                     lo, hi = sorted(nums[:2])
                     return {"price_min": lo, "price_max": hi}

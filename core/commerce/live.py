@@ -22,8 +22,8 @@ import contextlib
 import hashlib
 import logging
 import time
-from collections.abc import Awaitable, Callable, Iterable, Sequence
-from dataclasses import dataclass
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -40,7 +40,7 @@ from core.commerce.entities import Entities, EntityExtractor
 from core.commerce.search import ProductSearch, SearchFilters, SearchHit, product_document
 from core.commerce.shopify.snapshot import FULL, CatalogSnapshot, is_tombstone
 from core.errors import StorageError
-from core.protocols import TextEncoder, embed_passages
+from core.protocols import TextEncoder, embed_passages, encoder_fingerprint
 
 logger = logging.getLogger(__name__)
 
@@ -146,8 +146,11 @@ class LiveShopCatalog:
                  on_change: Callable[[set[str]], Awaitable[None]] | None = None) -> None:
         self.snapshot = snapshot
         self.encoder = encoder
-        self.model_tag = model_tag or f"{type(encoder).__name__}-{encoder.dim}"
+        self.model_tag = model_tag or encoder_fingerprint(encoder)
         self.on_change = on_change
+        #: The bot's own words beyond the catalogue's (see :meth:`use_words`).
+        self.type_synonyms: dict[str, tuple[str, ...]] = {}
+        self.complements: dict[str, tuple[str, ...]] = {}
         self._products: dict[str, Product] = {}
         self.records: dict[str, dict[str, Any]] = {}  # the snapshot records behind the products
         self._vectors: dict[str, np.ndarray] = {}
@@ -161,6 +164,15 @@ class LiveShopCatalog:
         self._stopping = False
         self.applied_at: dict[str, float] = {}  # product id -> loop time its change became searchable
         self.rebuilds = 0
+
+    def use_words(self, *, type_synonyms: Mapping[str, Sequence[str]],
+                  complements: Mapping[str, Sequence[str]]) -> None:
+        """The bot's type synonyms and complements, used by this and every later view."""
+        self.type_synonyms = {k: tuple(v) for k, v in type_synonyms.items()}
+        self.complements = {k: tuple(v) for k, v in complements.items()}
+        view = self.view
+        view.search.complements = dict(self.complements)
+        self.view = replace(view, entities=EntityExtractor(view.vocabulary, type_synonyms=self.type_synonyms))
 
     # --- building ------------------------------------------------------------------
     def _text_key(self, document: str) -> str:
@@ -181,12 +193,13 @@ class LiveShopCatalog:
             matrix = np.stack([vectors[self._document_key(p)] for p in offered])
         else:
             matrix = np.zeros((0, self.encoder.dim), dtype=np.float32)
-        search = ProductSearch(catalog=catalog, encoder=self.encoder, embeddings=matrix)
+        search = ProductSearch(catalog=catalog, encoder=self.encoder, embeddings=matrix,
+                               complements=getattr(self, "complements", None))
         vocabulary = catalog.vocabulary()
         previous = getattr(self, "view", None)
         # The extractor is rebuilt only when the catalogue's words changed (a price or stock change keeps them).
         entities = previous.entities if previous is not None and previous.vocabulary == vocabulary \
-            else EntityExtractor(vocabulary)
+            else EntityExtractor(vocabulary, type_synonyms=getattr(self, "type_synonyms", None))
         return _View(catalog=catalog, search=search, entities=entities, vocabulary=vocabulary, version=version)
 
     async def _ensure_vectors(self, products: Iterable[Product]) -> None:

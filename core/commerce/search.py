@@ -12,7 +12,7 @@ here: an empty result is the caller's cue to say so and suggest something.
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from functools import cached_property
@@ -27,25 +27,6 @@ from core.protocols import TextEncoder, embed_passages, embed_passages_sync
 from core.retrieval import KeywordIndex, keyword_scores, tokenize
 
 SEMANTIC_WEIGHT = 0.6
-
-#: Product types that go well with each type, best first (for "what goes with this?").
-COMPLEMENTS: dict[str, tuple[str, ...]] = {
-    "Jeans": ("T-Shirts", "Sneakers", "Belts", "Hoodies", "Boots", "Jackets"),
-    "T-Shirts": ("Jeans", "Sneakers", "Hats", "Hoodies", "Jackets"),
-    "Hoodies": ("Jeans", "T-Shirts", "Sneakers", "Hats", "Socks"),
-    "Jackets": ("Hoodies", "Jeans", "Boots", "Hats", "Bags"),
-    "Dresses": ("Bags", "Sneakers", "Boots", "Jackets", "Hats"),
-    "Sneakers": ("Socks", "Jeans", "T-Shirts", "Hoodies"),
-    "Boots": ("Socks", "Jeans", "Jackets", "Belts"),
-    "Bags": ("Jackets", "Dresses", "Hats", "Mugs"),
-    "Hats": ("Jackets", "Hoodies", "Socks", "Bags"),
-    "Socks": ("Sneakers", "Boots", "Hats"),
-    "Belts": ("Jeans", "Boots", "T-Shirts"),
-    "Mugs": ("Candles", "Socks", "Gift Cards"),
-    "Candles": ("Mugs", "Gift Cards", "Socks"),
-    "Gift Cards": ("Mugs", "Candles"),
-}
-
 
 @dataclass(frozen=True)
 class SearchFilters:
@@ -135,15 +116,17 @@ class ProductSearch:
     """
 
     def __init__(self, *, catalog: Catalog, encoder: TextEncoder, embeddings: np.ndarray | None = None,
-                 semantic_weight: float = SEMANTIC_WEIGHT) -> None:
+                 semantic_weight: float = SEMANTIC_WEIGHT,
+                 complements: Mapping[str, Sequence[str]] | None = None,
+                 on_progress: Callable[[int, int], None] | None = None) -> None:
         self.catalog = catalog
+        self.complements = dict(complements or {})
         self.encoder = encoder
         self.semantic_weight = semantic_weight
         self.products: tuple[Product, ...] = tuple(catalog.offered())
         self.documents = [product_document(p) for p in self.products]
         if embeddings is None:
-            embeddings = (embed_passages_sync(encoder, self.documents) if self.documents
-                          else np.zeros((0, encoder.dim), dtype=np.float32))
+            embeddings = _embed_in_chunks(encoder, self.documents, on_progress)
         if embeddings.shape[0] != len(self.products):
             raise ValueError(f"{embeddings.shape[0]} embeddings for {len(self.products)} products")
         self._vectors = np.asarray(embeddings, dtype=np.float32)
@@ -228,16 +211,18 @@ class ProductSearch:
         return hits
 
     def goes_with(self, handle: str, k: int = 3) -> list[SearchHit]:
-        """Complementary products: types from :data:`COMPLEMENTS`, best embedding match per type.
+        """Complementary products: other types that go with this one, best embedding match per type.
 
-        Picks round-robin across the complementary types (in rule order) so
-        the suggestions are varied, e.g. jeans → a t-shirt, sneakers, a belt.
+        The types come from the bot's ``complements`` when it lists this type, else from the
+        catalogue itself: types whose products share tags with products of this type (the shop's
+        collections), most shared first. Picks round-robin across the types so the suggestions are
+        varied, e.g. jeans → a t-shirt, sneakers, a belt.
         """
         row = self._row.get(handle)
         if row is None:
             return []
         product = self.products[row]
-        types = COMPLEMENTS.get(product.product_type, ())
+        types = tuple(self.complements.get(product.product_type, ())) or self._co_occurring_types(product)
         sims = self._vectors @ self._vectors[row]
         per_type: dict[str, list[int]] = {t: [] for t in types}
         for i in np.argsort(-sims, kind="stable"):
@@ -254,10 +239,38 @@ class ProductSearch:
             depth += 1
         return hits
 
+    def _co_occurring_types(self, product: Product, most: int = 6) -> tuple[str, ...]:
+        """Other types that share tags with this product's type, most shared first."""
+        own = product.product_type
+        tags = {t.lower() for p in self.products if p.product_type == own for t in p.tags}
+        if not own or not tags:
+            return ()
+        shared: dict[str, int] = {}
+        for p in self.products:
+            if p.product_type and p.product_type != own:
+                n = sum(t.lower() in tags for t in p.tags)
+                if n:
+                    shared[p.product_type] = shared.get(p.product_type, 0) + n
+        return tuple(sorted(shared, key=lambda t: -shared[t])[:most])
+
     @staticmethod
     def _hit(product: Product, score: float) -> SearchHit:
         variant = next((v for v in product.variants if v.buyable), product.variants[0])
         return SearchHit(product=product, score=score, semantic=score, keyword=0.0, matched_variant=variant)
+
+
+def _embed_in_chunks(encoder: TextEncoder, documents: Sequence[str],
+                     on_progress: Callable[[int, int], None] | None, chunk: int = 128) -> np.ndarray:
+    """Embed the documents, reporting (done, total) after each chunk when asked (a progress bar)."""
+    if not documents:
+        return np.zeros((0, encoder.dim), dtype=np.float32)
+    if on_progress is None:
+        return embed_passages_sync(encoder, documents)
+    parts = []
+    for start in range(0, len(documents), chunk):
+        parts.append(embed_passages_sync(encoder, documents[start:start + chunk]))
+        on_progress(min(start + chunk, len(documents)), len(documents))
+    return np.concatenate(parts)
 
 
 def search_products(products: Sequence[Product], filters: SearchFilters) -> list[tuple[Product, Variant]]:
@@ -269,10 +282,14 @@ def search_products(products: Sequence[Product], filters: SearchFilters) -> list
     return out
 
 
-def catalog_services(path: Path, encoder: TextEncoder) -> tuple[Catalog, ProductSearch, EntityExtractor]:
+def catalog_services(path: Path, encoder: TextEncoder, *, type_synonyms: Mapping[str, Sequence[str]] | None = None,
+                     complements: Mapping[str, Sequence[str]] | None = None,
+                     ) -> tuple[Catalog, ProductSearch, EntityExtractor]:
     """A catalogue with its search index (embeds every product) and entity vocabulary.
 
     Built once per runtime through ``SetupContext.share``: the staff helpdesk reads the same catalogue.
+    ``type_synonyms`` and ``complements`` are the bot's own words (its data files), beyond the catalogue's.
     """
     catalog = load_catalog(path)
-    return catalog, ProductSearch(catalog=catalog, encoder=encoder), EntityExtractor(catalog.vocabulary())
+    return (catalog, ProductSearch(catalog=catalog, encoder=encoder, complements=complements),
+            EntityExtractor(catalog.vocabulary(), type_synonyms=type_synonyms))

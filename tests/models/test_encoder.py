@@ -13,7 +13,7 @@ import pytest
 from core.errors import ModelNotBuilt
 from core.protocols import TextEncoder
 from models.encoder import OnnxEncoder
-from models.manifest import EncoderManifest
+from models.manifest import EncoderManifest, read_manifest
 
 
 def test_implements_the_text_encoder_protocol(fp32_encoder: OnnxEncoder) -> None:
@@ -120,3 +120,27 @@ def test_serving_path_never_imports_torch(encoder_dir: Path) -> None:
     assert done.stdout.strip() == "ok"
     # Quiet on a CPU-only machine: no CUDA load errors on stderr.
     assert "CUDA" not in done.stderr and "error" not in done.stderr.lower()
+
+
+def test_fingerprint_names_the_graph_and_variant(encoder_dir: Path, fp32_encoder: OnnxEncoder,
+                                                 served_encoder: OnnxEncoder) -> None:
+    """Cached product vectors are keyed by it: another variant or another model never shares a key."""
+    from core.commerce.live import LiveShopCatalog
+    from core.commerce.shopify.snapshot import MemoryCatalogSnapshot
+    from core.protocols import encoder_fingerprint
+
+    again = OnnxEncoder.from_artifacts(encoder_dir, variant="fp32", device="cpu")
+    try:
+        assert encoder_fingerprint(again) == encoder_fingerprint(fp32_encoder)
+    finally:
+        again.close()
+    if served_encoder.variant != "fp32":
+        assert encoder_fingerprint(served_encoder) != encoder_fingerprint(fp32_encoder)
+    prefixed = OnnxEncoder(model_path=encoder_dir / "model.onnx", tokenizer_path=encoder_dir / "tokenizer.json",
+                           variant="fp32", manifest=read_manifest(encoder_dir), device="cpu", passage_prefix="passage: ")
+    try:
+        assert encoder_fingerprint(prefixed) != encoder_fingerprint(fp32_encoder)
+    finally:
+        prefixed.close()
+    live = LiveShopCatalog(snapshot=MemoryCatalogSnapshot(), encoder=fp32_encoder)
+    assert live.model_tag == fp32_encoder.fingerprint and live._text_key("a").startswith(f"{live.model_tag}:")

@@ -156,7 +156,7 @@ def test_convert_without_the_bundle_names_it(tmp_path: Path) -> None:
 
 @pytest.mark.train
 def test_converted_folder_goes_through_the_unchanged_export(tiny_bundle: Path, tmp_path: Path,
-                                                            datasets_dir: Path) -> None:
+                                                           datasets_dir: Path) -> None:
     from models.encoder import OnnxEncoder
     from models.export import PARITY_MIN_COSINE, build_encoder
 

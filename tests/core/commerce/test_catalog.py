@@ -107,19 +107,67 @@ def test_missing_optional_columns(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize(("body", "line", "words"), [
     ("Title,Price\nx,1\n", 1, "Handle"),
-    (HEADER + "\ntee,Tee,,,,,TRUE,,,,,T1,shopify,3,deny,abc,,,,active\n", 2, "Variant Price"),
-    (HEADER + "\ntee,Tee,,,,,TRUE,,,,,T1,shopify,three,deny,1.00,,,,active\n", 2, "Inventory Qty"),
-    (HEADER + "\ntee,Tee,,,,,TRUE,,,,,T1,shopify,3,maybe,1.00,,,,active\n", 2, "policy"),
-    (HEADER + "\ntee,Tee,,,,,TRUE,,,,,T1,shopify,3,deny,1.00,,,,live\n", 2, "status"),
-    (HEADER + "\n\ntee,,,,,,,,Red,,,T1,shopify,3,deny,1.00,,,,\n", 3, "no Title"),
+    ("Handle,Price\nx,1\n", 1, "Title"),
+    ("Handle,Title\nx,X\n", 1, "Variant Price"),
     (HEADER + '\ntee,"Tee,,,,,TRUE\n', 2, "malformed"),
     ("", 1, "empty"),
 ])
-def test_malformed_files_name_the_line(tmp_path: Path, body: str, line: int, words: str) -> None:
+def test_files_that_are_not_product_csvs_name_the_line(tmp_path: Path, body: str, line: int, words: str) -> None:
     with pytest.raises(CatalogError) as info:
         ShopifyCsvCatalog.from_path(write(tmp_path, body))
     assert info.value.line == line
     assert words.lower() in str(info.value).lower()
+
+
+GOOD_ROW = "mug,Mug,,,,,TRUE,,,,,M1,shopify,3,deny,9.00,,,,active\n"
+
+
+@pytest.mark.parametrize(("row", "column", "words"), [
+    ("tee,Tee,,,,,TRUE,,,,,T1,shopify,3,deny,abc,,,,active", "Variant Price", "not a number"),
+    ("tee,Tee,,,,,TRUE,,,,,T1,shopify,3,deny,-4.00,,,,active", "Variant Price", "not a valid amount"),
+    ("tee,Tee,,,,,TRUE,,,,,T1,shopify,three,deny,1.00,,,,active", "Variant Inventory Qty", "whole number"),
+    ("tee,Tee,,,,,TRUE,,,,,T1,shopify,3,maybe,1.00,,,,active", None, "policy"),
+    ("tee,Tee,,,,,TRUE,,,,,T1,shopify,3,deny,1.00,,,,live", None, "status"),
+    ("tee,,,,,,,,Red,,,T1,shopify,3,deny,1.00,,,,", "Title", "no Title"),
+])
+def test_a_bad_row_is_skipped_with_a_warning_naming_line_and_column(
+        tmp_path: Path, row: str, column: str | None, words: str) -> None:
+    path = write(tmp_path, HEADER + "\n" + GOOD_ROW + row + "\n")
+    cat = ShopifyCsvCatalog.from_path(path)
+    tee = cat.get("tee")
+    assert (tee is None or not tee.offered) and cat.get("mug").offered  # never shown; the rest still loads
+    [warning] = cat.warnings
+    assert f"{path}:3:" in warning and words.lower() in warning.lower() and "skipped" in warning
+    if column:
+        assert f"column {column!r}" in warning
+
+
+def test_a_handle_used_by_two_products_keeps_the_first(tmp_path: Path) -> None:
+    path = write(tmp_path, HEADER + "\n" + GOOD_ROW + GOOD_ROW.replace(",Mug,", ",Teapot,"))
+    cat = ShopifyCsvCatalog.from_path(path)
+    assert cat.get("mug").title == "Mug" and len(cat.get("mug").variants) == 1
+    assert len(cat.warnings) == 1 and "'Handle'" in cat.warnings[0] and ":3:" in cat.warnings[0]
+
+
+def test_non_utf8_bytes_and_a_bom_still_load(tmp_path: Path) -> None:
+    path = tmp_path / "products.csv"
+    body = (HEADER + "\n" + GOOD_ROW.replace("Mug", "Mug caf\u00e9")).encode("utf-8")
+    path.write_bytes(b"\xef\xbb\xbf" + body.replace("caf\u00e9".encode(), b"caf\xe9"))
+    cat = ShopifyCsvCatalog.from_path(path)
+    assert cat.get("mug").title.startswith("Mug caf")
+    assert len(cat.warnings) == 1 and f"{path}:2:" in cat.warnings[0] and "not UTF-8" in cat.warnings[0]
+
+
+def test_broken_html_never_raises() -> None:
+    assert "Soft" in html_to_text("<p>Soft <b>cotton<</p><div <<<")
+    assert html_to_text("<![if ") is not None
+
+
+def test_fifty_thousand_rows_load(tmp_path: Path) -> None:
+    rows = "".join(f"p{i},Product {i},,,,,TRUE,,,,,S{i},shopify,3,deny,{i % 90 + 1}.00,,,,active\n"
+                   for i in range(50_000))
+    cat = ShopifyCsvCatalog.from_path(write(tmp_path, HEADER + "\n" + rows))
+    assert len(cat) == 50_000 and not cat.warnings
 
 
 def test_missing_file_and_unknown_extension(tmp_path: Path) -> None:

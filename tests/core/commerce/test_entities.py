@@ -5,7 +5,7 @@ from __future__ import annotations
 from decimal import Decimal
 
 import pytest
-from catalog_support import demo_catalog
+from catalog_support import demo_extractor
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -15,7 +15,7 @@ from core.commerce.entities import EntityExtractor, normalize_phone
 
 @pytest.fixture(scope="module")
 def ex() -> EntityExtractor:
-    return EntityExtractor(demo_catalog().vocabulary())
+    return demo_extractor()
 
 
 def D(x: str) -> Decimal:
@@ -165,7 +165,7 @@ def test_vocabulary_limits_what_is_returned() -> None:
 @settings(max_examples=150, deadline=None)
 @given(st.text(max_size=200))
 def test_never_raises(text: str) -> None:
-    e = EntityExtractor(demo_catalog().vocabulary()).extract(text)
+    e = demo_extractor().extract(text)
     assert e.price_min is None or e.price_min >= 0
 
 

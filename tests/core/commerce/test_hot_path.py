@@ -14,7 +14,7 @@ from decimal import Decimal
 from pathlib import Path
 
 import pytest
-from catalog_support import HashingEncoder, demo_catalog
+from catalog_support import HashingEncoder, demo_extractor, demo_search
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -30,12 +30,12 @@ WORDS = st.text(alphabet="abcdehost", min_size=0, max_size=8)
 
 @pytest.fixture(scope="module")
 def ex() -> EntityExtractor:
-    return EntityExtractor(demo_catalog().vocabulary())
+    return demo_extractor()
 
 
 @pytest.fixture(scope="module")
 def index() -> ProductSearch:
-    return ProductSearch(catalog=demo_catalog(), encoder=HashingEncoder())
+    return demo_search(HashingEncoder())
 
 
 @settings(max_examples=300, deadline=None)
@@ -125,7 +125,7 @@ async def test_a_failed_action_leaves_the_earlier_state_untouched(parts: ShopPar
     @registry.intent("greet")
     async def remember(ctx: ActionContext) -> None:
         ctx.state.data.setdefault("cart", []).append({"sku": "A", "qty": 1})
-        ctx.say("greet")
+        ctx.say("greet", shop_name="Test Shop")
 
     @registry.intent("goodbye")
     async def broken(ctx: ActionContext) -> None:

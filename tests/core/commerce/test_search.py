@@ -8,17 +8,16 @@ from __future__ import annotations
 from decimal import Decimal
 
 import pytest
-from catalog_support import HashingEncoder, demo_catalog
+from catalog_support import HashingEncoder, demo_catalog, demo_extractor, demo_search
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from core.commerce.entities import EntityExtractor
 from core.commerce.search import ProductSearch, SearchFilters, product_document
 
 
 @pytest.fixture(scope="module")
 def index() -> ProductSearch:
-    return ProductSearch(catalog=demo_catalog(), encoder=HashingEncoder())
+    return demo_search(HashingEncoder())
 
 
 def hidden_handles() -> set[str]:
@@ -83,14 +82,14 @@ async def test_query_embedding_is_reused(index: ProductSearch) -> None:
         async def embed(self, texts):  # the caller's embedding must be used instead
             raise AssertionError("encoder called")
 
-    search = ProductSearch(catalog=demo_catalog(), encoder=NoEmbed(), embeddings=index._vectors)
+    search = demo_search(NoEmbed(), embeddings=index._vectors)
     vec = HashingEncoder().embed_sync(["wool socks"])[0]
     hits = await search.search("wool socks", query_embedding=vec, k=3)
     assert hits[0].product.product_type == "Socks"
 
 
 def test_from_entities() -> None:
-    ex = EntityExtractor(demo_catalog().vocabulary())
+    ex = demo_extractor()
     f = SearchFilters.from_entities(ex.extract("cheaper black sneakers size 9 under $100 in stock"))
     assert f == SearchFilters(price_max=Decimal(100), colors=("Black",), sizes=("9",),
                               product_types=("Sneakers",), in_stock=True, sort="price_asc")
@@ -146,5 +145,5 @@ _INDEX: list[ProductSearch] = []
 
 def _shared_index() -> ProductSearch:
     if not _INDEX:
-        _INDEX.append(ProductSearch(catalog=demo_catalog(), encoder=HashingEncoder()))
+        _INDEX.append(demo_search(HashingEncoder()))
     return _INDEX[0]

@@ -7,9 +7,8 @@ from decimal import Decimal
 from pathlib import Path
 
 import pytest
-from catalog_support import demo_catalog
+from catalog_support import demo_extractor, demo_search
 
-from core.commerce.entities import EntityExtractor
 from core.commerce.search import ProductSearch, SearchFilters, SearchHit
 
 
@@ -24,12 +23,12 @@ def encoder(artifacts_dir: Path) -> Iterator[object]:
 
 @pytest.fixture(scope="module")
 def index(encoder) -> ProductSearch:
-    return ProductSearch(catalog=demo_catalog(), encoder=encoder)
+    return demo_search(encoder)
 
 
 async def ask(index: ProductSearch, query: str, k: int = 5) -> list[SearchHit]:
     """Same query understanding as the chat and the CLI."""
-    entities = EntityExtractor(demo_catalog().vocabulary()).extract(query)
+    entities = demo_extractor().extract(query)
     return await index.search(query, filters=SearchFilters.from_entities(entities), k=k)
 
 
