@@ -41,6 +41,7 @@ STOCK_SURE = 0.85
 OFF_TOPIC_DOUBT = 0.3
 
 _ORDER_REF = re.compile(r"(?:#|\bsk-?|\border\s+(?:no\.?|number|num|#)?\s*)(\d{3,8})\b", re.IGNORECASE)
+_PREFIXED_ORDER_REF = re.compile(r"#\s?([a-z]{1,4}-\d{3,8})\b", re.IGNORECASE)  # "#R-2231": a shop's own prefix
 _CONTACT = re.compile(r"[\w.+-]+@[\w-]+\.[\w.]+|\+?\d[\d ()-]{7,}\d")
 _WORDS = re.compile(r"[a-z0-9]+")
 #: Words that ask for a quantity or availability ("how many trail runners at the outlet?").
@@ -51,8 +52,11 @@ _STOCK_WORDS = re.compile(
 
 def order_reference(text: str) -> str | None:
     """``#1004`` for "order no. 1004", "SK-1004", "#1004"; None when the text names no order."""
-    match = _ORDER_REF.search(text)
-    return f"#{match.group(1)}" if match else None
+    if match := _ORDER_REF.search(text):
+        return f"#{match.group(1)}"
+    if match := _PREFIXED_ORDER_REF.search(text):
+        return f"#{match.group(1).upper()}"
+    return None
 
 
 def names_a_customer(text: str) -> bool:

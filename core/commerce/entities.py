@@ -69,6 +69,7 @@ _ORDER_RES = (
     re.compile(r"\border\s*(?:number|num|no\.?|#)?\s*:?\s*#?\s*(\d{3,8})\b", re.IGNORECASE),
     re.compile(r"订单号?\s*#?\s*(\d{3,8})"),
     re.compile(r"#\s?(\d{3,8})\b"),
+    re.compile(r"#\s?([A-Za-z]{1,4}-\d{3,8})\b"),  # a shop's own order-name prefix: "#R-2231"
 )
 _RANGE_RES = (
     re.compile(rf"\bbetween\s+{_MONEY}\s+and\s+{_MONEY}", re.IGNORECASE),
@@ -306,7 +307,7 @@ class EntityExtractor:
             found["email"] = m.group(0).lower()
         for pattern in _ORDER_RES:
             if order := work.take(pattern):
-                found["order_number"] = f"#{order.group(1)}"
+                found["order_number"] = f"#{order.group(1).upper()}"
                 break
         while m := work.take(_PHONE_RE):
             if phone := normalize_phone(m.group(1), self.default_country):

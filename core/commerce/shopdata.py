@@ -348,12 +348,18 @@ class LineItem(_Frozen):
 
 
 _ORDER_NO_RE = re.compile(r"^\s*(?:order\s*)?(?:no\.?\s*)?(?:#|sk-?|SK-?)?\s*(\d{3,8})\s*$", re.IGNORECASE)
+#: A shop's own order-name prefix (Shopify lets a shop name its orders "#R-1001"): kept, upper-cased.
+_PREFIXED_ORDER_NO_RE = re.compile(r"^\s*(?:order\s*)?(?:no\.?\s*)?#\s*([a-z]{1,4}-\d{3,8})\s*$", re.IGNORECASE)
 
 
 def normalize_order_number(text: str) -> str | None:
-    """``"#1001"``, ``"1001"``, ``"SK-1001"``, ``"order 1001"`` → ``"#1001"``; else None."""
-    match = _ORDER_NO_RE.match(text)
-    return f"#{match.group(1)}" if match else None
+    """``"#1001"``, ``"1001"``, ``"SK-1001"``, ``"order 1001"`` → ``"#1001"``; a shop's own prefix is kept
+    (``"#r-2231"`` → ``"#R-2231"``); else None."""
+    if match := _ORDER_NO_RE.match(text):
+        return f"#{match.group(1)}"
+    if match := _PREFIXED_ORDER_NO_RE.match(text):
+        return f"#{match.group(1).upper()}"
+    return None
 
 
 class Order(_Frozen):

@@ -93,6 +93,7 @@ def test_order_reference_reads_the_forms_staff_type() -> None:
     assert order_reference("what's in order no. 1021") == "#1021"
     assert order_reference("customer asking about SK-1019") == "#1019"
     assert order_reference("status of order 1012") == "#1012"
+    assert order_reference("web order #r-2231 never arrived") == "#R-2231"
     assert order_reference("a $350 payment, 20 hoodies, fitting room 3") is None
 
 

@@ -104,6 +104,7 @@ def test_quantity(ex: EntityExtractor, text: str, qty: int | None) -> None:
 @pytest.mark.parametrize(("text", "number"), [
     ("#1001", "#1001"), ("where is order 1002?", "#1002"), ("order number: 1003", "#1003"),
     ("SK-1004", "#1004"), ("sk1005 status", "#1005"), ("订单号 1006", "#1006"), ("hello", None),
+    ("where's my order? it's #R-2231", "#R-2231"), ("#ab-10042 please", "#AB-10042"), ("a t-1000 robot", None),
 ])
 def test_order_numbers(ex: EntityExtractor, text: str, number: str | None) -> None:
     assert ex.extract(text).order_number == number

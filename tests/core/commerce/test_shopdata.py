@@ -129,6 +129,9 @@ def test_normalize_order_number() -> None:
     assert normalize_order_number(" #1001 ") == "#1001"
     assert normalize_order_number("sk-1001") == "#1001"
     assert normalize_order_number("12") is None
+    # A shop's own order-name prefix is part of the name Shopify looks the order up by.
+    assert normalize_order_number("#r-2231") == normalize_order_number("order #R-2231 ") == "#R-2231"
+    assert normalize_order_number("R-2231") is None
 
 
 @pytest.mark.parametrize(("text", "loader", "match"), [
