@@ -68,6 +68,21 @@ class NamedEncoder(TextEncoder, Protocol):
         ...
 
 
+@runtime_checkable
+class DescribedEncoder(TextEncoder, Protocol):
+    """An encoder that says which model it runs (similarity thresholds differ per model)."""
+
+    @property
+    def model_name(self) -> str:
+        """The model's name as published (``sentence-transformers/all-MiniLM-L6-v2``); "" when unknown."""
+        ...
+
+
+def encoder_model_name(encoder: TextEncoder) -> str:
+    """The model ``encoder`` runs, or "" when it does not say."""
+    return encoder.model_name if isinstance(encoder, DescribedEncoder) else ""
+
+
 def encoder_fingerprint(encoder: TextEncoder) -> str:
     """``encoder``'s fingerprint; an encoder that names no weights is known by its type and width."""
     if isinstance(encoder, NamedEncoder):

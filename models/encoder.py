@@ -272,6 +272,11 @@ class OnnxEncoder:
         return np.asarray(embedding, dtype=np.float32)
 
     @property
+    def model_name(self) -> str:
+        """The source model's name from the manifest (``intfloat/multilingual-e5-small``); "" without one."""
+        return self.manifest.source_model_name if self.manifest else ""
+
+    @property
     def fingerprint(self) -> str:
         """Names the graph's weights and prefixes (cached vectors are keyed by it; see ``NamedEncoder``)."""
         return self._fingerprint

@@ -20,6 +20,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict
 
 from core.commerce.catalog import Vocabulary
+from core.commerce.vocabulary import default_lexicon
 from core.retrieval import deletions, edit_distance, stem, typo_budget
 
 _NUMBER_WORDS = {
@@ -43,7 +44,10 @@ COLOR_SYNONYMS: dict[str, str] = {
     "白色": "White", "白": "White", "灰色": "Grey", "灰": "Grey", "绿色": "Green", "绿": "Green",
     "黄色": "Yellow", "黄": "Yellow", "粉色": "Pink", "粉红": "Pink", "棕色": "Brown",
     "咖啡色": "Brown", "藏青": "Navy", "海军蓝": "Navy", "米色": "Cream", "米白": "Cream",
-    "酒红": "Burgundy", "橄榄绿": "Olive", "军绿": "Olive", "卡其": "Tan",
+    "酒红": "Burgundy", "橄榄绿": "Olive", "军绿": "Olive", "卡其": "Tan", "奶油色": "Cream", "驼色": "Tan",
+    "紫色": "Purple", "紫": "Purple", "橙色": "Orange", "橘色": "Orange", "金色": "Gold", "银色": "Silver",
+    "紅色": "Red", "紅": "Red", "藍色": "Blue", "藍": "Blue", "綠色": "Green", "綠": "Green", "黃色": "Yellow",
+    "黃": "Yellow", "粉紅": "Pink", "酒紅": "Burgundy", "軍綠": "Olive", "銀色": "Silver",
 }
 
 _SIZE_WORDS = {
@@ -51,7 +55,8 @@ _SIZE_WORDS = {
     "medium": ("M",), "large": ("L", "Large"), "extra large": ("XL",), "x-large": ("XL",),
     "xl": ("XL",), "xxl": ("XXL",), "2xl": ("XXL",), "extra extra large": ("XXL",),
     "one size": ("One Size",), "均码": ("One Size",), "大号": ("L", "Large"), "中号": ("M",),
-    "小号": ("S", "Small"),
+    "小号": ("S", "Small"), "加大号": ("XL",), "加大码": ("XL",), "特大号": ("XXL",), "加加大": ("XXL",),
+    "超小号": ("XS",), "大碼": ("L", "Large"), "中碼": ("M",), "小碼": ("S", "Small"), "均碼": ("One Size",),
 }
 
 # Any currency: symbols, ISO codes and local abbreviations ("RM 35", "R500", "€90", "A$200").
@@ -76,7 +81,8 @@ _RANGE_RES = (
     re.compile(rf"\bfrom\s+{_MONEY}\s+to\s+{_MONEY}", re.IGNORECASE),
     re.compile(rf"{_CUR}\s*{_NUM}\s*(?:-|–|to)\s*{_CUR}?\s*{_NUM}{_UNIT}?", re.IGNORECASE),
     re.compile(rf"\b{_NUM}\s*(?:-|–|to|到|至)\s*{_NUM}{_UNIT}", re.IGNORECASE),
-    re.compile(rf"{_NUM}\s*(?:-|–|到|至)\s*{_NUM}{_UNIT}?\s*之间"),
+    re.compile(rf"(?<![\d.,]){_NUM}{_UNIT}?\s*(?:-|–|~|～|到|至)\s*{_NUM}{_UNIT}"),
+    re.compile(rf"(?<![\d.,]){_NUM}{_UNIT}?\s*(?:-|–|~|到|至|和)\s*{_NUM}{_UNIT}?\s*之间"),
 )
 _MAX_RE = re.compile(
     rf"\b(?:nothing\s+(?:over|above|more\s+than)|not\s+over|under|below|less\s+than|cheaper\s+than|max(?:imum)?"
@@ -85,10 +91,28 @@ _MAX_RE = re.compile(
 _MIN_RE = re.compile(
     rf"\b(?:over|above|more\s+than|at\s+least|min(?:imum)?|from|starting\s+at|>|>=)\s*{_MONEY}", re.IGNORECASE)
 _AROUND_RE = re.compile(rf"(?:\b(?:around|about|approximately|roughly|circa)\s*|~\s*){_MONEY}", re.IGNORECASE)
-_ZH_MAX_RE = re.compile(rf"(?:{_NUM}{_UNIT}?\s*(?:以下|以内|之内)|(?:低于|不超过|少于|不到)\s*{_NUM}{_UNIT}?)")
-_ZH_MIN_RE = re.compile(rf"(?:{_NUM}{_UNIT}?\s*以上|(?:高于|超过|多于)\s*{_NUM}{_UNIT}?)")
-_ZH_AROUND_RE = re.compile(rf"{_NUM}{_UNIT}?\s*(?:左右|上下)")
-_BARE_PRICE_RE = re.compile(rf"{_CUR}\s*{_NUM}|\b{_NUM}\s*(?:dollars?|bucks|美元|元)", re.IGNORECASE)
+# Chinese: a CJK character is a word character, so "价格50到80元" has no \b before the 5: these rules
+# look behind for a digit instead.
+_ZH_NUM = rf"(?<![\d.,]){_NUM}"
+_ZH_MAX_RE = re.compile(
+    rf"(?:{_ZH_NUM}{_UNIT}?\s*(?:以下|以内|之内|封顶)"
+    rf"|(?:低于|不超过|不高于|不能超过|别超过|少于|不到|便宜于|最多|顶多|预算(?:是|在|为)?|控制在)\s*(?:{_CUR}\s*)?"
+    rf"{_ZH_NUM}{_UNIT}?)")
+_ZH_MIN_RE = re.compile(
+    rf"(?:{_ZH_NUM}{_UNIT}?\s*以上|(?:高于|超过|多于|不低于|至少|贵于)\s*(?:{_CUR}\s*)?{_ZH_NUM}{_UNIT}?)")
+_ZH_AROUND_RE = re.compile(rf"(?:大概|大约|差不多)?\s*{_ZH_NUM}{_UNIT}?\s*(?:左右|上下)|(?:大概|大约|差不多)\s*"
+                           rf"{_ZH_NUM}{_UNIT}")
+_BARE_PRICE_RE = re.compile(rf"{_CUR}\s*{_NUM}|\b{_NUM}\s*(?:dollars?|bucks)|{_ZH_NUM}\s*(?:美元|美金|元|块钱?)",
+                            re.IGNORECASE)
+
+#: Full-width forms (ＦＦ０１-ＦＦ５Ｅ: "６０元", "Ｍ码", "＄５０") read as their ASCII twins; one character
+#: for one, so the spans the rules blank stay where they were.
+FULLWIDTH = str.maketrans({chr(c): chr(c - 0xFEE0) for c in range(0xFF01, 0xFF5F)} | {"\u3000": " "})
+
+
+def halfwidth(text: str) -> str:
+    """``text`` with full-width digits, letters and signs as ASCII (same length)."""
+    return text.translate(FULLWIDTH)
 
 # Ordinary shop words one edit away from a product type ("stock" ~ "sock"):
 # never read them as a misspelt type.
@@ -123,8 +147,11 @@ _CHEAPER_RE = re.compile(r"\b(?:cheaper|cheapest|less\s+expensive|lower\s+price[
 _PRICIER_RE = re.compile(r"\b(?:pricier|more\s+expensive|most\s+expensive|higher\s+end|premium|fancier|luxury)\b"
                          r"|贵一点|更贵|高端", re.IGNORECASE)
 _SIZE_KEY_RE = re.compile(r"\b(?:size|sz|waist|us\s+size|shoe\s+size)\s*:?\s*([0-9]{1,2}(?:\.5)?|[a-z0-9-]{1,4})\b"
-                          r"|尺码\s*([0-9a-zA-Z]{1,4})", re.IGNORECASE)
-_UPPER_SIZE_RE = re.compile(r"(?<![\w'])(XXS|XS|S|M|L|XL|XXL|XXXL|2XL|3XL)(?![\w'])")
+                          r"|(?:尺码|尺寸|码数|号码|鞋码|腰围)\s*(?:是|要|为|:)?\s*([0-9a-zA-Z]{1,4})"
+                          r"|(?<![A-Za-z0-9.])(?:([0-9]{1,2}(?:\.5)?)\s*码|([2-6]?X{0,3}[SML])\s*(?:码|号))",
+                          re.IGNORECASE)
+# ASCII look-arounds: "要M码" has a CJK character (a word character) right before the M.
+_UPPER_SIZE_RE = re.compile(r"(?<![A-Za-z0-9_'])(XXS|XS|S|M|L|XL|XXL|XXXL|2XL|3XL)(?![A-Za-z0-9_'])")
 _WORD_RE = re.compile(r"[a-z]+")
 
 # Characters that re.IGNORECASE matches to an ASCII letter but str.lower() does
@@ -285,6 +312,17 @@ class EntityExtractor:
         for word, target in COLOR_SYNONYMS.items():
             if target.lower() in known:
                 words[word.lower()] = known[target.lower()]
+        # Other languages' colour words from the shop-independent lexicon ("藏青", "紫色"), for any
+        # catalogue: the word stands for the shop's colour of its family, the family's own name first.
+        lexicon = default_lexicon()
+        by_family: dict[str, str] = {}
+        for c in sorted(vocabulary.colors, key=lambda c: (lexicon.colour_of(c) != c.lower(), c)):
+            family = lexicon.colour_of(c)
+            if family is not None:
+                by_family.setdefault(family, c)
+        for word, family in lexicon.colour_family.items():
+            if not word.isascii() and word not in words and family in by_family:
+                words[word] = by_family[family]
         ordered = sorted(words, key=len, reverse=True)  # "navy blue" before "blue"
         return [_Word(w, re.compile(rf"\b{re.escape(w)}\b", re.IGNORECASE) if w.isascii()
                       else re.compile(re.escape(w)), words[w]) for w in ordered]
@@ -299,7 +337,7 @@ class EntityExtractor:
 
     def extract(self, text: str) -> Entities:
         """Read every entity in ``text``; never raises on odd input."""
-        text = text or ""
+        text = halfwidth(text or "")
         work = _Text(text)
         found: dict[str, Any] = {}
 
@@ -329,6 +367,12 @@ class EntityExtractor:
             found["sort"] = "pricier"
         return Entities(**{k: v for k, v in found.items() if v is not None})
 
+    def without_prices(self, text: str) -> str:
+        """``text`` (full-width forms as ASCII) with the prices and ranges it says blanked out."""
+        work = _Text(halfwidth(text or ""))
+        self._prices(work)
+        return work.value
+
     def _prices(self, work: _Text) -> dict[str, Decimal]:
         for pattern in _RANGE_RES:
             if m := work.take(pattern):
@@ -356,7 +400,7 @@ class EntityExtractor:
     def _sizes_in(self, work: _Text, original: str) -> tuple[str, ...]:
         sizes: list[str] = []
         for m in list(_SIZE_KEY_RE.finditer(work.value)):
-            values = self._size_values((m.group(1) or m.group(2) or "").lower())
+            values = self._size_values(next((g for g in m.groups() if g), "").lower())
             if values:
                 sizes.extend(values)
                 work.blank(m.span())

@@ -38,14 +38,16 @@ from typing import Any, Literal
 import numpy as np
 
 from core.commerce.catalog import Product, Variant
-from core.commerce.entities import EntityExtractor
+from core.commerce.entities import EntityExtractor, halfwidth
 from core.commerce.search import ProductSearch
 from core.commerce.vocabulary import (
     CatalogVocabulary,
     Lexicon,
+    cjk_spans,
     default_lexicon,
     effective_type,
     fold,
+    has_cjk,
     norm_words,
     phrases,
     type_forms,
@@ -79,6 +81,8 @@ _STOCK = re.compile(
     r"|ready\s+to\s+ship|actually\s+in\s+stock|right\s+now|today)\b|有货|现货", re.IGNORECASE)
 _UPPER_SIZE = re.compile(r"(?<![\w'])(XXS|XS|S|M|L|XL|XXL|XXXL|[2-6]XL)(?![\w'])")
 _SIZE_KEY = re.compile(r"\b(?:size|sz)\s*:?\s*([a-z0-9/]{1,5})\b|\b([a-z0-9/]{1,4})\s+size\b", re.IGNORECASE)
+_ZH_NEGATION = re.compile(r"(?:不要|不想要|不喜欢|除了|别要|不是|非)\s*([\u4e00-\u9fff]{1,4}?)(?:色|的|之外|以外|[,，。、 ]|$)")
+_ZH_SIZE = re.compile(r"(?<![A-Za-z0-9.])(?:([0-9]{1,2}(?:\.5)?)\s*码|([2-6]?X{0,3}[SML])\s*(?:码|号))", re.IGNORECASE)
 _NEG_STOP = frozenset({"more", "less", "than", "over", "under", "longer", "problem", "thanks", "thank"})
 
 
@@ -280,11 +284,19 @@ class ProductFinder:
 
     def parse(self, text: str) -> ParsedQuery:
         """Read one query; never raises on odd input."""
-        text = (text or "").strip()
+        text = halfwidth((text or "").strip())
         lex, vocab = self.lexicon, self.vocabulary
         ents = self._prices.extract(text)
         work = text
+        cjk = has_cjk(text)
+        if cjk and (ents.price_min is not None or ents.price_max is not None):
+            work = self._prices.without_prices(work)  # "60元以下", "50到80块"
         negated: list[str] = []
+        if cjk:  # "不要黑色", "除了白色": a colour not wanted
+            for m in _ZH_NEGATION.finditer(work):
+                for _, _, w in cjk_spans(m.group(1), lex.colour_family):
+                    negated.append(lex.colour_family[w])
+                    work = work.replace(m.group(0), " ")
         for m in list(_NEGATION.finditer(work)):
             for w in re.split(r"\s+(?:or|and|nor)\s+", m.group(1)):
                 nw = norm_words(w)
@@ -307,6 +319,10 @@ class ProductFinder:
         sizes: list[str] = []
         for m in _UPPER_SIZE.finditer(work):
             sizes.append(m.group(1))
+        for m in _ZH_SIZE.finditer(work):  # "M码", "L号", "32码"
+            raw = (m.group(1) or m.group(2)).upper()
+            if raw not in sizes:
+                sizes.append(raw)
         for m in _SIZE_KEY.finditer(work):
             raw = (m.group(1) or m.group(2) or "")
             folded_raw = fold(raw)
@@ -316,6 +332,21 @@ class ProductFinder:
         tokens = norm_words(work)
         # Words that only widen the search (never required): needs and other forms of the words said.
         widen: list[str] = []
+        zh_colours: list[str] = []
+        if cjk:  # Chinese has no spaces: known words are found inside the text
+            tokens = [t for t in tokens if not has_cjk(t) or vocab.active_df.get(t)]
+            for _, _, w in cjk_spans(work, [*lex.colour_family, *lex.size_words, *lex.zh_nouns, *lex.zh_words]):
+                if w in lex.colour_family:
+                    zh_colours.append(lex.colour_family[w])
+                elif w in lex.size_words:
+                    sizes.append(w)
+                elif w in lex.zh_nouns:  # the catalogue's own word for it; else all (an honest "none")
+                    said = [t for english in lex.zh_nouns[w] for t in norm_words(english)]
+                    tokens += [t for t in said if vocab.active_df.get(t)] or said
+                else:
+                    said = [t for english in lex.zh_words[w] for t in norm_words(english)]
+                    widen += [t for t in said if vocab.active_df.get(t) or t in vocab.body_words]
+                    work += " " + " ".join(m for m in lex.zh_words[w] if m in lex.materials)
         folded_work = f" {' '.join(words(work))} "
         for when, add in lex.needs:  # "something to throw over my swimsuit" → cover-up, pareo
             if any(f" {w} " in folded_work for w in when):
@@ -352,6 +383,7 @@ class ProductFinder:
             if ph in lex.colour_family and not (ph in ("rose", "rosa") and j < len(fws) and fws[j] == "gold"):
                 colours.append(lex.colour_family[ph])
                 taken.update(range(i, j))
+        colours += [c for c in zh_colours if c not in negated]
         for w in fws:
             if w in lex.size_words and w not in ("s", "m", "l"):
                 sizes.append(w)

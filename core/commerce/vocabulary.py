@@ -38,6 +38,7 @@ OptionFamily = Literal["colour", "size", "material", "other"]
 
 LEXICON_PATH = Path(__file__).resolve().parent / "data" / "lexicon.yaml"
 _WORD = re.compile(r"[a-z0-9]+(?:'[a-z]+)?|[\u4e00-\u9fff]+")
+_CJK = re.compile(r"[\u3400-\u9fff\uf900-\ufaff]")
 _UNIT = re.compile(r"(\d+(?:[.,]\d+)?)\s*(g|kg|mg|ml|l|oz|lb|lbs|cm|mm|m|ct|k|pc|pcs|pack)\b")
 
 
@@ -69,6 +70,10 @@ class Lexicon:
     product_nouns: frozenset[str]
     filler: frozenset[str]
     needs: tuple[tuple[tuple[str, ...], tuple[str, ...]], ...] = ()
+    #: Chinese kinds of product → the English words catalogues use for them ("连帽衫" → hoodie).
+    zh_nouns: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    #: Chinese materials, qualities, seasons and occasions → English words ("保暖" → warm, thermal).
+    zh_words: dict[str, tuple[str, ...]] = field(default_factory=dict)
 
     @classmethod
     def load(cls, path: Path = LEXICON_PATH) -> Lexicon:
@@ -87,6 +92,8 @@ class Lexicon:
             filler=frozenset(stem(fold(str(n))) for n in doc["filler"]),
             needs=tuple((tuple(fold(str(w)) for w in need["when"]), tuple(str(a) for a in need["add"]))
                         for need in doc.get("needs") or ()),
+            zh_nouns={fold(str(k)): tuple(str(v) for v in vs) for k, vs in (doc.get("zh_nouns") or {}).items()},
+            zh_words={fold(str(k)): tuple(str(v) for v in vs) for k, vs in (doc.get("zh_words") or {}).items()},
         )
 
     def option_family(self, name: str) -> OptionFamily:
@@ -112,6 +119,33 @@ class Lexicon:
                 if phrase in self.colour_family:
                     return self.colour_family[phrase]
         return None
+
+
+def has_cjk(text: str) -> bool:
+    """Whether the text holds a CJK ideograph (then words are not separated by spaces)."""
+    return bool(_CJK.search(text))
+
+
+def cjk_spans(text: str, table: Iterable[str]) -> list[tuple[int, int, str]]:
+    """Where the table's non-ASCII words occur in ``text`` (folded), longest first, never overlapping.
+
+    Chinese writes no spaces between words, so "红色连帽衫" is read by looking for known words
+    inside it: "红色" and "连帽衫"; a longer word wins ("酒红" is not also "红").
+    """
+    folded = fold(text)
+    if not has_cjk(folded):
+        return []
+    taken = [False] * len(folded)
+    found: list[tuple[int, int, str]] = []
+    for word in sorted((w for w in table if not w.isascii()), key=len, reverse=True):
+        start = folded.find(word)
+        while start >= 0:
+            end = start + len(word)
+            if not any(taken[start:end]):
+                found.append((start, end, word))
+                taken[start:end] = [True] * (end - start)
+            start = folded.find(word, end)
+    return sorted(found)
 
 
 @cache
