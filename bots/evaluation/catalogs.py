@@ -44,9 +44,11 @@ def main(folder: Path, out: Path) -> dict[str, Any]:
     console = Console()
     queries = json.loads((folder / "queries.json").read_text(encoding="utf-8"))["queries"]
     conversations = yaml.safe_load((folder / "conversations.yaml").read_text(encoding="utf-8"))
-    search = run_queries(folder, queries)
-    chat = asyncio.run(run_conversations(folder, conversations))
-    report = {"search": search, "conversations": chat}
+    sets = {"search": queries}
+    if zh_queries := load_zh_queries(folder):
+        sets["search_zh"] = zh_queries  # reported apart: Chinese shoppers over the English exports
+    report: dict[str, Any] = run_query_sets(folder, sets)
+    report["conversations"] = asyncio.run(run_conversations(folder, conversations))
     print_report(console, report)
     out.mkdir(parents=True, exist_ok=True)
     (out / "catalogs.json").write_text(json.dumps(report, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
@@ -57,12 +59,25 @@ def main(folder: Path, out: Path) -> dict[str, Any]:
 # ---------------------------------------------------------------------------- search
 
 
+def load_zh_queries(folder: Path) -> list[dict[str, Any]]:
+    """Chinese shopper queries over the exports, when ``folder/zh_queries/`` holds them (one
+    ``<catalogue>.json`` each, labelled like ``queries.json``; they stay outside the repository)."""
+    rows: list[dict[str, Any]] = []
+    zh = folder / "zh_queries"
+    if not zh.is_dir():
+        return rows
+    for path in sorted(zh.glob("*.json")):
+        for q in json.loads(path.read_text(encoding="utf-8"))["queries"]:
+            rows.append({"catalog": f"{path.stem}.csv", **q})
+    return rows
+
+
 def _encoder() -> Any:
     from core.settings import Settings
     from models.encoder import OnnxEncoder
 
     settings = Settings()
-    return OnnxEncoder.from_artifacts(settings.artifacts_dir / "encoder", max_seq_len=settings.max_seq_len)
+    return OnnxEncoder.from_artifacts(settings.encoder_artifacts_dir / "encoder", max_seq_len=settings.max_seq_len)
 
 
 def satisfies(product: Product, constraint: dict[str, Any]) -> bool:
@@ -99,25 +114,36 @@ def score_query(query: dict[str, Any], result: dict[str, Any], catalog: InMemory
 
 
 def run_queries(folder: Path, queries: Sequence[dict[str, Any]]) -> dict[str, Any]:
+    """Score one set of labelled queries (see :func:`run_query_sets`)."""
+    return run_query_sets(folder, {"search": queries})["search"]
+
+
+def run_query_sets(folder: Path, sets: dict[str, Sequence[dict[str, Any]]]) -> dict[str, dict[str, Any]]:
+    """Score each named set of labelled queries; each catalogue is loaded and indexed once for all sets."""
     from bots.commands.search import build_finder, search_json
 
     encoder = _encoder()
-    rows: list[dict[str, Any]] = []
-    latencies: list[float] = []
+    rows: dict[str, list[dict[str, Any]]] = {name: [] for name in sets}
+    latencies: dict[str, list[float]] = {name: [] for name in sets}
     try:
-        by_catalog: dict[str, list[dict[str, Any]]] = defaultdict(list)
-        for q in queries:
-            by_catalog[q["catalog"]].append(q)
-        for name, items in by_catalog.items():
-            catalog = load_catalog(folder / name)
+        by_catalog: dict[str, list[tuple[str, dict[str, Any]]]] = defaultdict(list)
+        for name, queries in sets.items():
+            for q in queries:
+                by_catalog[q["catalog"]].append((name, q))
+        for catalog_name, items in by_catalog.items():
+            catalog = load_catalog(folder / catalog_name)
             finder = build_finder(catalog, encoder)
-            for q in items:
+            for name, q in items:
                 start = time.perf_counter()
                 result = search_json(finder, q["q"], k=3)
-                latencies.append(time.perf_counter() - start)
-                rows.append(score_query(q, result, catalog))
+                latencies[name].append(time.perf_counter() - start)
+                rows[name].append(score_query(q, result, catalog))
     finally:
         encoder.close()
+    return {name: _summary(rows[name], latencies[name]) for name in sets}
+
+
+def _summary(rows: list[dict[str, Any]], latencies: list[float]) -> dict[str, Any]:
     kinds: dict[str, list[bool]] = defaultdict(list)
     for r in rows:
         kinds[r["kind"]].append(r["hit"])
@@ -254,10 +280,16 @@ def check_turn(expect: dict[str, Any], replies: Sequence[Any], catalog: InMemory
 
 
 def print_report(console: Any, report: dict[str, Any]) -> None:
+    _print_search(console, report["search"], "catalogue search (queries.json, top 3)")
+    if "search_zh" in report:
+        _print_search(console, report["search_zh"], "Chinese queries (zh_queries/, top 3)")
+    _print_conversations(console, report["conversations"])
+
+
+def _print_search(console: Any, s: dict[str, Any], title: str) -> None:
     from rich.table import Table
 
-    s = report["search"]
-    table = Table("kind", "hits", "n", "hit@3", title="catalogue search (queries.json, top 3)")
+    table = Table("kind", "hits", "n", "hit@3", title=title)
     for kind, v in s["per_kind"].items():
         table.add_row(kind, str(v["hits"]), str(v["n"]), f"{v['hit_at_3']:.3f}")
     table.add_row("[bold]all[/bold]", str(s["hits"]), str(s["queries"]), f"[bold]{s['hit_at_3']:.3f}[/bold]")
@@ -271,7 +303,9 @@ def print_report(console: Any, report: dict[str, Any]) -> None:
     for r in misses:
         console.print(f"  [red]miss[/red] {r['catalog']} {r['kind']}: {r['q']!r} → {r['top3']}"
                       f"{' (none_buyable)' if r['none_reported'] else ''}")
-    c = report["conversations"]
+
+
+def _print_conversations(console: Any, c: dict[str, Any]) -> None:
     console.print(f"conversations: {c['passed']}/{c['n']} passed ({c['turns_passed']}/{c['turns']} turns)")
     for row in c["rows"]:
         if row["passed"]:

@@ -26,7 +26,7 @@ from core.actions import ActionContext
 from core.commerce.catalog import Product, Variant
 from core.commerce.finder import RELAX_ORDER, Finding, FoundProduct, ParsedQuery
 from core.commerce.search import SearchHit
-from core.commerce.vocabulary import effective_type, norm_words
+from core.commerce.vocabulary import cjk_spans, default_lexicon, effective_type, has_cjk, norm_words
 from core.events import ItemViewed, Searched
 from core.messages import Button, ProductCard, StockState
 from core.retrieval import STOPWORDS
@@ -125,7 +125,7 @@ async def _run_search(ctx: ActionContext, *, query: str, filters: Filters, offse
 
 @registry.intent("product_search", "recommend",
                  templates=("search_results", "recommend_results", "search_none", "none_of_kind",
-                            "alternatives_results", "relaxed_results"))
+                            "alternatives_results", "relaxed_results", *(f"relaxed_{c}" for c in RELAX_ORDER)))
 async def product_search(ctx: ActionContext) -> None:
     header = "recommend_results" if ctx.intent == "recommend" else "search_results"
     await find_and_show(ctx, ctx.understanding.text, query_embedding=ctx.understanding.embedding, header=header)
@@ -133,9 +133,23 @@ async def product_search(ctx: ActionContext) -> None:
 
 def _said(q: ParsedQuery) -> str:
     """The words of the query that name what was asked for (for "we don't have any …")."""
+    if has_cjk(q.text):  # "你们卖手机吗" → "手机": the kinds of product said, else the text less its chatter
+        lexicon = default_lexicon()
+        nouns = [w for _, _, w in cjk_spans(q.text, lexicon.zh_nouns)]
+        return "、".join(dict.fromkeys(nouns)) or _ZH_CHATTER.sub("", q.text).strip(" ，,。.!！?？") or q.text
     keep = [w.strip(",.!?;:") for w in q.text.split()
             if (nw := norm_words(w)) and nw[0] not in STOPWORDS and w.lower().strip(",.!?;:") not in _CHATTER]
     return " ".join(keep[:6]) or q.text
+
+
+#: Chinese words left out when echoing what a shopper asked for.
+_ZH_CHATTER = re.compile(r"你们|您们|有没有|有木有|有吗|卖不卖|卖|吗|呢|吧|啊|请问|我想买|我想要|想买|想要|我要|我"
+                         r"|给我|看看|一下|一些|一个|一副|一双|一条|一件|副|的")
+
+
+def _relaxed_words(ctx: ActionContext, relaxed: Sequence[str]) -> str:
+    """The constraints given up, named in the conversation's language."""
+    return ("、" if ctx.lang == "zh" else ", ").join(ctx.text(f"relaxed_{c}") for c in relaxed)
 
 
 #: Words left out when echoing what a shopper asked for.
@@ -170,7 +184,7 @@ async def find_and_show(ctx: ActionContext, text: str, *, query_embedding: Any =
         _show(ctx, "alternatives_results", hits, more=more)
     elif finding.relaxed and not finding.named:
         cheapest = price(ctx, finding.cheapest) if finding.cheapest is not None else "-"
-        _show(ctx, "relaxed_results", hits, more=more, relaxed=", ".join(finding.relaxed), what=_said(q),
+        _show(ctx, "relaxed_results", hits, more=more, relaxed=_relaxed_words(ctx, finding.relaxed), what=_said(q),
               cheapest=cheapest)
     else:
         _show(ctx, header, hits, more=more)

@@ -37,6 +37,7 @@ from typing import Any, Literal
 
 import numpy as np
 
+from core.commerce.calibration import calibration_for
 from core.commerce.catalog import Product, Variant
 from core.commerce.entities import EntityExtractor, halfwidth
 from core.commerce.search import ProductSearch
@@ -64,8 +65,6 @@ NAMED_BONUS = 2.0
 #: A distinctive query word narrows the candidates when at most this share of products use it.
 RARE_SHARE = 0.06
 RARE_MIN = 12
-#: See :meth:`ProductFinder._close_in_meaning`.
-NOUN_MEANING_FLOOR = 0.555
 _NO_ROWS = np.zeros(0, np.int64)
 #: Bonus for the share of the query's words in a product's title (titles say what a product is).
 TITLE_WEIGHT = 0.3
@@ -197,6 +196,8 @@ class ProductFinder:
         self.search = search
         self.lexicon = lexicon or default_lexicon()
         self.catalog = search.catalog
+        # Dense-similarity thresholds fitted for this encoder (cosines sit higher on e5 than on MiniLM).
+        self.calibration = calibration_for(search.encoder)
         self.vocabulary = CatalogVocabulary.from_products(self.catalog.products(), self.lexicon)
         # The bot's own words for types this catalogue has ("hoody", "卫衣"); CJK ones match as substrings.
         self._cjk_forms: list[tuple[str, str]] = []
@@ -458,9 +459,9 @@ class ProductFinder:
     def _close_in_meaning(self, noun: str) -> bool:
         """Whether an unmentioned product noun means something the shop sells ("lipstick" ~ lip kits).
 
-        Mean of its best cosine to an offered product and to a catalogue word, at least
-        :data:`NOUN_MEANING_FLOOR` (calibrated on the development exports: sold kinds 0.57-0.71,
-        unsold 0.40-0.54).
+        Mean of its best cosine to an offered product and to a catalogue word, at least the encoder's
+        ``noun_meaning_floor`` (:mod:`core.commerce.calibration`; for all-MiniLM-L6-v2 fitted on the
+        development exports: sold kinds 0.57-0.71, unsold 0.40-0.54).
         """
         cached = self._meaning.get(noun)
         if cached is not None:
@@ -473,7 +474,7 @@ class ProductFinder:
         vector = encoder.embed_sync([noun])[0]
         product = float((self.search._vectors @ vector).max()) if len(self.products) else 0.0
         word = float((self._word_vectors @ vector).max()) if len(self._words) else 0.0
-        close = (product + word) / 2 >= NOUN_MEANING_FLOOR
+        close = (product + word) / 2 >= self.calibration.noun_meaning_floor
         self._meaning[noun] = close
         return close
 
