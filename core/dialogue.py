@@ -32,6 +32,7 @@ from core.privacy import mask_pii
 from core.protocols import HeldConversation, IntentClassifier, SessionStore
 from core.settings import Settings
 from core.state import ConversationState, Decision, Turn
+from core.textnorm import normalize_message
 
 if TYPE_CHECKING:
     from core.handoff import ConversationInterceptor
@@ -228,9 +229,11 @@ class DialogueManager:
                 ctx.action = "empty_message"
                 ctx.say("empty_message")
             return False
-        prediction = await self.classifier.predict(message.text)
+        # What understanding reads: full-width forms folded, common traditional characters simplified.
+        text = normalize_message(message.text)
+        prediction = await self.classifier.predict(text)
         ctx.understanding = Understanding(
-            text=message.text,
+            text=text,
             intent=prediction.label,
             confidence=prediction.confidence,
             ranking=tuple(prediction.ranking),

@@ -85,6 +85,28 @@ def tokenize(text: str, *, keep_stopwords: bool = False) -> list[str]:
     return [stem(t) for t in tokens if keep_stopwords or t not in STOPWORDS]
 
 
+_CJK_RUN = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]{2,}")
+_CJK_CHAR = re.compile(r"[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]")
+
+
+def has_cjk(text: str) -> bool:
+    """Whether ``text`` holds a Han ideograph or kana (the script check retrieval and calibration use)."""
+    return _CJK_CHAR.search(text) is not None
+
+
+def passage_tokens(text: str) -> list[str]:
+    """:func:`tokenize` plus each pair of adjacent Han characters.
+
+    A Chinese word is mostly two characters ("退货", "小票"): single characters alone
+    match far too much, so passages and queries also index the pairs (unsegmented
+    text, so every adjacent pair; the wrong ones are rare in the other side too).
+    """
+    tokens = tokenize(text)
+    for run in _CJK_RUN.findall(text):
+        tokens.extend(run[i:i + 2] for i in range(len(run) - 1))
+    return tokens
+
+
 def edit_distance(a: str, b: str, limit: int = 2) -> int:
     """Damerau-Levenshtein (optimal string alignment) distance, capped at ``limit + 1``."""
     if abs(len(a) - len(b)) > limit:
@@ -266,10 +288,14 @@ class PassageIndex:
     """
 
     def __init__(self, *, passages: Sequence[Passage], encoder: TextEncoder,
-                 semantic_weight: float = SEMANTIC_WEIGHT) -> None:
+                 semantic_weight: float = SEMANTIC_WEIGHT, cjk_semantic_weight: float | None = None) -> None:
         self.passages = tuple(passages)
         self.encoder = encoder
         self.semantic_weight = semantic_weight
+        #: The semantic share for a query in Chinese (or Japanese) script; None: ``semantic_weight``.
+        #: An encoder that cannot read the script (MiniLM maps Han to [UNK]) is best at 0: keywords only.
+        #: :func:`choose_cjk_weight` picks it by cross-validation on the passages' own CJK phrasings.
+        self.cjk_semantic_weight = cjk_semantic_weight
         texts: list[str] = []
         owners: list[int] = []
         for i, p in enumerate(self.passages):
@@ -280,7 +306,7 @@ class PassageIndex:
         self._owners = np.array(owners, dtype=np.int64)
         self._vectors = embed_passages_sync(encoder, texts) if texts else np.zeros((0, encoder.dim), np.float32)
         self._keywords = KeywordIndex(documents=[
-            tokenize(" ".join((p.title, p.title, p.text, *p.keys))) for p in self.passages
+            passage_tokens(" ".join((p.title, p.title, p.text, *p.keys))) for p in self.passages
         ])
 
     def holding_out(self, keys: Iterable[str]) -> PassageIndex:
@@ -290,12 +316,13 @@ class PassageIndex:
         twin.passages = tuple(dataclasses.replace(p, keys=tuple(k for k in p.keys if k not in drop))
                               for p in self.passages)
         twin.encoder, twin.semantic_weight = self.encoder, self.semantic_weight
+        twin.cjk_semantic_weight = self.cjk_semantic_weight
         kept = np.array([t not in drop or t.startswith(f"{self.passages[o].title}. ")
                          for t, o in zip(self._texts, self._owners)], dtype=bool)
         twin._texts = tuple(t for t, k in zip(self._texts, kept) if k)
         twin._owners, twin._vectors = self._owners[kept], self._vectors[kept]
         twin._keywords = KeywordIndex(documents=[
-            tokenize(" ".join((p.title, p.title, p.text, *p.keys))) for p in twin.passages
+            passage_tokens(" ".join((p.title, p.title, p.text, *p.keys))) for p in twin.passages
         ])
         return twin
 
@@ -323,17 +350,30 @@ class PassageIndex:
             return []
         return self.rank(text, self.encoder.embed_sync([text])[0], k=k)
 
-    def rank(self, text: str, query_embedding: np.ndarray, k: int = 3) -> list[PassageHit]:
+    def weight_for(self, text: str) -> float:
+        """The semantic share of the blend for this query (see ``cjk_semantic_weight``)."""
+        if self.cjk_semantic_weight is not None and has_cjk(text):
+            return self.cjk_semantic_weight
+        return self.semantic_weight
+
+    def rank(self, text: str, query_embedding: np.ndarray, k: int = 3,
+             semantic_weight: float | None = None) -> list[PassageHit]:
         """Score every passage against an already-embedded query."""
         sims = self._vectors @ query_embedding.reshape(-1)
         semantic = np.full(len(self.passages), -1.0, dtype=np.float32)
         np.maximum.at(semantic, self._owners, sims.astype(np.float32))
-        keyword = keyword_scores(self._keywords, tokenize(text))
-        w = self.semantic_weight
+        keyword = keyword_scores(self._keywords, passage_tokens(text))
+        w = self.weight_for(text) if semantic_weight is None else semantic_weight
         score = w * np.clip(semantic, 0.0, 1.0) + (1 - w) * keyword
         order = np.argsort(-score, kind="stable")[: max(k, 0)]
         return [PassageHit(passage=self.passages[i], score=float(score[i]),
                            semantic=float(semantic[i]), keyword=float(keyword[i])) for i in order]
+
+
+#: Fewest phrasings in Chinese (or Japanese) script for them to get their own calibration and blend weight.
+MIN_CJK_QUERIES = 20
+#: Semantic shares :func:`choose_cjk_weight` tries for queries in CJK script.
+CJK_WEIGHTS = (0.0, 0.25, 0.5, 0.75, 0.9)
 
 
 @dataclass(frozen=True)
@@ -343,6 +383,9 @@ class AnswerCalibration:
     ``floor``: a top hit scoring below it is not answered ("not sure", with the closest entries).
     ``margin``: above the floor, a top hit less than ``margin`` ahead of the next passage is
     asked about ("Did you mean ...") instead of answered.
+    ``cjk``: the calibration for questions written in Chinese (or Japanese) script, when the
+    passages had enough such phrasings to choose one (their scores sit elsewhere: another
+    blend, and a cross-lingual cosine); None: these questions use this one.
     The figures are the cross-validated shares they were chosen on.
     """
 
@@ -353,13 +396,64 @@ class AnswerCalibration:
     asked: float = 0.0
     negatives_answered: float = 0.0
     size: int = 0
+    cjk: AnswerCalibration | None = None
 
-    def decide(self, hits: Sequence[PassageHit]) -> str:
-        """``"answer"``, ``"ask"`` or ``"unsure"`` for hits ranked best first."""
-        if not hits or hits[0].score < self.floor:
+    def for_text(self, text: str) -> AnswerCalibration:
+        """The calibration that applies to a question written as ``text``."""
+        return self.cjk if self.cjk is not None and has_cjk(text) else self
+
+    def decide(self, hits: Sequence[PassageHit], text: str = "") -> str:
+        """``"answer"``, ``"ask"`` or ``"unsure"`` for hits ranked best first (``text``: the question)."""
+        cal = self.for_text(text)
+        if not hits or hits[0].score < cal.floor:
             return "unsure"
         second = hits[1].score if len(hits) > 1 else 0.0
-        return "answer" if hits[0].score - second >= self.margin else "ask"
+        return "answer" if hits[0].score - second >= cal.margin else "ask"
+
+
+def _held_out_queries(index: PassageIndex, folds: int) -> list[tuple[str, str, int]]:
+    """(phrasing, passage id, fold) for every alternative phrasing of every passage."""
+    return [(key, p.id, j % folds) for p in index.passages for j, key in enumerate(p.keys)]
+
+
+def _cross_validate(index: PassageIndex, queries: Sequence[tuple[str, str, int]], folds: int,
+                    semantic_weight: float | None = None) -> tuple[np.ndarray, ...]:
+    """Per held-out query: top score, gap to the second, top right?, how far behind the right passage is."""
+    vectors = dict(zip(index._texts, index._vectors))
+    top, gap, right, behind = [], [], [], []
+    for f in range(folds):
+        held = [q for q in queries if q[2] == f]
+        if not held:
+            continue
+        sub = index.holding_out(q[0] for q in held)
+        for text, pid, _ in held:
+            hits = sub.rank(text, vectors[text], k=ASK_MAX, semantic_weight=semantic_weight)
+            top.append(hits[0].score)
+            gap.append(hits[0].score - (hits[1].score if len(hits) > 1 else 0.0))
+            right.append(hits[0].passage.id == pid)
+            # How far behind the top the right passage is (inf when not among the candidates).
+            behind.append(next((hits[0].score - h.score for h in hits if h.passage.id == pid), np.inf))
+    return np.array(top), np.array(gap), np.array(right, dtype=bool), np.array(behind)
+
+
+def choose_cjk_weight(index: PassageIndex, *, folds: int = 5,
+                      weights: Sequence[float] = CJK_WEIGHTS) -> float | None:
+    """The semantic share that ranks the passages' own CJK phrasings best when they are held out.
+
+    An encoder that reads Chinese (multilingual-e5) keeps a high share; one that turns Han
+    characters into [UNK] (all-MiniLM-L6-v2) gets 0: its cosines between two Chinese texts say
+    nothing, and the characters themselves (keywords) decide. None when the passages have fewer
+    than :data:`MIN_CJK_QUERIES` CJK phrasings (CJK questions then use the usual blend).
+    """
+    queries = [q for q in _held_out_queries(index, folds) if has_cjk(q[0])]
+    if len(queries) < MIN_CJK_QUERIES:
+        return None
+    scored = []
+    for w in weights:
+        _, _, right, behind = _cross_validate(index, queries, folds, semantic_weight=w)
+        # Right first; then right among the offered candidates (an ask that would find it).
+        scored.append((float(np.mean(right)), float(np.mean(np.isfinite(behind))), w))
+    return max(scored)[2]
 
 
 def calibrate_answer(
@@ -380,54 +474,61 @@ def calibrate_answer(
     maximises ``right answers + ask_credit * questions asked with the right passage among the
     offered ones - wrong_cost * (wrong answers + negatives_weight * negatives answered)``, each
     as a share of its set (an ask costs the user a click: half an answer); of the settings within one question of the best,
-    the lowest floor (then margin) wins.
+    the lowest floor (then margin) wins. The floors tried span every score a cosine blend can
+    take (0.20-0.99), so an encoder whose cosines sit high (e5) gets its own floor, not MiniLM's.
+
+    Phrasings (and negatives) in CJK script are calibrated apart when there are at least
+    :data:`MIN_CJK_QUERIES` of them: the result's ``cjk`` holds their floor and margin.
     """
-    queries: list[tuple[str, str, int]] = []  # (text, passage id, fold)
-    for p in index.passages:
-        for j, key in enumerate(p.keys):
-            queries.append((key, p.id, j % folds))
+    queries = _held_out_queries(index, folds)
     if not queries:
         return AnswerCalibration(floor=CONFIDENT_FLOOR, margin=0.0)
-    vectors = dict(zip(index._texts, index._vectors))
-    top, gap, right, behind = [], [], [], []
-    for f in range(folds):
-        held = [q for q in queries if q[2] == f]
-        if not held:
-            continue
-        sub = index.holding_out(q[0] for q in held)
-        for text, pid, _ in held:
-            hits = sub.rank(text, vectors[text], k=ASK_MAX)
-            top.append(hits[0].score)
-            gap.append(hits[0].score - (hits[1].score if len(hits) > 1 else 0.0))
-            right.append(hits[0].passage.id == pid)
-            # How far behind the top the right passage is (inf when not among the candidates).
-            behind.append(next((hits[0].score - h.score for h in hits if h.passage.id == pid), np.inf))
-    t, g, r, b = np.array(top), np.array(gap), np.array(right), np.array(behind)
+    t, g, r, b = _cross_validate(index, queries, folds)
+    cjk = np.array([has_cjk(q[0]) for q in queries], dtype=bool)
+    order = np.argsort([q[2] for q in queries], kind="stable")  # _cross_validate returns fold by fold
+    cjk = cjk[order]
     neg_top = np.zeros(0, dtype=np.float32)
     neg_gap = np.zeros(0, dtype=np.float32)
+    neg_cjk = np.zeros(0, dtype=bool)
     if negatives:
         emb = negative_embeddings if negative_embeddings is not None else index.encoder.embed_sync(list(negatives))
         ranked = [index.rank(text, e, k=2) for text, e in zip(negatives, emb)]
         neg_top = np.array([h[0].score for h in ranked], dtype=np.float32)
         neg_gap = np.array([h[0].score - h[1].score for h in ranked], dtype=np.float32)
-    grid: list[tuple[float, float, float]] = []
-    for floor in np.round(np.arange(0.20, 0.80, 0.01), 2):
-        for margin in np.round(np.arange(0.0, 0.101, 0.005), 3):
-            answered = (t >= floor) & (g >= margin)
-            asked_right = (t >= floor) & (g < margin) & (b < margin)
-            negs = float(np.mean((neg_top >= floor) & (neg_gap >= margin))) if len(neg_top) else 0.0
-            utility = (float(np.mean(answered & r)) + ask_credit * float(np.mean(asked_right))
-                       - wrong_cost * (float(np.mean(answered & ~r)) + negatives_weight * negs))
-            grid.append((utility, float(floor), float(margin)))
-    # The utility is flat near its top: of the settings within one question of the best, the
-    # lowest floor and margin (answer when the held-out evidence cannot tell them apart).
-    top_utility = max(u for u, _, _ in grid)
-    _, floor, margin = min((x for x in grid if x[0] >= top_utility - 1.0 / len(t)), key=lambda x: (x[1], x[2]))
-    answered = (t >= floor) & (g >= margin)
-    return AnswerCalibration(
-        floor=floor, margin=margin,
-        answered_right=float(np.mean(answered & r)), answered_wrong=float(np.mean(answered & ~r)),
-        asked=float(np.mean((t >= floor) & (g < margin))),
-        negatives_answered=float(np.mean((neg_top >= floor) & (neg_gap >= margin))) if len(neg_top) else 0.0,
-        size=len(t),
-    )
+        neg_cjk = np.array([has_cjk(text) for text in negatives], dtype=bool)
+    choose = _Chooser(wrong_cost=wrong_cost, negatives_weight=negatives_weight, ask_credit=ask_credit)
+    if int(cjk.sum()) < MIN_CJK_QUERIES:
+        return choose(t, g, r, b, neg_top, neg_gap)
+    main = choose(t[~cjk], g[~cjk], r[~cjk], b[~cjk], neg_top[~neg_cjk], neg_gap[~neg_cjk])
+    return dataclasses.replace(main, cjk=choose(t[cjk], g[cjk], r[cjk], b[cjk], neg_top[neg_cjk], neg_gap[neg_cjk]))
+
+
+@dataclass(frozen=True)
+class _Chooser:
+    wrong_cost: float
+    negatives_weight: float
+    ask_credit: float
+
+    def __call__(self, t: np.ndarray, g: np.ndarray, r: np.ndarray, b: np.ndarray,
+                 neg_top: np.ndarray, neg_gap: np.ndarray) -> AnswerCalibration:
+        grid: list[tuple[float, float, float]] = []
+        for floor in np.round(np.arange(0.20, 1.0, 0.01), 2):
+            for margin in np.round(np.arange(0.0, 0.101, 0.005), 3):
+                answered = (t >= floor) & (g >= margin)
+                asked_right = (t >= floor) & (g < margin) & (b < margin)
+                negs = float(np.mean((neg_top >= floor) & (neg_gap >= margin))) if len(neg_top) else 0.0
+                utility = (float(np.mean(answered & r)) + self.ask_credit * float(np.mean(asked_right))
+                           - self.wrong_cost * (float(np.mean(answered & ~r)) + self.negatives_weight * negs))
+                grid.append((utility, float(floor), float(margin)))
+        # The utility is flat near its top: of the settings within one question of the best, the
+        # lowest floor and margin (answer when the held-out evidence cannot tell them apart).
+        top_utility = max(u for u, _, _ in grid)
+        _, floor, margin = min((x for x in grid if x[0] >= top_utility - 1.0 / len(t)), key=lambda x: (x[1], x[2]))
+        answered = (t >= floor) & (g >= margin)
+        return AnswerCalibration(
+            floor=floor, margin=margin,
+            answered_right=float(np.mean(answered & r)), answered_wrong=float(np.mean(answered & ~r)),
+            asked=float(np.mean((t >= floor) & (g < margin))),
+            negatives_answered=float(np.mean((neg_top >= floor) & (neg_gap >= margin))) if len(neg_top) else 0.0,
+            size=len(t),
+        )

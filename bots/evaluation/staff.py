@@ -16,8 +16,13 @@ the rules of that folder's README:
   staff-only refusal, nothing of the order);
 * **off-topic**: a polite decline (or the generic fallback), nothing else.
 
+Replies in Chinese are judged by the same rules (the zh templates keep the
+SOP id, the product title and handle, and the order number in the same
+places). The Chinese set, ``tests/data/staff_zh.yaml``, is in the
+repository and runs whether or not ``../shared`` is there.
+
 Prints per-kind scores and the misses, and writes
-``<out>/staff_eval.json``.
+``<out>/staff_eval.json`` (the team's set) and ``<out>/staff_zh_eval.json``.
 """
 
 from __future__ import annotations
@@ -39,16 +44,22 @@ from core.messages import ConversationKey, IncomingMessage, Platform, Reply
 BOT = "staff_helpdesk"
 STAFF_USER = "U0EVALSTAFF"
 OTHER_USER = "U0EVALOTHER"
-_CITED = re.compile(r"\(SOP `([a-z0-9_]+)`\)")
-_STOCK_TITLE = re.compile(r"Stock \(available\) for \*([^*]+)\*")
+_CITED = re.compile(r"[(（]SOP `([a-z0-9_]+)`[)）]")
+#: "Stock (available) for *Title*" (en) or "*Title*（`handle`）…的库存（可售）" (zh).
+_STOCK_TITLE = re.compile(r"Stock \(available\) for \*([^*]+)\*|\*([^*\n]+)\*（`[^`]*`）[^\n]*的库存（可售）")
 _TABLE = re.compile(r"```\n(.*?)\n```", re.DOTALL)
-_ORDER_SHOWN = re.compile(r"\*Order (#\d+)\*")
-_STAFF_ONLY = "limited to authorised staff"
-#: Phrases of a decline: the helpdesk's own off-topic reply or its generic fallback.
+_ORDER_SHOWN = re.compile(r"\*(?:Order|订单) (#\d+)\*")
+_ITEMS = ("Items:", "商品：")
+_STAFF_ONLY = ("limited to authorised staff", "仅限授权员工")
+_UNSURE = ("closest entries", "最接近的")
+#: Phrases of a decline: the helpdesk's own off-topic reply or its generic fallback (en, zh).
 _DECLINES = ("can't help with that", "isn't something i can help", "sorry, i didn't get that",
-             "i'm not sure what you need")
-_NOT_DECLINES = ("SOP `", "Stock (available)", "*Order ", _STAFF_ONLY, "closest entries", "Did you mean",
-                 "Just to be sure", "Shoppers waiting", "No shoppers are waiting")
+             "i'm not sure what you need", "这个我帮不上忙", "抱歉，我没看懂", "我不太确定你需要什么")
+_NOT_DECLINES = ("SOP `", "Stock (available)", "的库存（可售）", "*Order ", "*订单 ", *_STAFF_ONLY, *_UNSURE,
+                 "Did you mean", "你是指", "Just to be sure", "想确认一下", "Shoppers waiting", "No shoppers are waiting",
+                 "等待或正在与人工交流", "目前没有顾客在等待")
+#: The Chinese staff questions (held out; ``staff_zh_dev.yaml`` beside it is for development).
+ZH_QUESTIONS = Path(__file__).resolve().parents[2] / "tests" / "data" / "staff_zh.yaml"
 
 
 @dataclass(frozen=True)
@@ -96,7 +107,7 @@ def _summary(text: str) -> str:
 
 def judge_procedure(question: Question, text: str) -> tuple[bool, str]:
     cited = _CITED.findall(text)
-    if not cited or "closest entries" in text:
+    if not cited or any(p in text for p in _UNSURE):
         return False, _summary(text)
     return cited[0] in question.sops, f"SOP {cited[0]}"
 
@@ -105,7 +116,7 @@ def judge_stock(question: Question, text: str) -> tuple[bool, str]:
     match = _STOCK_TITLE.search(text)
     if match is None:
         return False, _summary(text)
-    title = match.group(1)
+    title = match.group(1) or match.group(2)
     if not re.search(question.product_re, title, re.IGNORECASE):
         return False, f"stock for {title}"
     table = _TABLE.search(text)
@@ -123,8 +134,9 @@ def judge_off_topic(text: str) -> tuple[bool, str]:
 
 def judge_order(staff_text: str, other_text: str) -> tuple[bool, str]:
     shown = _ORDER_SHOWN.search(staff_text)
-    staff_ok = shown is not None and "Items:" in staff_text
-    other_ok = _STAFF_ONLY in other_text and "Items:" not in other_text and "*Order " not in other_text
+    staff_ok = shown is not None and any(p in staff_text for p in _ITEMS)
+    other_ok = (any(p in other_text for p in _STAFF_ONLY) and not any(p in other_text for p in _ITEMS)
+                and _ORDER_SHOWN.search(other_text) is None)
     got = f"staff: {_summary(staff_text)} | other: {_summary(other_text)}"
     return staff_ok and other_ok, got
 
@@ -182,18 +194,32 @@ async def run_questions(handle: Any, questions: Sequence[Question]) -> tuple[lis
 
 async def evaluate(questions_path: Path) -> dict[str, Any]:
     """Build the helpdesk as ``shopkeep chat`` does and score every question."""
+    return (await evaluate_sets([questions_path]))[0]
+
+
+async def evaluate_sets(paths: Sequence[Path]) -> list[dict[str, Any]]:
+    """Score several question files with one helpdesk (built once, as ``shopkeep chat`` builds it)."""
     from bots.runtime import Runtime
     from core.settings import Settings
 
     settings = Settings().model_copy(update={"redis_url": None, "staff_allowlist": STAFF_USER})
-    questions = load_questions(questions_path)
+    sets = [(path, load_questions(path)) for path in paths]
+    results = []
     async with Runtime.open(settings, bot=BOT) as runtime:
-        outcomes, latencies = await run_questions(runtime.manager.handle, questions)
+        for path, questions in sets:
+            outcomes, latencies = await run_questions(runtime.manager.handle, questions)
+            results.append(_result(path, outcomes, latencies, encoder=settings.encoder))
+    return results
+
+
+def _result(questions_path: Path, outcomes: list[Outcome], latencies: list[float], *,
+            encoder: str) -> dict[str, Any]:
     totals: Counter[str] = Counter(o.kind for o in outcomes)
     right: Counter[str] = Counter(o.kind for o in outcomes if o.right)
     lat = sorted(latencies)
     return {
         "questions": str(questions_path),
+        "encoder": encoder,
         "scores": {kind: {"right": right[kind], "total": totals[kind],
                           "share": round(right[kind] / totals[kind], 4) if totals[kind] else None}
                    for kind in ("procedure", "stock", "order_lookup", "off_topic")},
@@ -203,22 +229,39 @@ async def evaluate(questions_path: Path) -> dict[str, Any]:
     }
 
 
-def main(folder: Path, out: Path) -> None:
-    """``shopkeep eval --part staff``: print per-kind scores and the misses; write JSON under ``out``."""
+def main(folder: Path | None, out: Path, *, zh: Path | None = ZH_QUESTIONS) -> None:
+    """``shopkeep eval --part staff``: print per-kind scores and the misses; write JSON under ``out``.
+
+    ``folder``: the team's folder holding ``questions.yaml`` (skipped when None or missing);
+    ``zh``: the Chinese question set (skipped when None).
+    """
     import typer
 
-    result = asyncio.run(evaluate(folder / "questions.yaml"))
-    for o in result["outcomes"]:
-        if not o["right"]:
-            typer.echo(f"  miss [{o['kind']}] {o['q']!r}\n       expected {o['expected']}; got {o['got']}")
-    typer.echo("staff helpdesk (development questions):")
-    for kind, s in result["scores"].items():
-        if s["total"]:
-            typer.echo(f"  {kind:13} {s['right']:3d}/{s['total']:<3d} {100 * s['share']:5.1f}%")
-    if result["latency_ms"]:
-        typer.echo(f"  latency per message (in-process, incl. state): p50 {result['latency_ms']['p50']} ms, "
-                   f"p95 {result['latency_ms']['p95']} ms")
+    runs: list[tuple[str, Path, str]] = []
+    if folder is not None and (folder / "questions.yaml").is_file():
+        runs.append(("development questions", folder / "questions.yaml", "staff_eval.json"))
+    elif folder is not None:
+        typer.echo(f"eval staff: {folder / 'questions.yaml'} not found; the team's set skipped", err=True)
+    if zh is not None:
+        runs.append((f"Chinese questions, {zh.name}", zh, "staff_zh_eval.json"))
+    if not runs:
+        raise typer.Exit(code=1)
+    results = asyncio.run(evaluate_sets([path for _, path, _ in runs]))
     out.mkdir(parents=True, exist_ok=True)
-    path = out / "staff_eval.json"
-    path.write_text(json.dumps(result, indent=1, ensure_ascii=False), encoding="utf-8")
-    typer.echo(f"  -> {path}")
+    for (label, _, filename), result in zip(runs, results):
+        for o in result["outcomes"]:
+            if not o["right"]:
+                typer.echo(f"  miss [{o['kind']}] {o['q']!r}\n       expected {o['expected']}; got {o['got']}")
+        typer.echo(f"staff helpdesk ({label}; encoder {result['encoder']}):")
+        for kind, s in result["scores"].items():
+            if s["total"]:
+                typer.echo(f"  {kind:13} {s['right']:3d}/{s['total']:<3d} {100 * s['share']:5.1f}%")
+        right = sum(s["right"] for s in result["scores"].values())
+        total = sum(s["total"] for s in result["scores"].values())
+        typer.echo(f"  {'all':13} {right:3d}/{total:<3d} {100 * right / total:5.1f}%")
+        if result["latency_ms"]:
+            typer.echo(f"  latency per message (in-process, incl. state): p50 {result['latency_ms']['p50']} ms, "
+                       f"p95 {result['latency_ms']['p95']} ms")
+        path = out / filename
+        path.write_text(json.dumps(result, indent=1, ensure_ascii=False), encoding="utf-8")
+        typer.echo(f"  -> {path}")

@@ -31,6 +31,7 @@ from core.commerce.inventory import Inventory, InventoryItem, load_inventory
 from core.commerce.search import ProductSearch, catalog_services
 from core.commerce.shopdata import (
     OrderBook,
+    OrderStatus,
     Procedure,
     Store,
     load_orders,
@@ -44,7 +45,13 @@ from core.events import NotSure
 from core.handoff import open_tickets
 from core.messages import Button
 from core.privacy import mask_pii
-from core.retrieval import AnswerCalibration, PassageHit, PassageIndex, calibrate_answer
+from core.retrieval import (
+    AnswerCalibration,
+    PassageHit,
+    PassageIndex,
+    calibrate_answer,
+    choose_cjk_weight,
+)
 from core.settings import Settings
 
 logger = logging.getLogger(__name__)
@@ -56,7 +63,8 @@ SOP_PAYLOAD = "sop:"
 #: Share of off-topic messages the intent head lets through to retrieval: 1 - its held-out
 #: out-of-scope recall (95 % when trained; `shopkeep nlu train --bot staff_helpdesk` prints it).
 OFF_TOPIC_MISSED = 0.05
-_ORDER_NO = re.compile(r"(?:#|\bsk-?|\border\s+(?:no\.?\s*|number\s*)?)(\d{3,8})\b|\b(\d{4,6})\b", re.IGNORECASE)
+_ORDER_NO = re.compile(r"(?:#|\bsk-?|\border\s+(?:no\.?\s*|number\s*)?|订单(?:号|编号)?\s*[:：]?\s*)(\d{3,8})(?![0-9A-Za-z])"
+                       r"|(?<![A-Za-z0-9-])(\d{4,6})(?![A-Za-z0-9-])", re.IGNORECASE)
 _READABLE = re.compile(r"[^\W_]", re.UNICODE)
 #: "at the Portland store": a store named by the word before store/shop/branch/location.
 _STORE_NAMED = re.compile(r"\b(?:at|in|from|for)\s+(?:the\s+)?([a-z][a-z'-]+)\s+(?:store|shop|branch|location)\b",
@@ -65,6 +73,31 @@ _NOT_STORE_NAMES = frozenset({"this", "that", "our", "my", "your", "other", "ano
                               "same", "local", "nearest", "next", "main", "whole", "online", "web"})
 
 registry = ActionRegistry()
+
+
+@dataclass(frozen=True)
+class ZhTerms:
+    """What the helpdesk knows of Chinese beyond the encoder: store names, off-topic examples."""
+
+    #: Store location (as in the inventory) -> the names staff give it in Chinese.
+    stores: dict[str, tuple[str, ...]] = dataclasses.field(default_factory=dict)
+    #: Chinese messages no procedure answers (calibration negatives, like the head's out_of_scope).
+    off_topic: tuple[str, ...] = ()
+
+
+ZH_TERMS = "zh.yaml"
+
+
+def load_zh_terms(path: Path) -> ZhTerms:
+    """Read ``data/zh.yaml``; a missing file means no Chinese terms (the bot still answers)."""
+    if not path.exists():
+        return ZhTerms()
+    try:
+        doc = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        stores = {str(k): tuple(str(n) for n in v) for k, v in (doc.get("stores") or {}).items()}
+        return ZhTerms(stores=stores, off_topic=tuple(str(t) for t in doc.get("off_topic") or ()))
+    except (OSError, yaml.YAMLError, AttributeError, TypeError) as e:
+        raise ValueError(f"{path}: unreadable ({e})") from e
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -84,6 +117,8 @@ class StaffServices:
     orders: OrderBook
     #: The connected shop (Shopify), when there is one: its live stock per location wins over the export's.
     backend: CommerceBackend | None = None
+    #: Chinese store names and off-topic examples (``data/zh.yaml``).
+    zh: ZhTerms = ZhTerms()
 
 
 async def setup(ctx: SetupContext) -> StaffServices:
@@ -101,13 +136,23 @@ async def setup(ctx: SetupContext) -> StaffServices:
         catalog, search, entities = ctx.share(("catalog", catalog_path.resolve()), lambda: catalog_services(
             catalog_path, encoder))
         index = PassageIndex(passages=procedure_passages(procedures, questions), encoder=encoder)
+        # Chinese questions: the blend that ranks the Chinese phrasings best with this encoder (keywords
+        # only when it cannot read Han characters), then their own floor and margin.
+        index.cjk_semantic_weight = choose_cjk_weight(index)
+        terms = load_zh_terms(data / ZH_TERMS)
         # Off-topic messages are the head's to turn away; they weigh here only as far as it misses them.
-        calibration = calibrate_answer(index, negatives=off_topic_examples(ctx.bot_dir / "intents.yaml"),
-                                       negatives_weight=OFF_TOPIC_MISSED)
-        logger.info("staff procedures: floor %.2f, margin %.3f (cross-validated on %d questions: %.1f%% answered "
-                    "right, %.1f%% wrong, %.1f%% asked; off-topic answered %.1f%%)", calibration.floor,
-                    calibration.margin, calibration.size, 100 * calibration.answered_right,
-                    100 * calibration.answered_wrong, 100 * calibration.asked, 100 * calibration.negatives_answered)
+        calibration = calibrate_answer(
+            index, negatives=[*off_topic_examples(ctx.bot_dir / "intents.yaml"), *terms.off_topic],
+            negatives_weight=OFF_TOPIC_MISSED)
+        for label, cal in (("en", calibration), ("zh", calibration.cjk)):
+            if cal is None:
+                continue
+            logger.info("staff procedures (%s): floor %.2f, margin %.3f (cross-validated on %d questions: %.1f%% "
+                        "answered right, %.1f%% wrong, %.1f%% asked; off-topic answered %.1f%%)", label, cal.floor,
+                        cal.margin, cal.size, 100 * cal.answered_right, 100 * cal.answered_wrong, 100 * cal.asked,
+                        100 * cal.negatives_answered)
+        if index.cjk_semantic_weight is not None:
+            logger.info("staff procedures: Chinese questions blend %.2f semantic", index.cjk_semantic_weight)
         inventory = load_inventory(data / "inventory.csv")
         return StaffServices(
             procedures={p.id: p for p in procedures},
@@ -124,6 +169,7 @@ async def setup(ctx: SetupContext) -> StaffServices:
             stores=load_stores(shop / "stores.yaml"),
             orders=load_orders(shop / "orders.yaml"),
             backend=ctx.shared.get(SHARED_BACKEND),
+            zh=terms,
         )
 
     return await asyncio.to_thread(build)
@@ -230,14 +276,21 @@ def _entry(hit: PassageHit) -> str:
     return f"{hit.passage.title} (`{hit.passage.id}`)"
 
 
-def _candidate_buttons(hits: Sequence[PassageHit]) -> list[Button]:
-    return [Button(label=h.passage.title, payload=f"{SOP_PAYLOAD}{h.passage.id}") for h in hits]
+def _candidate_buttons(ctx: ActionContext, hits: Sequence[PassageHit]) -> list[Button]:
+    return [Button(label=_title(ctx, h), payload=f"{SOP_PAYLOAD}{h.passage.id}") for h in hits]
 
 
 def _answer(ctx: ActionContext, procedure: Procedure) -> None:
     ctx.cite(f"procedure:{procedure.id}")
-    steps = "\n".join(f"{i}. {step}" for i, step in enumerate(procedure.steps, 1))
-    ctx.say("procedure_answer", title=procedure.title, id=procedure.id, steps=steps)
+    title, steps = procedure.localized(ctx.lang)
+    ctx.say("procedure_answer", title=title, id=procedure.id,
+            steps="\n".join(f"{i}. {step}" for i, step in enumerate(steps, 1)))
+
+
+def _title(ctx: ActionContext, hit: PassageHit) -> str:
+    """A candidate procedure's title in the conversation's language."""
+    procedure = _svc(ctx).procedures.get(hit.passage.id)
+    return procedure.localized(ctx.lang)[0] if procedure is not None else hit.passage.title
 
 
 @registry.intent("procedure_question", templates=("procedure_answer", "procedure_ask", "procedure_unsure"))
@@ -245,7 +298,8 @@ async def procedure_question(ctx: ActionContext) -> None:
     """Answer with the procedure when sure; ask between close ones; below the floor say so and offer the closest."""
     services = _svc(ctx)
     hits = _procedure_hits(services, ctx.understanding.text, ctx.understanding.embedding, ctx)
-    calibration = services.answer_calibration
+    text = ctx.understanding.text
+    calibration = services.answer_calibration.for_text(text)
     decision = calibration.decide(hits)
     if decision == "answer":
         _answer(ctx, services.procedures[hits[0].passage.id])
@@ -254,11 +308,11 @@ async def procedure_question(ctx: ActionContext) -> None:
         ctx.cite(f"procedure:{hit.passage.id}")
     if decision == "ask":
         close = [h for h in hits[:MAX_CANDIDATES] if hits[0].score - h.score < calibration.margin]
-        ctx.say("procedure_ask", options=" · ".join(h.passage.title for h in close),
-                buttons=_candidate_buttons(close))
+        ctx.say("procedure_ask", options=" · ".join(_title(ctx, h) for h in close),
+                buttons=_candidate_buttons(ctx, close))
         return
     ctx.report(NotSure(score=hits[0].score if hits else 0.0))
-    ctx.say("procedure_unsure", buttons=_candidate_buttons(hits[:MAX_CANDIDATES]))
+    ctx.say("procedure_unsure", buttons=_candidate_buttons(ctx, hits[:MAX_CANDIDATES]))
 
 
 @registry.payload(SOP_PAYLOAD, templates=("procedure_answer", "procedure_gone"))
@@ -280,8 +334,19 @@ def short_location(location: str, locations: Sequence[str]) -> str:
     return " ".join(w for w in location.split() if w not in shared) or location
 
 
-def _store_aliases(stores: Sequence[Store]) -> dict[str, list[str]]:
-    return {s.name: [s.id, *s.id.split("_")] for s in stores}
+def _store_aliases(stores: Sequence[Store], zh: ZhTerms | None = None) -> dict[str, list[str]]:
+    aliases = {s.name: [s.id, *s.id.split("_")] for s in stores}
+    for location, names in (zh.stores if zh else {}).items():
+        aliases.setdefault(location, []).extend(names)
+    return aliases
+
+
+def _zh_location(text: str, zh: ZhTerms) -> str | None:
+    """The store a Chinese name in ``text`` stands for ("中城店" -> Northwind Midtown)."""
+    for location, names in zh.stores.items():
+        if any(name in text for name in names):
+            return location
+    return None
 
 
 def _variant_fits(item: InventoryItem, colors: Sequence[str], sizes: Sequence[str]) -> bool:
@@ -323,32 +388,34 @@ def _unknown_store(text: str, inventory: Inventory) -> str | None:
     return None
 
 
-def _online_note(services: StaffServices, handle: str) -> str:
+def _online_note(ctx: ActionContext, services: StaffServices, handle: str) -> str:
     """Say so when the shop does not sell the product online (the stores' stock is still real)."""
     product = services.catalog.get(handle)
     if product is None:
-        return "\n_Not in the online catalogue: in-store stock only._"
+        return ctx.text("stock_not_online")
     if product.status != "active":
-        return f"\n_{product.status.capitalize()} online: in-store stock only._"
+        return ctx.text("stock_status_online", status=product.status.capitalize())
     if not product.published:
-        return "\n_Unpublished online: in-store stock only._"
+        return ctx.text("stock_unpublished")
     return ""
 
 
 @registry.intent("stock_lookup", templates=("stock_table", "stock_also", "stock_none", "stock_no_inventory",
-                                           "stock_unknown_store"))
+                                           "stock_unknown_store", "stock_where", "stock_more", "stock_not_online",
+                                           "stock_status_online", "stock_unpublished"))
 async def stock_lookup(ctx: ActionContext) -> None:
     services = _svc(ctx)
     inventory = services.inventory
     text = ctx.understanding.text
-    location = inventory.match_location(text, _store_aliases(services.stores))
+    location = inventory.match_location(text, _store_aliases(services.stores, services.zh)) or _zh_location(
+        text, services.zh)
     if location is None:
         unknown = _unknown_store(text, inventory)
         if unknown:
             ctx.say("stock_unknown_store", name=unknown,
                     stores=", ".join(short_location(loc, inventory.locations) for loc in inventory.locations))
     locations = [location] if location else list(inventory.locations)
-    where = f" at {location}" if location else ""
+    where = ctx.text("stock_where", location=location) if location else ""
     skus = find_skus(inventory, text)
     if skus:
         for item in skus:
@@ -356,7 +423,7 @@ async def stock_lookup(ctx: ActionContext) -> None:
         first = skus[0]
         ctx.say("stock_table", title=first.title, handle=first.handle, where=where,
                 table=stock_table(await _live(services, skus), locations, inventory.locations),
-                more=_online_note(services, first.handle))
+                more=_online_note(ctx, services, first.handle))
         return
     named = services.products.find(text)
     if named is not None:
@@ -377,9 +444,9 @@ async def stock_lookup(ctx: ActionContext) -> None:
     sizes = tuple(getattr(ctx.entities, "sizes", ()) or ())
     fitting = [item for item in items if _variant_fits(item, colors, sizes)] or items
     shown = await _live(services, fitting[:MAX_ROWS])
-    more = f"\n…and {len(fitting) - len(shown)} more variants; add a colour or size." if len(fitting) > len(shown) else ""
+    more = ctx.text("stock_more", count=len(fitting) - len(shown)) if len(fitting) > len(shown) else ""
     ctx.say("stock_table", title=title, handle=handle, where=where,
-            table=stock_table(shown, locations, inventory.locations), more=more + _online_note(services, handle))
+            table=stock_table(shown, locations, inventory.locations), more=more + _online_note(ctx, services, handle))
     if others:
         ctx.say("stock_also", others=", ".join(f"{p.title} (`{p.handle}`)" for p in others))
 
@@ -397,7 +464,11 @@ def _order_number(ctx: ActionContext) -> str | None:
     return f"#{match.group(1) or match.group(2)}"
 
 
-@registry.intent("order_lookup", templates=("staff_only", "order_which", "order_not_found", "order_details"))
+ORDER_STATUS_TEMPLATES = tuple(f"order_status_{status.value}" for status in OrderStatus)
+
+
+@registry.intent("order_lookup", templates=("staff_only", "order_which", "order_not_found", "order_details",
+                                           "order_pickup", *ORDER_STATUS_TEMPLATES))
 async def order_lookup(ctx: ActionContext) -> None:
     if not is_authorised(ctx):
         ctx.say("staff_only")
@@ -417,9 +488,9 @@ async def order_lookup(ctx: ActionContext) -> None:
     if order.carrier and order.tracking_number:
         shipping = f"; {order.carrier} {order.tracking_number}"
     if order.pickup_store:
-        shipping += f"; pickup at {order.pickup_store}"
+        shipping += ctx.text("order_pickup", store=order.pickup_store)
     contact = ", ".join(mask_pii(v) for v in (order.customer.email, order.customer.phone) if v) or "-"
-    ctx.say("order_details", number=order.number, status=order.status.value,
+    ctx.say("order_details", number=order.number, status=ctx.text(f"order_status_{order.status.value}"),
             placed=f"{order.created_at:%Y-%m-%d}", customer=order.customer.name, contact=contact,
             items=items, total=f"{order.total:.2f} {order.currency}", shipping=shipping)
 
@@ -427,7 +498,8 @@ async def order_lookup(ctx: ActionContext) -> None:
 # --------------------------------------------------------------------------- handoff queue
 
 
-@registry.intent("handoff_queue", templates=("queue_empty", "queue_list", "staff_only"))
+@registry.intent("handoff_queue", templates=("queue_empty", "queue_list", "staff_only", "queue_line", "queue_claimed",
+                                            "queue_shopper"))
 async def handoff_queue(ctx: ActionContext) -> None:
     if not is_authorised(ctx):
         ctx.say("staff_only")
@@ -440,8 +512,9 @@ async def handoff_queue(ctx: ActionContext) -> None:
     for t in tickets:
         ctx.cite(f"handoff:{t.id}")
         # Masked here too: tickets stored before reasons were masked at the source.
-        who = mask_pii(t.user_name) or "shopper"
-        claimed = f", claimed by {t.claimed_by.label}" if t.claimed_by else ""
-        lines.append(f"• {t.id}: {who} on {t.shopper.platform.value}, {mask_pii(t.reason).replace('_', ' ')}, "
-                     f"{t.status.value}{claimed}, since {t.opened_at:%H:%M} UTC")
+        who = mask_pii(t.user_name) or ctx.text("queue_shopper")
+        claimed = ctx.text("queue_claimed", agent=t.claimed_by.label) if t.claimed_by else ""
+        lines.append(ctx.text("queue_line", id=t.id, who=who, platform=t.shopper.platform.value,
+                              reason=mask_pii(t.reason).replace("_", " "), status=t.status.value, claimed=claimed,
+                              since=f"{t.opened_at:%H:%M}"))
     ctx.say("queue_list", count=len(tickets), lines="\n".join(lines))

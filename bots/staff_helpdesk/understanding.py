@@ -40,14 +40,16 @@ STOCK_SURE = 0.85
 #: An off-topic reading whose best intent is a procedure at least this likely is a doubt retrieval settles.
 OFF_TOPIC_DOUBT = 0.3
 
-_ORDER_REF = re.compile(r"(?:#|\bsk-?|\border\s+(?:no\.?|number|num|#)?\s*)(\d{3,8})\b", re.IGNORECASE)
+_ORDER_REF = re.compile(r"(?:#|\bsk-?|\border\s+(?:no\.?|number|num|#)?\s*|订单(?:号|编号)?\s*[:：]?\s*#?\s*)(\d{3,8})(?![0-9A-Za-z])",
+                        re.IGNORECASE)
 _PREFIXED_ORDER_REF = re.compile(r"#\s?([a-z]{1,4}-\d{3,8})\b", re.IGNORECASE)  # "#R-2231": a shop's own prefix
 _CONTACT = re.compile(r"[\w.+-]+@[\w-]+\.[\w.]+|\+?\d[\d ()-]{7,}\d")
-_WORDS = re.compile(r"[a-z0-9]+")
+_WORDS = re.compile(r"[a-z0-9]+|[\u3400-\u9fff]{1,2}")  # a Chinese "word": two characters at most
 #: Words that ask for a quantity or availability ("how many trail runners at the outlet?").
 _STOCK_WORDS = re.compile(
     r"\b(?:how many|stock|counts?|qty|quantity|available|availability|units?|inventory|on hand|left"
-    r"|got any|have any|do we have|who has|anywhere|numbers?|showing)\b", re.IGNORECASE)
+    r"|got any|have any|do we have|who has|anywhere|numbers?|showing)\b"
+    r"|多少件|多少个|多少双|多少条|几件|几个|几双|几条|库存|有货|有没有|还有|剩", re.IGNORECASE)
 
 
 def order_reference(text: str) -> str | None:
@@ -154,7 +156,7 @@ def route(
 ) -> Reading:
     """Choose the handler for one message (see the module docstring)."""
     words = len(_WORDS.findall(text.lower()))
-    decision = calibration.decide(hits)
+    decision = calibration.decide(hits, text)
     procedure_sure, procedure_found = decision == "answer", decision != "unsure"
     sure = not head_ambiguous and not head_out_of_scope
     if has_sku:

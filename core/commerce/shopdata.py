@@ -260,17 +260,40 @@ def _check_unique(path: str | Path, ids: Sequence[str]) -> None:
 # --------------------------------------------------------------------------- procedures
 
 
+def _numbered_steps(body: str) -> list[str]:
+    return [re.sub(r"^\d+[.)]\s*", "", s).strip() for s in body.strip().splitlines() if s.strip()]
+
+
+class ProcedureText(_Frozen):
+    """A procedure's title and steps in another language (``translations.<lang>`` in ``procedures.yaml``)."""
+
+    title: str
+    body: str
+
+
 class Procedure(_Frozen):
-    """A staff standard operating procedure; ``body`` holds numbered steps."""
+    """A staff standard operating procedure; ``body`` holds numbered steps (English).
+
+    ``translations`` holds the same procedure in other languages (``zh``: Simplified
+    Chinese); a language without one is answered in English.
+    """
 
     id: str
     title: str
     tags: tuple[str, ...] = ()
     body: str
+    translations: dict[str, ProcedureText] = {}
 
     @property
     def steps(self) -> list[str]:
-        return [re.sub(r"^\d+[.)]\s*", "", s).strip() for s in self.body.strip().splitlines() if s.strip()]
+        return _numbered_steps(self.body)
+
+    def localized(self, lang: str) -> tuple[str, list[str]]:
+        """(title, steps) in ``lang``; English when the procedure has no such translation."""
+        text = self.translations.get(lang)
+        if text is None:
+            return self.title, self.steps
+        return text.title, _numbered_steps(text.body)
 
 
 class _ProceduresDoc(_Frozen):
