@@ -1,6 +1,6 @@
 # Shopkeep: every target does its own set-up on a fresh machine.
 #   make demo   — build everything, then chat with the shopping assistant in the terminal
-#   make test   — build everything, then run the test suite (needs Redis on REDIS_URL)
+#   make test   — build everything (both encoders), then run the test suite (needs Redis on REDIS_URL)
 SHELL := /bin/bash
 PYTHON ?= python3
 # Shopkeep needs Python 3.11+ (asyncio.timeout); the interpreter is checked before anything is installed.
@@ -51,7 +51,8 @@ models-multilingual: setup
 demo: models
 	$(SK) chat --bot shop_assistant
 
-test: models
+# Both encoders: scenarios and tests marked `encoder: multilingual` run on the multilingual build, never skip.
+test: models models-multilingual
 	$(PY) -m pytest -q -m "not slow" -p no:cacheprovider; rc=$$?; \
 	if [ $$rc -eq 5 ]; then echo "pytest collected no tests: failing loudly" >&2; exit 1; fi; exit $$rc
 

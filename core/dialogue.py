@@ -46,6 +46,9 @@ UserEraser = Callable[[Platform, str], Awaitable[int]]
 CONTACT_PAYLOAD = "contact:"
 _CJK = re.compile(r"[\u3400-\u9fff\uf900-\ufaff]")
 _LATIN_WORDS = re.compile(r"[A-Za-z]{2,}")
+# Tokens that are no language: e-mail addresses, links, and codes holding a digit (SKU, order name,
+# tracking number). A Chinese shopper answering "ava.cohen@example.com" keeps being answered in Chinese.
+_NOT_LANGUAGE = re.compile(r"\S+@\S+|\b(?:https?://|www\.)\S+|\S*\d\S*")
 
 
 class DialogueManager:
@@ -381,7 +384,7 @@ class DialogueManager:
             return by_locale
         if "zh" in self.bot.languages and _CJK.search(message.text):
             return "zh"
-        if "en" in self.bot.languages and len(_LATIN_WORDS.findall(message.text)) >= 2:
+        if "en" in self.bot.languages and len(_LATIN_WORDS.findall(_NOT_LANGUAGE.sub(" ", message.text))) >= 2:
             return "en"
         return current
 

@@ -28,6 +28,28 @@ def artifacts_dir() -> Path:
     return path
 
 
+def require_encoder_build(artifacts_dir: Path, encoder: str) -> Path:
+    """``encoder``'s artifacts folder; fails (never skips) when its encoder or shop head is not built.
+
+    `make test` builds both encoders first (``models`` and ``models-multilingual``), so a missing
+    build is a broken set-up, not a reason to skip.
+    """
+    from core.settings import encoder_artifacts_dir
+
+    path = encoder_artifacts_dir(artifacts_dir, encoder)
+    make = "make models" if encoder == "english" else f"make models-{encoder}"
+    for needed in (path / "encoder" / "manifest.json", path / "intents" / "shop_assistant"):
+        if not needed.exists():
+            pytest.fail(f"{encoder} encoder artifacts missing ({needed}): run `{make}` first", pytrace=False)
+    return path
+
+
+@pytest.fixture(scope="session")
+def multilingual_artifacts_dir(artifacts_dir: Path) -> Path:
+    """The multilingual encoder's artifacts (``artifacts/multilingual``), built by `make models-multilingual`."""
+    return require_encoder_build(artifacts_dir, "multilingual")
+
+
 @pytest.fixture(scope="session")
 def datasets_dir() -> Path:
     """The public datasets: the repository's ``datasets/`` unless ``SHOPKEEP_DATASETS`` says otherwise."""

@@ -43,9 +43,9 @@ class ShopParts:
 
 
 @functools.cache
-def shop_parts(artifacts_dir: Path) -> ShopParts:
-    """Load the encoder, the shop_assistant head and the bot's services once."""
-    settings = Settings(artifacts_dir=artifacts_dir, redis_url=None)
+def shop_parts(artifacts_dir: Path, encoder: str = "english") -> ShopParts:
+    """Load ``encoder`` (``Settings.encoder``), its shop_assistant head and the bot's services once."""
+    settings = Settings(artifacts_dir=artifacts_dir, redis_url=None, encoder=encoder)
     encoder = load_encoder(settings)
     classifier = load_classifier(settings, "shop_assistant", encoder)
     bot = Bot.load(BOTS_DIR / "shop_assistant")

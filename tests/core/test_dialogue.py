@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import re
 
 import pytest
 import redis.asyncio as aioredis
@@ -17,6 +18,8 @@ from core.keys import KeyBuilder
 from core.protocols import SessionStore
 from core.sessions import MemorySessionStore, RedisSessionStore
 from tests.core.engine_support import ANSWERS, ScriptedClassifier, says, tiny_bot, tiny_manager
+
+_CJK_TEXT = re.compile(r"[\u4e00-\u9fff]")
 
 
 async def test_repeated_delivery_is_dropped(store: SessionStore) -> None:
@@ -98,6 +101,16 @@ async def test_language_from_locale_script_and_the_lang_command(store: SessionSt
     assert by_script[0].text == "这个我帮不上。"  # out of scope, but answered in the script's language
     bad = await manager.handle(says("/lang fr"))
     assert bad[0].text == "I speak en, zh."
+
+
+async def test_an_email_link_or_code_keeps_the_conversation_language(store: SessionStore) -> None:
+    manager = tiny_manager(store)
+    assert (await manager.handle(says("你好", chat="zh")))[0].text == "这个我帮不上。"
+    for text in ("ava.cohen@example.com", "https://shop.example.com/orders/1001", "NW-TEE-001-NVY-S SK-1001"):
+        replies = await manager.handle(says(text, chat="zh"))
+        assert _CJK_TEXT.search(replies[0].text), f"{text!r} switched the reply to {replies[0].text!r}"
+    english = await manager.handle(says("fix my car", chat="zh"))
+    assert english[0].text == "I can't help with that.", "English words still switch to English"
 
 
 async def test_why_explains_the_last_decision_and_is_not_itself_one(store: SessionStore) -> None:

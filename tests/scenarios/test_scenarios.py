@@ -2,6 +2,8 @@
 
 Each scenario runs on a fresh in-memory store through the real dialogue
 manager, encoder and trained intent head; every turn's ``expect`` is checked.
+A scenario's ``encoder`` key (default ``english``) picks the encoder and the
+heads trained for it; each encoder is loaded once per test session.
 """
 
 from __future__ import annotations
@@ -15,8 +17,10 @@ import yaml
 
 from core.messages import Platform, Reply
 from core.sessions import MemorySessionStore
+from core.settings import ENCODERS
 from core.state import ConversationState
 from tests.bots.shop_support import ShopParts, message, shop_parts
+from tests.conftest import require_encoder_build
 
 HERE = Path(__file__).resolve().parent
 _CJK = re.compile(r"[\u4e00-\u9fff]")
@@ -50,6 +54,7 @@ def test_scenario_files_are_well_formed() -> None:
             assert "user" in turn or "button" in turn or "contact" in turn, f"{s['name']}: empty turn {turn}"
             unknown = set(turn.get("expect", {})) - KNOWN_EXPECT
             assert not unknown, f"{s['name']}: unknown expectations {unknown}"
+        assert s.get("encoder", "english") in ENCODERS, f"{s['name']}: encoder {s['encoder']!r} not in {ENCODERS}"
 
 
 def _texts(replies: list[Reply]) -> str:
@@ -106,16 +111,41 @@ def check(expect: dict[str, Any], replies: list[Reply], state: ConversationState
     return errors
 
 
-@pytest.fixture(scope="module")
-def parts(artifacts_dir: Path) -> ShopParts:
-    return shop_parts(artifacts_dir)
+class PartsByEncoder:
+    """Each encoder's shop stack, loaded the first time a scenario asks for it (then kept)."""
+
+    def __init__(self, artifacts_dir: Path) -> None:
+        self._artifacts_dir = artifacts_dir
+        self._loaded: dict[str, ShopParts] = {}
+
+    def __call__(self, encoder: str) -> ShopParts:
+        if encoder not in self._loaded:
+            require_encoder_build(self._artifacts_dir, encoder)
+            self._loaded[encoder] = shop_parts(self._artifacts_dir, encoder)
+        return self._loaded[encoder]
+
+
+@pytest.fixture(scope="session")
+def parts_by_encoder(artifacts_dir: Path) -> PartsByEncoder:
+    return PartsByEncoder(artifacts_dir)
+
+
+def test_encoders_load_once_per_session(parts_by_encoder: PartsByEncoder) -> None:
+    used = {s.get("encoder", "english") for s in SCENARIOS}
+    assert "multilingual" in used, "no scenario runs on the multilingual encoder"
+    for encoder in sorted(used):
+        first = parts_by_encoder(encoder)
+        assert parts_by_encoder(encoder) is first and first.settings.encoder == encoder
+        assert first.encoder is shop_parts(first.settings.artifacts_dir, encoder).encoder
+    if len(used) > 1:
+        assert parts_by_encoder("english").encoder is not parts_by_encoder("multilingual").encoder
 
 
 @pytest.mark.parametrize("scenario", SCENARIOS, ids=[s.get("name", "?") for s in SCENARIOS])
-async def test_scenario(scenario: dict[str, Any], parts: ShopParts) -> None:
+async def test_scenario(scenario: dict[str, Any], parts_by_encoder: PartsByEncoder) -> None:
     assert scenario.get("bot", "shop_assistant") == "shop_assistant", "only shop_assistant is wired here"
     store = MemorySessionStore()
-    manager = parts.manager(store)
+    manager = parts_by_encoder(scenario.get("encoder", "english")).manager(store)
     platform = Platform(scenario.get("platform", "telegram"))
     chat = f"scenario-{scenario['name']}"
     transcript: list[str] = []
