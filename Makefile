@@ -74,7 +74,7 @@ eval: models
 
 # ruff on all the code; mypy on the packages pyproject.toml's [tool.mypy] names (strict on core/ and adapters/).
 lint: setup
-	$(VENV)/bin/ruff check bots core adapters models tests
+	$(VENV)/bin/ruff check bots core adapters models tests bench
 	$(VENV)/bin/mypy
 
 clean:

@@ -144,10 +144,10 @@ async def overview_timings(redis_url: str, prefix: str, *, at: float, runs: int)
     """The real ``/admin`` route's own server time (``Server-Timing``) per window."""
     import httpx
     import redis.asyncio as aioredis
+    from starlette.applications import Starlette
 
     from adapters.admin.app import AdminBackend, AdminState, BotView, admin_routes
     from core.nonces import RedisNonceStore
-    from starlette.applications import Starlette
 
     client = aioredis.Redis.from_url(redis_url)
     keys = KeyBuilder(prefix=prefix)
@@ -184,7 +184,7 @@ class _FixedClockReader(AnalyticsReader):
         super().__init__(redis, keys=keys)
         self._at = at
 
-    async def overview(self, win, *, at=None):  # noqa: ANN001, ANN202 - same signature as the parent
+    async def overview(self, win, *, at=None):
         return await super().overview(win, at=self._at if at is None else at)
 
 

@@ -166,7 +166,7 @@ async def run_load(handle: Handle, *, conversations: int, messages: int, bot: st
             t0 = time.perf_counter()
             try:
                 replies = await asyncio.wait_for(handle(message), message_timeout_s)
-            except (Exception, asyncio.TimeoutError) as error:  # noqa: BLE001 - counted and reported
+            except (TimeoutError, Exception) as error:  # noqa: BLE001 - counted and reported
                 counts["errors"] += 1
                 logger.warning("message failed: %r", error)
                 if on_reply is not None:
@@ -222,7 +222,7 @@ async def run_open_loop(handle: Handle, *, rate: float, seconds: float, conversa
         await asyncio.sleep(max(0.0, due - loop.time()))
         try:
             replies = await asyncio.wait_for(handle(message), message_timeout_s)
-        except (Exception, asyncio.TimeoutError) as error:  # noqa: BLE001 - counted and reported
+        except (TimeoutError, Exception) as error:  # noqa: BLE001 - counted and reported
             counts["errors"] += 1
             logger.warning("message failed: %r", error)
             return

@@ -21,8 +21,7 @@ import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-
-from typing_extensions import Self
+from typing import Self
 
 NODE_TIMEOUT_MS = 1000
 

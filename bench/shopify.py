@@ -23,6 +23,7 @@ work runs; the script says how many samples each figure has.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import multiprocessing as mp
 import os
@@ -33,8 +34,9 @@ import statistics
 import sys
 import time
 import uuid
+from datetime import UTC
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Self
 
 import typer
 from rich.console import Console
@@ -67,14 +69,14 @@ def _free_port() -> int:
 
 def _pct(values: list[float], q: float) -> float:
     ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(round(q * (len(ordered) - 1))))]
+    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
 
 
 # --------------------------------------------------------------------------- the stand-in, in its own process
 
 
 def _standin_shop(products: int, variants: int, orders: int) -> Any:
-    from datetime import datetime, timedelta, timezone
+    from datetime import datetime, timedelta
     from decimal import Decimal
 
     from core.commerce.shopdata import Customer, LineItem, Order, OrderStatus
@@ -86,12 +88,12 @@ def _standin_shop(products: int, variants: int, orders: int) -> Any:
 
         return FakeShop.from_catalog(demo_catalog().products(), load_orders(SHOP_DATA / "orders.yaml").orders)
     shop = synthetic_shop(products, variants)
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     for i in range(orders):
         shop.add_order(Order(number=f"#{5000 + i}", customer=Customer(name=f"Shopper {i}", email=f"s{i}@example.com"),
                              created_at=now - timedelta(days=1), status=OrderStatus.PAID,
                              line_items=(LineItem(handle="syn-00000", sku="SYN-00000-0", title="Item", quantity=1,
-                                                  price=Decimal("10")),)))
+                                                  price=Decimal(10)),)))
     return shop
 
 
@@ -126,7 +128,7 @@ class StandinProcess:
     def api_url(self) -> str:
         return f"http://127.0.0.1:{self.port}/admin/api/2025-01/graphql.json"
 
-    def __enter__(self) -> StandinProcess:
+    def __enter__(self) -> Self:
         self.process.start()
         if not self.ready.wait(600):
             raise RuntimeError("the stand-in did not start")
@@ -278,7 +280,7 @@ class Workers:
         self.processes = [ctx.Process(target=_worker, args=(api_url, redis_url, prefix, port, ev), daemon=True)
                           for port, ev in zip(self.ports, self.events)]
 
-    def __enter__(self) -> Workers:
+    def __enter__(self) -> Self:
         for p in self.processes:
             p.start()
             time.sleep(1.0)  # the first one syncs; the second loads what it stored
@@ -298,11 +300,9 @@ class Workers:
 
 async def _wait_up(client: Any, url: str) -> None:
     for _ in range(3000):
-        try:
+        with contextlib.suppress(Exception):  # not listening yet
             if (await client.get(f"{url}/stats")).status_code == 200:
                 return
-        except Exception:  # noqa: BLE001 - not listening yet
-            pass
         await asyncio.sleep(0.2)
     raise RuntimeError(f"{url} never answered")
 
