@@ -416,3 +416,129 @@ def markdown_report(reports: Sequence[DatasetReport], *, command: str) -> str:
         for lab, s in worst:
             lines.append(f"| {lab} | {100 * s.precision:.1f} | {100 * s.recall:.1f} | {100 * s.f1:.1f} | {s.support} |")
     return "\n".join(lines) + "\n"
+
+
+# --------------------------------------------------------------------------- encoders side by side
+
+#: The most a second encoder may fall below the English one on a public benchmark (points).
+MAX_BENCHMARK_GAP_PT = 1.0
+#: What the bots' Chinese intent figures aim for (percent, cross-validated).
+ZH_TARGETS: dict[str, float] = {"zh_cv_accuracy": 92.0, "zh_cv_accuracy_at_threshold": 90.0}
+
+#: (row name, report attribute) per public benchmark in the side-by-side table.
+_BENCHMARK_ROWS: tuple[tuple[str, str, str], ...] = (
+    ("bitext", "accuracy", "accuracy"),
+    ("banking77", "accuracy", "accuracy"),
+    ("clinc150", "in_scope_accuracy", "in-scope accuracy (no threshold)"),
+    ("clinc150", "in_scope_accuracy_at_threshold", "in-scope accuracy at threshold"),
+    ("clinc150", "oos_recall", "out-of-scope recall"),
+    ("hwu64", "accuracy", "accuracy"),
+)
+#: (summary key, row name) per bot in the side-by-side table; see :func:`bot_summary`.
+_BOT_ROWS: tuple[tuple[str, str], ...] = (
+    ("cv_accuracy", "intent accuracy, all languages (CV)"),
+    ("cv_accuracy_at_threshold", "accuracy at threshold (CV; rejected = wrong)"),
+    ("cv_in_scope_accepted", "in-scope accepted (CV)"),
+    ("zh_cv_accuracy", "Chinese intent accuracy (CV)"),
+    ("zh_cv_accuracy_at_threshold", "Chinese accuracy at threshold (CV)"),
+    ("held_out_oos_recall", "out-of-scope recall, held-out CLINC150 val (English)"),
+    ("zh_cv_oos_recall", "out-of-scope recall, Chinese negatives (CV)"),
+)
+
+
+def bot_summary(figures: dict[str, Any]) -> dict[str, Any]:
+    """A bot head's manifest figures as percentages, Chinese ones from whichever head reads Chinese.
+
+    The English encoder sends Chinese to the character head (``zh_cv_*``); a multilingual
+    encoder reads it itself (``zh_encoder_cv_*``). ``zh_head`` says which.
+    """
+    on_encoder = int(figures.get("zh_encoder_examples") or 0) >= int(figures.get("char_examples") or 0)
+    src = {
+        "zh_cv_accuracy": "zh_encoder_cv_accuracy" if on_encoder else "zh_cv_accuracy",
+        "zh_cv_accuracy_at_threshold": "zh_encoder_cv_accuracy_at_threshold" if on_encoder
+        else "zh_cv_accuracy_at_threshold",
+        "zh_cv_oos_recall": "zh_encoder_cv_oos_recall" if on_encoder else "zh_cv_oos_recall",
+    }
+    out: dict[str, Any] = {}
+    for key, _ in _BOT_ROWS:
+        value = figures.get(src.get(key, key))
+        out[key] = None if value is None else 100 * float(value)
+    out["zh_head"] = "encoder" if on_encoder else "character n-grams"
+    out["zh_examples"] = int(figures.get("zh_encoder_examples" if on_encoder else "char_examples") or 0)
+    return out
+
+
+def comparison_rows(runs: dict[str, dict[str, Any]], *, base: str = "english") -> list[dict[str, Any]]:
+    """One row per figure with each encoder's value and the gap to ``base`` (points).
+
+    ``runs[model]`` holds ``results`` (:class:`DatasetReport` list) and ``bots``
+    (``{bot: bot_summary(...)}``). Benchmark rows say whether the other encoders are within
+    :data:`MAX_BENCHMARK_GAP_PT` of ``base``; Chinese bot rows whether they reach :data:`ZH_TARGETS`.
+    """
+    models = list(runs)
+    rows: list[dict[str, Any]] = []
+    for dataset, attr, what in _BENCHMARK_ROWS:
+        values: dict[str, float | None] = {}
+        modes: dict[str, str] = {}
+        for m in models:
+            found = [r for r in runs[m]["results"] if r.dataset == dataset]
+            values[m] = getattr(found[0], attr) if found else None
+            modes[m] = found[0].mode if found else ""
+        if all(v is None for v in values.values()):
+            continue
+        row: dict[str, Any] = {"group": "benchmark", "name": dataset, "figure": what, "values": values, "modes": modes}
+        if base in values and values[base] is not None and attr != "oos_recall":
+            row["targets"] = {m: v is not None and v >= values[base] - MAX_BENCHMARK_GAP_PT
+                              for m, v in values.items() if m != base}
+        rows.append(row)
+    bots = sorted({b for m in models for b in runs[m].get("bots", {})})
+    for bot in bots:
+        for key, what in _BOT_ROWS:
+            values = {m: runs[m].get("bots", {}).get(bot, {}).get(key) for m in models}
+            if all(v is None for v in values.values()):
+                continue
+            row = {"group": "bot", "name": bot, "figure": what, "values": values, "key": key}
+            if key in ZH_TARGETS:
+                row["targets"] = {m: v is not None and v >= ZH_TARGETS[key] for m, v in values.items()}
+            rows.append(row)
+    return rows
+
+
+def comparison_markdown(runs: dict[str, dict[str, Any]], *, command: str, base: str = "english") -> str:
+    """The side-by-side Markdown report: one table for every encoder, then each encoder's own report."""
+    models = list(runs)
+    rows = comparison_rows(runs, base=base)
+    others = [m for m in models if m != base]
+    head = "| | figure | " + " | ".join(models) + "".join(f" | {m} - {base} (pt)" for m in others if base in models)
+    lines = [
+        "# Intent classification: encoders side by side",
+        "",
+        f"Command: `{command}`",
+        "",
+        "Public benchmarks: train on train, thresholds on validation, figures on the test split (same",
+        f"recipe for every encoder). Target: no encoder more than {MAX_BENCHMARK_GAP_PT:g} pt below {base}.",
+        "Bots: 5-fold cross-validated figures from each head's manifest (`shopkeep nlu train --model ...`);",
+        "held-out out-of-scope recall on CLINC150 val queries the head never saw. Chinese targets: "
+        + ", ".join(f"{k.replace('zh_cv_', '').replace('_', ' ')} >= {v:g}%" for k, v in ZH_TARGETS.items()) + ".",
+        "",
+        head + " | target |",
+        "|---|---|" + "---|" * (len(models) + (len(others) if base in models else 0)) + "---|",
+    ]
+    for row in rows:
+        vals = row["values"]
+        cells = [_fmt(vals[m]) for m in models]
+        if base in models:
+            for m in others:
+                a, b = vals.get(m), vals.get(base)
+                cells.append("-" if a is None or b is None else f"{a - b:+.2f}")
+        met = ", ".join(f"{m}: {'met' if ok else 'MISSED'}" for m, ok in row.get("targets", {}).items())
+        lines.append(f"| {row['name']} | {row['figure']} | " + " | ".join(cells) + f" | {met} |")
+    for m in models:
+        modes = {r.dataset: r.mode for r in runs[m]["results"]}
+        lines += ["", f"- {m}: " + "; ".join(f"{d}: {mode}" for d, mode in modes.items())]
+        for bot, s in sorted(runs[m].get("bots", {}).items()):
+            lines.append(f"- {m} {bot}: Chinese read by the {s['zh_head']} head ({s['zh_examples']} examples)")
+    for m in models:
+        body = markdown_report(runs[m]["results"], command=command).split("\n", 1)[1]
+        lines += ["", f"# {m} encoder", body.replace("\n## ", "\n### ")]
+    return "\n".join(lines).rstrip("\n") + "\n"

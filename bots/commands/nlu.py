@@ -202,7 +202,9 @@ def train(
         return "-" if value is None else f"{100 * value:.1f}%"
 
     oos_source = (f"explicit out-of-scope class: {fig['oos_class_negatives']} of {len(negatives)} CLINC150 "
-                  "out-of-scope examples beside the bot's own" if fig.get("oos_class_negatives")
+                  "out-of-scope examples" + (f", {fig['oos_class_zh_negatives']} Chinese" if fig.get("oos_class_zh_negatives")
+                                             else "") + " and the bot's own, if any; bias offset "
+                  f"{fig.get('oos_class_offset', 0.0):+.2f}" if fig.get("oos_class_negatives")
                   else f"calibrated on {len(negatives)} CLINC150 out-of-scope examples")
     console.print(
         f"trained {bot!r}: {len(result.head.weights.labels)} intents, {len(examples)} examples, "
@@ -215,8 +217,10 @@ def train(
     )
     if fig.get("zh_encoder_examples"):
         console.print(f"  Chinese on the encoder ({fig['zh_encoder_examples']} examples): "
-                      f"CV accuracy {pct('zh_encoder_cv_accuracy')} (the other examples: "
-                      f"{pct('other_encoder_cv_accuracy')})")
+                      f"CV accuracy {pct('zh_encoder_cv_accuracy')}, at threshold "
+                      f"{pct('zh_encoder_cv_accuracy_at_threshold')}, accepted {pct('zh_encoder_cv_in_scope_accepted')}, "
+                      f"Chinese negatives rejected {pct('zh_encoder_cv_oos_recall')} "
+                      f"(the other examples: {pct('other_encoder_cv_accuracy')})")
     if result.char_head is not None:
         console.print(
             f"  character head ({fig['char_examples']} examples): CV accuracy {pct('zh_cv_accuracy')}, "
@@ -250,14 +254,55 @@ def _announce(settings, bot: str, version: str) -> None:
         console.print(f"[yellow]warning:[/yellow] published on disk, but Redis did not hear of it: {e}")
 
 
+MODEL_CHOICES = ("english", "multilingual", "both")
+
+
+def _models_to_evaluate(model: str | None, artifacts_root: Path, default: str) -> list[str]:
+    """The encoders ``--model`` names: ``both`` is every built one; unset, both when both are built."""
+    from core.settings import ENCODERS, encoder_artifacts_dir
+
+    if model is not None and model not in MODEL_CHOICES:
+        console.print(f"[red]error:[/red] --model must be one of {', '.join(MODEL_CHOICES)}, not {model!r}")
+        raise typer.Exit(2)
+    built = [m for m in ENCODERS if (encoder_artifacts_dir(artifacts_root, m) / "encoder" / "manifest.json").is_file()]
+    if model == "both":
+        if len(built) < len(ENCODERS):
+            missing = [m for m in ENCODERS if m not in built]
+            console.print(f"[red]error:[/red] --model both needs every encoder built; missing: {', '.join(missing)} "
+                          "(make models / make models-multilingual)")
+            raise typer.Exit(1)
+        return list(ENCODERS)
+    if model is None:
+        return list(ENCODERS) if len(built) == len(ENCODERS) else [default]
+    return [model]
+
+
+def _bot_figures(intents_root: Path) -> dict[str, dict]:
+    """``{bot: figures}`` from each trained head's manifest under ``intents_root`` (absent heads left out)."""
+    out = {}
+    if not intents_root.is_dir():
+        return out
+    for manifest in sorted(intents_root.glob("*/manifest.json")):
+        try:
+            data = json.loads(manifest.read_text(encoding="utf-8"))
+        except (OSError, json.JSONDecodeError) as e:
+            console.print(f"[yellow]warning:[/yellow] {manifest}: unreadable ({e}); its bot is left out")
+            continue
+        if isinstance(data, dict) and isinstance(data.get("figures"), dict):
+            out[manifest.parent.name] = {**data["figures"], "training_version": data.get("training_version")}
+    return out
+
+
 @nlu_app.command("evaluate")
 def evaluate(
-    dataset: Annotated[str, typer.Option(help="bitext, banking77, clinc150, hwu64 or all.")] = "all",
+    dataset: Annotated[str, typer.Option(
+        help="bitext, banking77, clinc150, hwu64, several comma-separated, or all.")] = "all",
     datasets_dir: Annotated[Path | None, typer.Option(help="Default: the repository's datasets/ or SHOPKEEP_DATASETS.")] = None,
     artifacts_dir: Annotated[Path | None, typer.Option(help="Artifacts root (default: settings).")] = None,
     model: Annotated[str | None, typer.Option(
-        "--model", help="Encoder to evaluate: english or multilingual (default: SHOPKEEP_ENCODER).")] = None,
-    out_dir: Annotated[Path, typer.Option(help="Where plots go.")] = Path("bench/results/nlu"),
+        "--model", help="Encoder to evaluate: english, multilingual or both (side by side). "
+                        "Default: both when both are built, else SHOPKEEP_ENCODER.")] = None,
+    out_dir: Annotated[Path, typer.Option(help="Where plots go (one folder per encoder with both).")] = Path("bench/results/nlu"),
     json_stdout: Annotated[bool, typer.Option("--json", help="Print the results as JSON on stdout.")] = False,
     json_out: Annotated[Path | None, typer.Option(help="Write the results as JSON to this file.")] = None,
     report: Annotated[Path | None, typer.Option(help="Write a Markdown report to this file.")] = None,
@@ -268,64 +313,111 @@ def evaluate(
     limit_train: Annotated[int | None, typer.Option(min=10, help="Cap the training examples (stratified).")] = None,
     hidden: Annotated[int, typer.Option(min=0, help="Hidden units of the head; 0 = linear.")] = 0,
 ) -> None:
-    """Train on each dataset's train split and report test figures beside published ones."""
+    """Train on each dataset's train split and report test figures beside published ones.
+
+    With both encoders (``--model both``, or by default when both are built) every dataset is
+    run on each, and the report puts them side by side with the bots' figures (from their heads'
+    manifests: Chinese accuracy, acceptance at threshold, out-of-scope recall).
+    """
     from core.settings import Settings
     from models.datasets import DATASET_NAMES, DatasetError, load_dataset
-    from models.evaluate import RECIPES, Recipe, evaluate_dataset, markdown_report
+    from models.evaluate import (
+        RECIPES,
+        Recipe,
+        bot_summary,
+        comparison_markdown,
+        comparison_rows,
+        evaluate_dataset,
+        markdown_report,
+    )
     from models.intent import HeadConfig, file_sha256
 
     settings = Settings()
     root = datasets_dir or settings.datasets_dir
-    artifacts = _encoder_root(artifacts_dir or settings.artifacts_dir, model or settings.encoder)
-    names = DATASET_NAMES if dataset == "all" else (dataset,)
-    if any(n not in DATASET_NAMES for n in names):
+    artifacts_root = artifacts_dir or settings.artifacts_dir
+    names = DATASET_NAMES if dataset == "all" else tuple(n.strip() for n in dataset.split(",") if n.strip())
+    if not names or any(n not in DATASET_NAMES for n in names):
         console.print(f"[red]error:[/red] unknown dataset {dataset!r}; choose from {', '.join(DATASET_NAMES)} or all")
         raise typer.Exit(2)
-    encoder = _load_encoder(artifacts)
-    key = f"{file_sha256(artifacts / 'encoder' / 'manifest.json')}:{encoder.variant}"
+    models = _models_to_evaluate(model, artifacts_root, settings.encoder)
+    datasets = {}
+    for name in names:
+        try:
+            datasets[name] = load_dataset(name, root)
+        except DatasetError as e:
+            console.print(f"[red]error:[/red] {e}")
+            raise typer.Exit(1) from e
     config = HeadConfig(hidden=hidden)
-    reports = []
-    try:
-        for name in names:
-            try:
-                ds = load_dataset(name, root)
-            except DatasetError as e:
-                console.print(f"[red]error:[/red] {e}")
-                raise typer.Exit(1) from e
-            recipe = RECIPES.get(name, Recipe())
-            if finetune_layers is not None and finetune_layers != recipe.finetune_layers:
-                recipe = Recipe(finetune_layers=finetune_layers, reason="set on the command line")
-            how = f"fine-tuning the top {recipe.finetune_layers} layers" if recipe.finetune_layers else "frozen encoder"
-            console.print(f"[bold]{name}[/bold]: training on {len(ds.train)} examples ({how})...")
-            reports.append(
-                evaluate_dataset(
-                    ds,
-                    embed=encoder.embed_sync,
-                    embed_key=key,
-                    cache_dir=artifacts / "cache" / "embeddings",
-                    out_dir=out_dir,
-                    config=config,
-                    recipe=recipe,
-                    limit_train=limit_train,
-                    export_dir=artifacts / "finetuned" / name if recipe.finetune_layers else None,
+    runs: dict[str, dict] = {}
+    for m in models:
+        artifacts = _encoder_root(artifacts_root, m)
+        encoder = _load_encoder(artifacts)
+        key = f"{file_sha256(artifacts / 'encoder' / 'manifest.json')}:{encoder.variant}"
+        plots = out_dir / m if len(models) > 1 else out_dir
+        reports = []
+        try:
+            for name, ds in datasets.items():
+                recipe = RECIPES.get(name, Recipe())
+                if finetune_layers is not None and finetune_layers != recipe.finetune_layers:
+                    recipe = Recipe(finetune_layers=finetune_layers, reason="set on the command line")
+                how = f"fine-tuning the top {recipe.finetune_layers} layers" if recipe.finetune_layers else "frozen encoder"
+                console.print(f"[bold]{name}[/bold] ({m}): training on {len(ds.train)} examples ({how})...")
+                reports.append(
+                    evaluate_dataset(
+                        ds,
+                        embed=encoder.embed_sync,
+                        embed_key=key,
+                        cache_dir=artifacts / "cache" / "embeddings",
+                        out_dir=plots,
+                        config=config,
+                        recipe=recipe,
+                        limit_train=limit_train,
+                        export_dir=artifacts / "finetuned" / name if recipe.finetune_layers else None,
+                    )
                 )
-            )
-    finally:
-        encoder.close()
-    _print_table(reports)
-    payload = {"encoder": {"variant": encoder.variant, "key": key}, "results": [r.to_dict() for r in reports]}
+        finally:
+            encoder.close()
+        figures = _bot_figures(artifacts / "intents")
+        runs[m] = {"encoder": {"variant": encoder.variant, "key": key}, "results": reports,
+                   "bots": {bot: bot_summary(f) for bot, f in figures.items()}, "bot_figures": figures}
+        _print_table(reports, title=f"Intent classification (test splits, {m} encoder)")
+    command = shlex.join(["shopkeep", *sys.argv[1:]])
+
+    def as_json(run: dict) -> dict:
+        return {**run, "results": [r.to_dict() for r in run["results"]]}
+
+    if len(models) == 1:
+        payload: dict = {"model": models[0], **as_json(runs[models[0]])}
+        markdown = markdown_report(runs[models[0]]["results"], command=command)
+    else:
+        rows = comparison_rows(runs)
+        payload = {"models": {m: as_json(run) for m, run in runs.items()}, "comparison": rows}
+        markdown = comparison_markdown(runs, command=command)
+        _print_comparison(rows, models)
     if json_out is not None:
         json_out.parent.mkdir(parents=True, exist_ok=True)
-        json_out.write_text(json.dumps(payload, indent=1))
+        json_out.write_text(json.dumps(payload, indent=1, ensure_ascii=False))
     if report is not None:
         report.parent.mkdir(parents=True, exist_ok=True)
-        report.write_text(markdown_report(reports, command=shlex.join(["shopkeep", *sys.argv[1:]])))
+        report.write_text(markdown)
     if json_stdout:
-        typer.echo(json.dumps(payload, indent=1))
+        typer.echo(json.dumps(payload, indent=1, ensure_ascii=False))
 
 
-def _print_table(reports: list) -> None:
-    table = Table(title="Intent classification (test splits)")
+def _print_comparison(rows: list[dict], models: list[str]) -> None:
+    table = Table(title="Encoders side by side")
+    for col in ("", "figure", *models, "target"):
+        table.add_column(col)
+    for row in rows:
+        vals = [("-" if row["values"].get(m) is None else f"{row['values'][m]:.2f}") for m in models]
+        met = " ".join(f"{m}: " + ("[green]met[/green]" if ok else "[red]MISSED[/red]")
+                       for m, ok in row.get("targets", {}).items())
+        table.add_row(row["name"], row["figure"], *vals, met)
+    Console(stderr=True, width=max(console.width, 180)).print(table)
+
+
+def _print_table(reports: list, *, title: str = "Intent classification (test splits)") -> None:
+    table = Table(title=title)
     for col in ("dataset", "mode", "acc", "macro-F1", "in-scope", "in-scope@thr", "oos recall", "published", "floor (LR)", "targets"):
         table.add_column(col)
 

@@ -64,3 +64,52 @@ def test_evaluate_writes_json_and_report(small_datasets: Path, artifacts_dir: Pa
 def test_unknown_dataset_is_a_clear_error(artifacts_dir: Path) -> None:
     result = CliRunner().invoke(app, ["nlu", "evaluate", "--dataset", "imdb", "--artifacts-dir", str(artifacts_dir)])
     assert result.exit_code == 2 and "unknown dataset" in result.output and "Traceback" not in result.output
+
+
+def _two_encoders(tmp_path: Path, artifacts_dir: Path) -> Path:
+    """An artifacts root where both encoder slots hold the real English encoder (so both runs agree)."""
+    artifacts = tmp_path / "artifacts"
+    (artifacts / "multilingual").mkdir(parents=True)
+    for slot in (artifacts, artifacts / "multilingual"):
+        (slot / "encoder").symlink_to((artifacts_dir / "encoder").resolve())
+    head = artifacts / "intents" / "shop_assistant"
+    head.mkdir(parents=True)
+    (head / "manifest.json").write_text(json.dumps({"training_version": "5", "figures": {
+        "char_examples": 700, "zh_encoder_examples": 3, "cv_accuracy": 0.93, "zh_cv_accuracy": 0.91,
+        "zh_cv_accuracy_at_threshold": 0.88, "zh_encoder_cv_accuracy": 0.5, "held_out_oos_recall": 0.95}}))
+    return artifacts
+
+
+def test_both_encoders_side_by_side(small_datasets: Path, artifacts_dir: Path, tmp_path: Path) -> None:
+    artifacts = _two_encoders(tmp_path, artifacts_dir)
+    out = tmp_path / "out"
+    args = ["nlu", "evaluate", "--dataset", "bitext", "--datasets-dir", str(small_datasets), "--artifacts-dir",
+            str(artifacts), "--out-dir", str(out / "plots"), "--json-out", str(out / "nlu.json"),
+            "--report", str(out / "nlu.md")]  # no --model: both are built, so both run
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 0, result.output
+    payload = json.loads((out / "nlu.json").read_text())
+    assert set(payload["models"]) == {"english", "multilingual"}
+    runs = {m: run["results"][0]["accuracy"] for m, run in payload["models"].items()}
+    assert runs["english"] == pytest.approx(runs["multilingual"])  # the same encoder in both slots
+    [bench] = [r for r in payload["comparison"] if r["group"] == "benchmark"]
+    assert bench["name"] == "bitext" and bench["targets"] == {"multilingual": True}
+    # The bot's Chinese figure comes from the head that reads Chinese (here the character head).
+    zh = {r["figure"]: r for r in payload["comparison"] if r["group"] == "bot"}["Chinese intent accuracy (CV)"]
+    assert zh["values"] == {"english": pytest.approx(91.0), "multilingual": None}
+    assert zh["targets"] == {"english": False, "multilingual": False}  # 91 < 92; no head is no figure
+    report = (out / "nlu.md").read_text()
+    acc = f"{runs['english']:.2f}"
+    assert f"| bitext | accuracy | {acc} | {acc} | +0.00 | multilingual: met |" in report
+    assert "# english encoder" in report and "# multilingual encoder" in report
+    assert (out / "plots" / "multilingual" / "bitext_loss.png").stat().st_size > 0
+
+
+def test_both_needs_both_encoders_built(artifacts_dir: Path, tmp_path: Path) -> None:
+    artifacts = tmp_path / "artifacts"
+    artifacts.mkdir()
+    (artifacts / "encoder").symlink_to((artifacts_dir / "encoder").resolve())
+    result = CliRunner().invoke(app, ["nlu", "evaluate", "--model", "both", "--artifacts-dir", str(artifacts)])
+    assert result.exit_code == 1 and "missing: multilingual" in result.output and "Traceback" not in result.output
+    result = CliRunner().invoke(app, ["nlu", "evaluate", "--model", "klingon", "--artifacts-dir", str(artifacts)])
+    assert result.exit_code == 2 and "--model must be one of" in result.output
