@@ -141,9 +141,15 @@ async def setup(ctx: SetupContext) -> StaffServices:
         index.cjk_semantic_weight = choose_cjk_weight(index)
         terms = load_zh_terms(data / ZH_TERMS)
         # Off-topic messages are the head's to turn away; they weigh here only as far as it misses them.
+        # Chinese ones are retrieval's when the encoder cannot read Chinese (keywords only: weight 0),
+        # and the router then lets retrieval overrule the head for Chinese questions.
+        unread = index.cjk_semantic_weight == 0.0
         calibration = calibrate_answer(
             index, negatives=[*off_topic_examples(ctx.bot_dir / "intents.yaml"), *terms.off_topic],
-            negatives_weight=OFF_TOPIC_MISSED)
+            negatives_weight=OFF_TOPIC_MISSED, cjk_negatives_weight=1.0 if unread else None)
+        if unread and calibration.cjk is not None:
+            calibration = dataclasses.replace(calibration,
+                                              cjk=dataclasses.replace(calibration.cjk, overrules_head=True))
         for label, cal in (("en", calibration), ("zh", calibration.cjk)):
             if cal is None:
                 continue

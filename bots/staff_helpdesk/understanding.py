@@ -15,7 +15,11 @@ message:
   product in full;
 * small talk (hello, thanks, bye, help, cancel) needs a short message;
 * off-topic (the head's ``out_of_scope`` class) needs retrieval not to be
-  sure of a procedure.
+  sure of a procedure; when the calibration says retrieval overrules the
+  head (Chinese questions with an encoder that cannot read Chinese: the head
+  reads them only through its character fallback, and the Chinese floor is
+  calibrated against Chinese off-topic messages at full weight), retrieval
+  above its floor (an answer, or a "did you mean") wins.
 
 :func:`route` returns the intent whose handler runs; the reason is kept for ``/why``.
 """
@@ -178,6 +182,8 @@ def route(
     if head_out_of_scope or head_label == OUT_OF_SCOPE:
         # The head's doubt between off-topic and a procedure, with retrieval sure of one: the procedure.
         doubt = head_runner_up == "procedure_question" and head_confidence >= OFF_TOPIC_DOUBT
+        if procedure_found and calibration.for_text(text).overrules_head:
+            return Reading("procedure_question", "retrieval overrules the head for this script")
         if not (doubt and procedure_sure):
             return Reading(OFF_TOPIC, "the head's out-of-scope class")
         return Reading("procedure_question", "retrieval sure, the head in doubt")
