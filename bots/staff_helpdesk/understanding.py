@@ -12,7 +12,8 @@ message:
   plurals tolerated), unless the head is sure it is a stock question; a
   product named in what retrieval and the head read as a procedure question
   stays a procedure unless the message asks for a quantity or names the
-  product in full;
+  product in full; a Chinese product word ("连帽衫", ``names_product_type``)
+  with a stock word ("多少件", "有货") is a stock question;
 * small talk (hello, thanks, bye, help, cancel) needs a short message;
 * off-topic (the head's ``out_of_scope`` class) needs retrieval not to be
   sure of a procedure; when the calibration says retrieval overrules the
@@ -157,6 +158,7 @@ def route(
     calibration: AnswerCalibration,
     has_sku: bool,
     product: ProductMatch | None,
+    names_product_type: bool = False,
 ) -> Reading:
     """Choose the handler for one message (see the module docstring)."""
     words = len(_WORDS.findall(text.lower()))
@@ -169,6 +171,8 @@ def route(
         return Reading("order_lookup", "an order reference")
     if head_label == "handoff_queue" and sure:
         return Reading("handoff_queue", "the head")
+    if product is None and names_product_type and _STOCK_WORDS.search(text) is not None:
+        return Reading("stock_lookup", "a product word and a stock word")
     if product is not None:
         whole_title = product.coverage >= 0.99 and product.words >= 3
         asks_stock = head_label == "stock_lookup" or _STOCK_WORDS.search(text) is not None
