@@ -305,7 +305,17 @@ class PassageIndex:
         self._texts = tuple(texts)
         self._owners = np.array(owners, dtype=np.int64)
         self._vectors = embed_passages_sync(encoder, texts) if texts else np.zeros((0, encoder.dim), np.float32)
+        self._index_keywords()
+
+    def _index_keywords(self) -> None:
+        """Two keyword indexes: without the CJK phrasings (Latin-script queries score exactly as they
+        would without them), and with everything plus Han character pairs (queries in CJK script)."""
+        self._cjk_vectors = np.array([has_cjk(t) for t in self._texts], dtype=bool)
         self._keywords = KeywordIndex(documents=[
+            tokenize(" ".join((p.title, p.title, p.text, *(k for k in p.keys if not has_cjk(k)))))
+            for p in self.passages
+        ])
+        self._cjk_keywords = KeywordIndex(documents=[
             passage_tokens(" ".join((p.title, p.title, p.text, *p.keys))) for p in self.passages
         ])
 
@@ -321,9 +331,7 @@ class PassageIndex:
                          for t, o in zip(self._texts, self._owners)], dtype=bool)
         twin._texts = tuple(t for t, k in zip(self._texts, kept) if k)
         twin._owners, twin._vectors = self._owners[kept], self._vectors[kept]
-        twin._keywords = KeywordIndex(documents=[
-            passage_tokens(" ".join((p.title, p.title, p.text, *p.keys))) for p in twin.passages
-        ])
+        twin._index_keywords()
         return twin
 
     def __len__(self) -> int:
@@ -359,10 +367,14 @@ class PassageIndex:
     def rank(self, text: str, query_embedding: np.ndarray, k: int = 3,
              semantic_weight: float | None = None) -> list[PassageHit]:
         """Score every passage against an already-embedded query."""
-        sims = self._vectors @ query_embedding.reshape(-1)
+        sims = (self._vectors @ query_embedding.reshape(-1)).astype(np.float32)
+        cjk = has_cjk(text)
+        if not cjk:  # a CJK phrasing's vector speaks only for CJK questions
+            sims[self._cjk_vectors] = -1.0
         semantic = np.full(len(self.passages), -1.0, dtype=np.float32)
-        np.maximum.at(semantic, self._owners, sims.astype(np.float32))
-        keyword = keyword_scores(self._keywords, passage_tokens(text))
+        np.maximum.at(semantic, self._owners, sims)
+        keyword = (keyword_scores(self._cjk_keywords, passage_tokens(text)) if cjk
+                   else keyword_scores(self._keywords, tokenize(text)))
         w = self.weight_for(text) if semantic_weight is None else semantic_weight
         score = w * np.clip(semantic, 0.0, 1.0) + (1 - w) * keyword
         order = np.argsort(-score, kind="stable")[: max(k, 0)]
@@ -397,6 +409,9 @@ class AnswerCalibration:
     negatives_answered: float = 0.0
     size: int = 0
     cjk: AnswerCalibration | None = None
+    #: Retrieval, not the intent head, tells these questions from off-topic ones (set for Chinese
+    #: questions when the encoder cannot read Chinese, so the head reads them only by characters).
+    overrules_head: bool = False
 
     def for_text(self, text: str) -> AnswerCalibration:
         """The calibration that applies to a question written as ``text``."""
@@ -465,6 +480,7 @@ def calibrate_answer(
     wrong_cost: float = 0.5,
     negatives_weight: float = 1.0,
     ask_credit: float = 0.25,
+    cjk_negatives_weight: float | None = None,
 ) -> AnswerCalibration:
     """Choose the answer floor and margin by cross-validation over the passages' own phrasings.
 
@@ -478,7 +494,8 @@ def calibrate_answer(
     take (0.20-0.99), so an encoder whose cosines sit high (e5) gets its own floor, not MiniLM's.
 
     Phrasings (and negatives) in CJK script are calibrated apart when there are at least
-    :data:`MIN_CJK_QUERIES` of them: the result's ``cjk`` holds their floor and margin.
+    :data:`MIN_CJK_QUERIES` of them: the result's ``cjk`` holds their floor and margin, with
+    their negatives weighed by ``cjk_negatives_weight`` (default ``negatives_weight``).
     """
     queries = _held_out_queries(index, folds)
     if not queries:
@@ -499,7 +516,11 @@ def calibrate_answer(
     choose = _Chooser(wrong_cost=wrong_cost, negatives_weight=negatives_weight, ask_credit=ask_credit)
     if int(cjk.sum()) < MIN_CJK_QUERIES:
         return choose(t, g, r, b, neg_top, neg_gap)
+    if not (~cjk).any():
+        return choose(t, g, r, b, neg_top, neg_gap)
     main = choose(t[~cjk], g[~cjk], r[~cjk], b[~cjk], neg_top[~neg_cjk], neg_gap[~neg_cjk])
+    if cjk_negatives_weight is not None:
+        choose = dataclasses.replace(choose, negatives_weight=cjk_negatives_weight)
     return dataclasses.replace(main, cjk=choose(t[cjk], g[cjk], r[cjk], b[cjk], neg_top[neg_cjk], neg_gap[neg_cjk]))
 
 

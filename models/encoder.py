@@ -312,7 +312,10 @@ __all__ = ["OnnxEncoder", "default_threads"]
 
 def open_tokenizer(path: Path, max_seq_len: int) -> Tokenizer:
     """The fast tokenizer, truncating at ``max_seq_len``; batches are padded by :func:`pad_batch`."""
-    tokenizer = Tokenizer.from_file(str(path))
+    try:
+        tokenizer = Tokenizer.from_file(str(path))
+    except Exception as e:  # the tokenizers library raises a bare Exception for a truncated or invalid file
+        raise ModelNotBuilt(f"{path} (unreadable tokenizer: {e})") from e
     tokenizer.no_padding()
     tokenizer.enable_truncation(max_length=max_seq_len)
     return tokenizer

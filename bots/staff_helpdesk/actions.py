@@ -51,6 +51,7 @@ from core.retrieval import (
     PassageIndex,
     calibrate_answer,
     choose_cjk_weight,
+    has_cjk,
 )
 from core.settings import Settings
 
@@ -83,6 +84,23 @@ class ZhTerms:
     stores: dict[str, tuple[str, ...]] = dataclasses.field(default_factory=dict)
     #: Chinese messages no procedure answers (calibration negatives, like the head's out_of_scope).
     off_topic: tuple[str, ...] = ()
+    #: Chinese product and colour words -> the English words of the inventory's titles and options.
+    products: dict[str, str] = dataclasses.field(default_factory=dict)
+    colours: dict[str, str] = dataclasses.field(default_factory=dict)
+
+    def product_words(self, text: str) -> str:
+        """The English words for the Chinese product (and colour) words in ``text``, longest first;
+        "" when it names no product ("羊毛袜子" -> "wool socks")."""
+        found: list[str] = []
+        for table, kind in ((self.products, "product"), (self.colours, "colour")):
+            rest = text
+            for word in sorted(table, key=len, reverse=True):
+                if word in rest:
+                    found.append(table[word])
+                    rest = rest.replace(word, " ")
+            if kind == "product" and not found:
+                return ""
+        return " ".join(dict.fromkeys(" ".join(found).split()))
 
 
 ZH_TERMS = "zh.yaml"
@@ -95,7 +113,9 @@ def load_zh_terms(path: Path) -> ZhTerms:
     try:
         doc = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
         stores = {str(k): tuple(str(n) for n in v) for k, v in (doc.get("stores") or {}).items()}
-        return ZhTerms(stores=stores, off_topic=tuple(str(t) for t in doc.get("off_topic") or ()))
+        return ZhTerms(stores=stores, off_topic=tuple(str(t) for t in doc.get("off_topic") or ()),
+                       products={str(k): str(v) for k, v in (doc.get("products") or {}).items()},
+                       colours={str(k): str(v) for k, v in (doc.get("colours") or {}).items()})
     except (OSError, yaml.YAMLError, AttributeError, TypeError) as e:
         raise ValueError(f"{path}: unreadable ({e})") from e
 
@@ -141,9 +161,15 @@ async def setup(ctx: SetupContext) -> StaffServices:
         index.cjk_semantic_weight = choose_cjk_weight(index)
         terms = load_zh_terms(data / ZH_TERMS)
         # Off-topic messages are the head's to turn away; they weigh here only as far as it misses them.
+        # Chinese ones are retrieval's when the encoder cannot read Chinese (keywords only: weight 0),
+        # and the router then lets retrieval overrule the head for Chinese questions.
+        unread = index.cjk_semantic_weight == 0.0
         calibration = calibrate_answer(
             index, negatives=[*off_topic_examples(ctx.bot_dir / "intents.yaml"), *terms.off_topic],
-            negatives_weight=OFF_TOPIC_MISSED)
+            negatives_weight=OFF_TOPIC_MISSED, cjk_negatives_weight=1.0 if unread else None)
+        if unread and calibration.cjk is not None:
+            calibration = dataclasses.replace(calibration,
+                                              cjk=dataclasses.replace(calibration.cjk, overrules_head=True))
         for label, cal in (("en", calibration), ("zh", calibration.cjk)):
             if cal is None:
                 continue
@@ -196,11 +222,14 @@ async def read_message(ctx: ActionContext) -> str | None:
         return "unreadable"
     services = _svc(ctx)
     hits = _procedure_hits(services, u.text, u.embedding, ctx)
+    product = services.products.find(u.text)
+    zh_product = services.zh.product_words(u.text) if has_cjk(u.text) else ""
     reading = route(
         text=u.text, head_label=u.intent, head_confidence=u.confidence, head_out_of_scope=u.out_of_scope,
         head_ambiguous=u.ambiguous, head_runner_up=u.ranking[0][0] if u.ranking else "",
         hits=hits, calibration=services.answer_calibration,
-        has_sku=bool(find_skus(services.inventory, u.text)), product=services.products.find(u.text),
+        has_sku=bool(find_skus(services.inventory, u.text)), product=product,
+        names_product_type=bool(zh_product),
     )
     return reading.intent
 
@@ -426,10 +455,17 @@ async def stock_lookup(ctx: ActionContext) -> None:
                 more=_online_note(ctx, services, first.handle))
         return
     named = services.products.find(text)
+    # A Chinese question is searched by the English words of the product it names, when it names one.
+    english = services.zh.product_words(text) if named is None and has_cjk(text) else ""
+    if named is None and english:
+        named = services.products.find(english)
     if named is not None:
         handle, title, others = named.handle, named.title, []
+    elif english:
+        hits = await services.search.search(english, k=3)
     else:
         hits = await services.search.search(text, k=3, query_embedding=ctx.understanding.embedding)
+    if named is None:
         if not hits:
             ctx.say("stock_none")
             return

@@ -12,10 +12,15 @@ message:
   plurals tolerated), unless the head is sure it is a stock question; a
   product named in what retrieval and the head read as a procedure question
   stays a procedure unless the message asks for a quantity or names the
-  product in full;
+  product in full; a Chinese product word ("连帽衫", ``names_product_type``)
+  with a stock word ("多少件", "有货") is a stock question;
 * small talk (hello, thanks, bye, help, cancel) needs a short message;
 * off-topic (the head's ``out_of_scope`` class) needs retrieval not to be
-  sure of a procedure.
+  sure of a procedure; when the calibration says retrieval overrules the
+  head (Chinese questions with an encoder that cannot read Chinese: the head
+  reads them only through its character fallback, and the Chinese floor is
+  calibrated against Chinese off-topic messages at full weight), retrieval
+  above its floor (an answer, or a "did you mean") wins.
 
 :func:`route` returns the intent whose handler runs; the reason is kept for ``/why``.
 """
@@ -153,6 +158,7 @@ def route(
     calibration: AnswerCalibration,
     has_sku: bool,
     product: ProductMatch | None,
+    names_product_type: bool = False,
 ) -> Reading:
     """Choose the handler for one message (see the module docstring)."""
     words = len(_WORDS.findall(text.lower()))
@@ -165,6 +171,8 @@ def route(
         return Reading("order_lookup", "an order reference")
     if head_label == "handoff_queue" and sure:
         return Reading("handoff_queue", "the head")
+    if product is None and names_product_type and _STOCK_WORDS.search(text) is not None:
+        return Reading("stock_lookup", "a product word and a stock word")
     if product is not None:
         whole_title = product.coverage >= 0.99 and product.words >= 3
         asks_stock = head_label == "stock_lookup" or _STOCK_WORDS.search(text) is not None
@@ -178,6 +186,8 @@ def route(
     if head_out_of_scope or head_label == OUT_OF_SCOPE:
         # The head's doubt between off-topic and a procedure, with retrieval sure of one: the procedure.
         doubt = head_runner_up == "procedure_question" and head_confidence >= OFF_TOPIC_DOUBT
+        if procedure_found and calibration.for_text(text).overrules_head:
+            return Reading("procedure_question", "retrieval overrules the head for this script")
         if not (doubt and procedure_sure):
             return Reading(OFF_TOPIC, "the head's out-of-scope class")
         return Reading("procedure_question", "retrieval sure, the head in doubt")
