@@ -45,7 +45,7 @@ from models.manifest import (
 logger = logging.getLogger(__name__)
 
 # Bump when the export, optimisation or gate changes what lands in artifacts/.
-EXPORT_CODE_VERSION = "2"  # 2: the manifest records where the parity sentences came from
+EXPORT_CODE_VERSION = "3"  # 2: parity sentences recorded; 3: a large word-embedding table may ship int8
 OPSET = 17
 PARITY_MIN_COSINE = 0.9999
 PARITY_SENTENCES = 512

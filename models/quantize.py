@@ -96,10 +96,37 @@ def _quiet_quantizer() -> Iterator[None]:
         root.setLevel(level)
 
 
+def gate_candidates(fp32_path: Path) -> list[QuantScheme]:
+    """The schemes the gate tries, in order.
+
+    A graph with a large word-embedding table (:mod:`models.embedding_quant`) first tries
+    every scheme with that table int8 as well, then every scheme with it fp32.
+    """
+    from models.embedding_quant import has_large_table
+
+    schemes = list(_schemes())
+    if not has_large_table(fp32_path):
+        return schemes
+    with_table = [QuantScheme(f"{s.name}+{EMBED_INT8}", f"{s.description}; word-embedding table int8 in blocks",
+                              s.kind, {**s.options, EMBED_INT8: True}) for s in schemes]
+    return with_table + schemes
+
+
+#: Option (and scheme-name suffix) that also stores the word-embedding table as int8.
+EMBED_INT8 = "word_embeddings_int8"
+
+
 def quantize(fp32_path: Path, out_path: Path, scheme: QuantScheme) -> None:
     """Write ``scheme``'s int8 graph of ``fp32_path`` to ``out_path``."""
     import onnx
 
+    options = dict(scheme.options)
+    if options.pop(EMBED_INT8, False):
+        from models.embedding_quant import quantize_word_embeddings
+
+        quantize(fp32_path, out_path, QuantScheme(scheme.name, scheme.description, scheme.kind, options))
+        quantize_word_embeddings(out_path)
+        return
     with _quiet_quantizer():
         if scheme.kind == "dynamic":
             from onnxruntime.quantization import quantize_dynamic
@@ -109,13 +136,12 @@ def quantize(fp32_path: Path, out_path: Path, scheme: QuantScheme) -> None:
                 out_path,
                 # Fused contrib ops (Attention, SkipLayerNorm) defeat shape inference.
                 extra_options={"DefaultTensorType": onnx.TensorProto.FLOAT},
-                **scheme.options,
+                **options,
             )
         elif scheme.kind == "blockwise":
             from onnxruntime.quantization.matmul_nbits_quantizer import MatMulNBitsQuantizer
 
-            quantizer = MatMulNBitsQuantizer(onnx.load(str(fp32_path)), bits=8, is_symmetric=True,
-                                             **scheme.options)
+            quantizer = MatMulNBitsQuantizer(onnx.load(str(fp32_path)), bits=8, is_symmetric=True, **options)
             quantizer.process()
             quantizer.model.save_model_to_file(str(out_path))
         else:
@@ -183,7 +209,7 @@ def run_int8_gate(
 
     fp32_accuracy: float | None = None
     attempts: list[QuantAttempt] = []
-    for scheme in _schemes():
+    for scheme in gate_candidates(fp32_path):
         step(f"int8 gate: {scheme.name}")
         t0 = time.perf_counter()
         quantize(fp32_path, out_path, scheme)
