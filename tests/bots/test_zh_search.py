@@ -119,3 +119,48 @@ async def test_cheaper_in_chinese_keeps_the_kind_and_lowers_the_price(manager: D
     cards = cheaper[0].cards
     assert cards and all(catalog.get(c.handle).product_type == "Boots" for c in cards)  # type: ignore[union-attr]
     assert max(c.price for c in cards) < min(shown)
+
+
+@pytest.fixture(scope="module")
+def multilingual_parts(artifacts_dir: Path) -> ShopParts:
+    """The shopping assistant on the multilingual encoder and its own intent head."""
+    _needs_multilingual()
+    import asyncio
+    import concurrent.futures
+
+    from bots.runtime import BOTS_DIR, load_classifier, load_encoder
+    from core.actions import SetupContext
+    from core.bot import Bot
+    from core.settings import Settings
+
+    settings = Settings(artifacts_dir=artifacts_dir, redis_url=None, encoder="multilingual")
+    if not (settings.encoder_artifacts_dir / "intents" / "shop_assistant").is_dir():
+        pytest.skip("the multilingual shop_assistant head is not trained (make models-multilingual)")
+    encoder = load_encoder(settings)
+    classifier = load_classifier(settings, "shop_assistant", encoder)
+    bot = Bot.load(BOTS_DIR / "shop_assistant")
+    setup = SetupContext(settings=settings, bot_dir=bot.root, encoder=encoder)
+    with concurrent.futures.ThreadPoolExecutor(max_workers=1) as pool:
+        services = pool.submit(asyncio.run, bot.setup(setup)).result()
+    return ShopParts(settings=settings, bot=bot, encoder=encoder, classifier=classifier, services=services)
+
+
+async def test_refinements_across_languages_on_the_multilingual_encoder(multilingual_parts: ShopParts) -> None:
+    manager = multilingual_parts.manager(MemorySessionStore())
+    catalog = multilingual_parts.services.catalog
+    first = await manager.handle(message("红色连帽衫 60 元以下"))
+    assert first[0].cards and "商品" in (first[0].text or "")
+    for card in first[0].cards:
+        product = catalog.get(card.handle)
+        assert product is not None and product.product_type == "Hoodies" and card.price <= Decimal(60)
+        assert card.variant_title and card.variant_title.startswith("Red")
+    sized = await manager.handle(message("size M please"))
+    cards = sized[0].cards
+    assert cards and all(c.variant_title and c.variant_title.endswith("/ M") and c.price <= Decimal(60) for c in cards)
+    assert "商品" not in (sized[0].text or "")
+    shoes = await manager.handle(message("sneakers"))
+    assert shoes[0].cards
+    white = await manager.handle(message("有白色的吗"))
+    assert white[0].cards and "商品" in (white[0].text or "")
+    assert all(catalog.get(c.handle).product_type == "Sneakers"  # type: ignore[union-attr]
+               and c.variant_title and c.variant_title.startswith("White") for c in white[0].cards)
