@@ -32,16 +32,21 @@ class SimilarityCalibration:
         noun_meaning_floor: mean of a product noun's best cosine to an offered product and to a
             catalogue word above which the shop sells something of that kind
             (:meth:`core.commerce.finder.ProductFinder._close_in_meaning`).
+        semantic_scale: what a query's cosines are multiplied by in the finder's blend, so that their
+            spread over the products weighs as much against the keyword score and the constraint
+            bonuses as it was tuned to on MiniLM (whose scale is 1).
     """
 
     model: str
     noun_meaning_floor: float
+    semantic_scale: float = 1.0
 
 
 @cache
 def _table(path: Path = CALIBRATION_PATH) -> dict[str, SimilarityCalibration]:
     doc = yaml.safe_load(path.read_text(encoding="utf-8"))
-    return {str(name): SimilarityCalibration(model=str(name), noun_meaning_floor=float(v["noun_meaning_floor"]))
+    return {str(name): SimilarityCalibration(model=str(name), noun_meaning_floor=float(v["noun_meaning_floor"]),
+                                             semantic_scale=float(v.get("semantic_scale", 1.0)))
             for name, v in doc["encoders"].items()}
 
 

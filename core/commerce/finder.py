@@ -498,14 +498,14 @@ class ProductFinder:
         n = len(self.products)
         if not n:
             return Finding(query=q, results=(), none_buyable=True)
-        if query_embedding is None and q.search_text.strip():
+        if query_embedding is None and (q.search_text.strip() or has_cjk(q.text)):  # Chinese: meaning alone
             query_embedding = self.search.encoder.embed_sync([q.text])[0]
         semantic = (self.search._vectors @ np.asarray(query_embedding, np.float32).reshape(-1)
                     if query_embedding is not None else np.zeros(n, np.float32))
         from core.retrieval import keyword_scores
         keyword = keyword_scores(self.search._keywords, tokenize(q.search_text)) \
             if q.search_text.strip() else np.zeros(n, np.float32)
-        score = 0.55 * semantic + 0.45 * keyword
+        score = 0.55 * self.calibration.semantic_scale * semantic + 0.45 * keyword
         named = self._named(q) if allow_named else []
         named_set = set(named)
         checks = {name: np.ones(n, bool) for name in RELAX_ORDER}
