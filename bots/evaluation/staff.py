@@ -144,20 +144,22 @@ def judge_order(staff_text: str, other_text: str) -> tuple[bool, str]:
 class StaffAsker:
     """Sends each question as a new conversation through the helpdesk's dialogue manager."""
 
-    def __init__(self, handle: Any) -> None:
+    def __init__(self, handle: Any, prefix: str = "eval") -> None:
         self._handle = handle
+        self._prefix = prefix  # one per question set: conversations and deliveries never repeat
         self._n = 0
 
     async def ask(self, text: str, *, user: str) -> list[Reply]:
         self._n += 1
-        key = ConversationKey(platform=Platform.CONSOLE, bot=BOT, chat=f"eval-{self._n}-{user}")
-        message = IncomingMessage(conversation=key, user_id=user, text=text, delivery_id=f"eval-{self._n}")
+        key = ConversationKey(platform=Platform.CONSOLE, bot=BOT, chat=f"{self._prefix}-{self._n}-{user}")
+        message = IncomingMessage(conversation=key, user_id=user, text=text, delivery_id=f"{self._prefix}-{self._n}")
         return await self._handle(message)
 
 
-async def run_questions(handle: Any, questions: Sequence[Question]) -> tuple[list[Outcome], list[float]]:
+async def run_questions(handle: Any, questions: Sequence[Question],
+                        prefix: str = "eval") -> tuple[list[Outcome], list[float]]:
     """Ask every question; returns the outcomes and the per-message latency in ms."""
-    asker = StaffAsker(handle)
+    asker = StaffAsker(handle, prefix)
     outcomes: list[Outcome] = []
     latencies: list[float] = []
 
@@ -206,8 +208,8 @@ async def evaluate_sets(paths: Sequence[Path]) -> list[dict[str, Any]]:
     sets = [(path, load_questions(path)) for path in paths]
     results = []
     async with Runtime.open(settings, bot=BOT) as runtime:
-        for path, questions in sets:
-            outcomes, latencies = await run_questions(runtime.manager.handle, questions)
+        for i, (path, questions) in enumerate(sets):
+            outcomes, latencies = await run_questions(runtime.manager.handle, questions, prefix=f"eval{i}")
             results.append(_result(path, outcomes, latencies, encoder=settings.encoder))
     return results
 
