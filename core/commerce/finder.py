@@ -728,15 +728,17 @@ class ProductFinder:
         if q is None:
             return next((v for v in product.variants if v.buyable), product.variants[0])
 
+        said_sizes = {fold(s) for s in q.sizes}
+        size_values = self._wanted_sizes(q.sizes)[0] if q.sizes else frozenset()
+
         def fit(v: Variant) -> int:
             score = 0
             values = {fold(x) for x in v.options.values()}
             score += 4 * sum(fold(o) in values for o in q.options)
             if q.colours and any(self.lexicon.colour_of(x) in q.colours for x in v.options.values()):
                 score += 2
-            if q.sizes:
-                wanted = {fold(s) for s in q.sizes}
-                score += 2 * bool(wanted & values)
+            if q.sizes:  # the size said ("M") first, then what a size word stands for ("大号", "large": L)
+                score += 2 * bool(said_sizes & values) + bool(size_values & values)
             if self._price_ok(v, q):
                 score += 1
             return score

@@ -153,3 +153,10 @@ def test_similarity_floors_are_per_encoder() -> None:
     assert e5.noun_meaning_floor > 0.8 > minilm.noun_meaning_floor  # e5's cosines sit higher
     assert calibration_for(HashingEncoder()) == minilm  # an encoder that names no model: the first entry
     assert calibration_for(_Named("someone/else")) == minilm
+
+
+def test_a_chinese_size_word_picks_the_variant_shown(finder: ProductFinder) -> None:
+    finding = finder.find("大号的连帽衫", k=3)
+    assert finding.results and all(r.variant.size == "L" for r in finding.results)
+    finding = finder.find("Ｍ码的酒红色卫衣", k=3)
+    assert finding.results and all(r.variant.size == "M" and r.variant.color == "Burgundy" for r in finding.results)
