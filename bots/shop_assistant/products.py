@@ -342,6 +342,8 @@ async def _refine(ctx: ActionContext, *, cheaper: bool) -> None:
         shown = [p for h in ctx.state.data.get("shown", []) if (p := catalog.get(h)) is not None]
         if shown:
             updates["price_max"] = max(min(p.min_price for p in shown) - Decimal("0.01"), Decimal(0))
+    elif now.price_max is None and now.price_min is None:
+        updates.update(_remembered_prices(ctx, parsed))
     if updates:
         parsed = dataclasses.replace(parsed, **updates)
     keep_price = cheaper or now.price_max is not None or now.price_min is not None
@@ -357,6 +359,19 @@ async def _refine(ctx: ActionContext, *, cheaper: bool) -> None:
                                     "types": last.get("types", [])}
 
 
+def _remembered_prices(ctx: ActionContext, parsed: ParsedQuery) -> dict[str, Decimal]:
+    """The price bounds the last search kept (a "cheaper" cap included) that ``parsed`` does not set itself.
+
+    A follow-up that says nothing of price ("in blue", "size M", "show more") keeps them; the search may
+    still give them up, and then says so.
+    """
+    remembered = last_search(ctx.state)
+    if remembered is None:
+        return {}
+    bounds = {"price_max": remembered.filters.price_max, "price_min": remembered.filters.price_min}
+    return {name: value for name, value in bounds.items() if value is not None and getattr(parsed, name) is None}
+
+
 @registry.intent("show_more", templates=("search_more", "search_no_more"))
 async def show_more(ctx: ActionContext) -> None:
     last = ctx.state.data.get("search")
@@ -365,7 +380,11 @@ async def show_more(ctx: ActionContext) -> None:
         return
     offset = last.get("offset", 0) + PAGE
     text = f"{last['query']} {last.get('refine', '')}".strip()
-    finding = svc(ctx).finder.find(text, k=PAGE, offset=offset, allow_named=False)
+    finder = svc(ctx).finder
+    parsed = finder.parse(text)
+    if bounds := _remembered_prices(ctx, parsed):
+        parsed = dataclasses.replace(parsed, **bounds)
+    finding = finder.find(text, k=PAGE, offset=offset, parsed=parsed, allow_named=False)
     if not finding.results:
         ctx.say("search_no_more")
         return

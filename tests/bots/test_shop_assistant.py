@@ -57,8 +57,12 @@ async def test_refinements_keep_the_previous_search(manager: DialogueManager, st
     size = await manager.handle(message("size XL"))
     assert size[0].cards and all(c.subtitle == "Hoodies" for c in size[0].cards)
     assert all(c.variant_title and c.variant_title.endswith("XL") for c in size[0].cards)
+    assert all(c.price < min(first_prices) for c in size[0].cards), "the cheaper cap outlives the next refinement"
     state = await store.load(message().conversation)
     assert state is not None and state.data["search"]["filters"]["sizes"] == ["XL"]
+    assert Decimal(state.data["search"]["filters"]["price_max"]) < min(first_prices)
+    more = await manager.handle(message("show me more"))
+    assert all(c.price < min(first_prices) for c in more[0].cards)
 
 
 async def test_details_by_position_and_similar_products(manager: DialogueManager, store: MemorySessionStore) -> None:
