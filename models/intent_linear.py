@@ -20,8 +20,9 @@ from models.intent import HeadWeights
 
 logger = logging.getLogger(__name__)
 
-#: The grid of inverse regularisation strengths tried on validation.
-DEFAULT_C_GRID: tuple[float, ...] = (3.0, 10.0, 30.0)
+#: The grid of inverse regularisation strengths tried on validation (100: multilingual-e5-small, whose
+#: embeddings sit in a narrow cone, needs weaker regularisation: BANKING77 validation 91.03 at C=30, 91.72 at 100).
+DEFAULT_C_GRID: tuple[float, ...] = (3.0, 10.0, 30.0, 100.0)
 
 
 @dataclass(frozen=True)

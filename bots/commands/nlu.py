@@ -377,10 +377,11 @@ def evaluate(
                 )
         finally:
             encoder.close()
-        figures = _bot_figures(artifacts / "intents")
-        runs[m] = {"encoder": {"variant": encoder.variant, "key": key}, "results": reports,
-                   "bots": {bot: bot_summary(f) for bot, f in figures.items()}, "bot_figures": figures}
+        runs[m] = {"encoder": {"variant": encoder.variant, "key": key}, "results": reports}
         _print_table(reports, title=f"Intent classification (test splits, {m} encoder)")
+    for m in models:  # read last, so heads retrained while the benchmarks ran are the ones reported
+        figures = _bot_figures(_encoder_root(artifacts_root, m) / "intents")
+        runs[m].update(bots={bot: bot_summary(f) for bot, f in figures.items()}, bot_figures=figures)
     command = shlex.join(["shopkeep", *sys.argv[1:]])
 
     def as_json(run: dict) -> dict:
