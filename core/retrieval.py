@@ -57,6 +57,9 @@ from core.protocols import TextEncoder, embed_passages_sync
 SEMANTIC_WEIGHT = 0.75
 #: Hits scoring at least this are answered directly; see the module docstring.
 CONFIDENT_FLOOR = 0.45
+#: A mean cosine between unrelated passages above this marks an encoder whose cosines sit high
+#: (:meth:`PassageIndex._background`).
+HIGH_BACKGROUND = 0.5
 #: Most candidates an "ask" offers (:class:`AnswerCalibration`).
 ASK_MAX = 3
 
@@ -305,7 +308,24 @@ class PassageIndex:
         self._texts = tuple(texts)
         self._owners = np.array(owners, dtype=np.int64)
         self._vectors = embed_passages_sync(encoder, texts) if texts else np.zeros((0, encoder.dim), np.float32)
+        self.background = self._background()
         self._index_keywords()
+
+    def _background(self) -> float:
+        """The encoder's cosine between unrelated texts, when it sits high; else 0.
+
+        Measured here: the mean cosine between texts of different passages. An encoder whose
+        unrelated texts sit above :data:`HIGH_BACKGROUND` (multilingual-e5: ~0.8) crowds every
+        cosine into a narrow band at the top, where the keyword half of the blend drowns it; its
+        semantic scores are read above that background instead, ``(cos - b) / (1 - b)``. One with
+        a low background (all-MiniLM-L6-v2) keeps its raw cosines, as calibrated before.
+        """
+        if len(self.passages) < 2 or not len(self._texts):
+            return 0.0
+        sims = self._vectors @ self._vectors.T
+        other = self._owners[:, None] != self._owners[None, :]
+        background = float(sims[other].mean()) if other.any() else 0.0
+        return min(background, 0.95) if background >= HIGH_BACKGROUND else 0.0
 
     def _index_keywords(self) -> None:
         """Two keyword indexes: without the CJK phrasings (Latin-script queries score exactly as they
@@ -331,6 +351,7 @@ class PassageIndex:
                          for t, o in zip(self._texts, self._owners)], dtype=bool)
         twin._texts = tuple(t for t, k in zip(self._texts, kept) if k)
         twin._owners, twin._vectors = self._owners[kept], self._vectors[kept]
+        twin.background = self.background
         twin._index_keywords()
         return twin
 
@@ -376,6 +397,8 @@ class PassageIndex:
         keyword = (keyword_scores(self._cjk_keywords, passage_tokens(text)) if cjk
                    else keyword_scores(self._keywords, tokenize(text)))
         w = self.weight_for(text) if semantic_weight is None else semantic_weight
+        if self.background:
+            semantic = (semantic - self.background) / (1.0 - self.background)
         score = w * np.clip(semantic, 0.0, 1.0) + (1 - w) * keyword
         order = np.argsort(-score, kind="stable")[: max(k, 0)]
         return [PassageHit(passage=self.passages[i], score=float(score[i]),

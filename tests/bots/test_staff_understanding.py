@@ -267,3 +267,22 @@ async def test_a_connected_shop_s_live_stock_wins_over_the_export(artifacts_dir:
         await store.aclose()
     row = next(line for line in text.splitlines() if sku in line)
     assert row.split()[-3:] == ["40", "41", "42"]
+
+
+def test_chinese_order_references_are_read() -> None:
+    from bots.staff_helpdesk.understanding import order_reference
+
+    assert order_reference("查询订单号1007") == "#1007"
+    assert order_reference("顾客问订单#1010到哪了") == "#1010"
+    assert order_reference("订单：1002") == "#1002"
+    assert order_reference("这个订单怎么取消") is None
+
+
+def test_chinese_product_words_become_the_inventorys_english_words() -> None:
+    from bots.staff_helpdesk.actions import ZH_TERMS, load_zh_terms
+
+    terms = load_zh_terms(Path(__file__).resolve().parents[2] / "bots" / "staff_helpdesk" / "data" / ZH_TERMS)
+    assert terms.product_words("中城店还有多少件连帽衫") == "hoodie"
+    assert terms.product_words("各个门店还有黑色的牛仔夹克吗") == "denim jacket black"
+    assert terms.product_words("收银系统卡住了怎么办") == ""
+    assert "Northwind Midtown" in terms.stores and terms.off_topic

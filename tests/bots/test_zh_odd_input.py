@@ -157,3 +157,16 @@ async def test_odd_input_gets_a_reply_in_a_supported_language(
         assert state is not None and state.lang in p.bot.languages, (text, state)
         if _HAN.search(text) and not re.search(r"[\u3040-\u30ff]", text):  # Chinese: answered in Chinese
             assert state.lang == "zh" and _HAN.search(said), (text, said)
+
+
+@pytest.mark.parametrize("encoder_name", ENCODERS)
+def test_the_chinese_blend_and_floor_come_from_the_encoder(artifacts_dir: Path, encoder_name: str) -> None:
+    services = parts(artifacts_dir, encoder_name, "staff_helpdesk").services
+    index, calibration = services.procedure_index, services.answer_calibration
+    assert calibration.cjk is not None and calibration.cjk.size >= 200
+    if encoder_name == "english":  # MiniLM cannot read Han: keywords decide, retrieval overrules the head
+        assert index.cjk_semantic_weight == 0.0 and index.background == 0.0
+        assert calibration.cjk.overrules_head and not calibration.overrules_head
+    else:  # e5 reads Chinese; its cosines sit high and are read above their background
+        assert index.cjk_semantic_weight >= 0.5 and index.background > 0.5
+        assert not calibration.cjk.overrules_head
