@@ -19,7 +19,7 @@ from bots.shop_assistant.orders import (
     shop_unavailable,
     verified_order,
 )
-from bots.shop_assistant.services import content_words, pick, registry, svc
+from bots.shop_assistant.services import content_words, ent, pick, registry, svc
 from core.actions import ActionContext
 from core.commerce.backend import ReturnableItem
 from core.commerce.errors import CommerceError, CommerceRejected
@@ -85,7 +85,13 @@ def _extract_item(ctx: ActionContext) -> str | None:
             return li["sku"]
     words = content_words(text)
     named = [li for li in items if content_words(li["title"]) & words]
-    return named[0]["sku"] if len(named) == 1 else None
+    if len(named) == 1:
+        return str(named[0]["sku"])
+    # The kind of product named in any language the lexicon knows ("运动鞋" is Sneakers).
+    types = set(ent(ctx, "product_types") or ())
+    catalog = svc(ctx).catalog
+    typed = [li for li in items if types and (p := catalog.get(li["handle"])) is not None and p.product_type in types]
+    return str(typed[0]["sku"]) if len(typed) == 1 else None
 
 
 def _check_item(ctx: ActionContext, sku: str) -> Any:
