@@ -189,16 +189,17 @@ class OnnxEncoder:
 
                 if device == "cuda" or cuda_usable():
                     variant = "fp32"
-        model_path = manifest.graph_path(path, variant) if variant != OV_INT8_VARIANT else None
         if backend == "openvino":
             if device == "auto":
                 from models.providers import cuda_usable
 
                 device = "cuda" if cuda_usable() else "cpu"
-            backend, variant, model_path = _openvino_choice(path, manifest, variant, model_path, device,
+            backend, variant, model_path = _openvino_choice(path, manifest, variant, device,
                                                             installed=openvino_available())
-        if model_path is None:
+        elif variant == OV_INT8_VARIANT:
             raise ModelNotBuilt(f"{path} (variant {variant!r} is served by the openvino backend only)")
+        else:
+            model_path = manifest.graph_path(path, variant)
         return cls(
             model_path=model_path,
             tokenizer_path=path / TOKENIZER_NAME,
@@ -326,18 +327,17 @@ def _openvino_choice(
     encoder_dir: Path,
     manifest: EncoderManifest,
     variant: str,
-    model_path: Path | None,
     device: str,
     *,
     installed: bool,
-) -> tuple[str, str, Path | None]:
+) -> tuple[str, str, Path]:
     """``(backend, variant, graph)`` when OpenVINO was asked for; falls back to ONNX Runtime (logged)."""
     from models.openvino_int8 import OV_INT8_VARIANT, int8_graph
 
     if device == "cuda":
         logger.warning("encoder: OpenVINO runs on the CPU only; ONNX Runtime serves the GPU")
-        return "onnxruntime", variant if variant != OV_INT8_VARIANT else "fp32", (
-            model_path or manifest.graph_path(encoder_dir, "fp32"))
+        variant = variant if variant != OV_INT8_VARIANT else "fp32"
+        return "onnxruntime", variant, manifest.graph_path(encoder_dir, variant)
     if not installed:
         logger.warning("encoder: SHOPKEEP_ENCODER_BACKEND=openvino but OpenVINO is not installed "
                        "(pip install -e '.[openvino]'); serving with ONNX Runtime")
