@@ -6,7 +6,13 @@
 
 On CPU the engines are PyTorch fp32 (the baseline), ORT fp32, the blockwise
 int8 graph shipped before issue 12 (rebuilt here from the fp32 graph) and
-the int8 graph the build ships now.
+the int8 graph the build ships now; with the ``openvino`` extra installed,
+also OpenVINO on the same fp32 ONNX graph and OpenVINO's static int8 graph
+(when ``python -m models.openvino_int8 build`` built and gated it).
+
+Besides wall-clock sentences/s, each row records sentences per CPU-second of
+this process (``time.process_time``): on a shared, loaded machine that figure
+is the steadier one; run with ``--threads 1`` to compare engines per core.
 
 Every engine uses the same thread count (``torch.set_num_threads`` equals the
 ORT intra-op threads) and the same ``tokenizers`` tokenisation, which is
@@ -46,7 +52,9 @@ class Measurement:
     latency_p50_ms: float
     latency_p99_ms: float
     iterations: int
+    sentences_per_cpu_s: float | None = None
     ratio_to_pytorch: float | None = None
+    cpu_ratio_to_pytorch: float | None = None
     cosine_min_vs_pytorch: float | None = None
     cosine_mean_vs_pytorch: float | None = None
 
@@ -61,13 +69,14 @@ def _bench_texts(datasets_dir: Path, n: int) -> list[str]:
 
 
 def _time(embed: Embed, texts: Sequence[str], batch_size: int, *, budget_s: float, max_iters: int,
-          sync: Callable[[], None] = lambda: None) -> tuple[list[float], int]:
+          sync: Callable[[], None] = lambda: None) -> tuple[list[float], int, float]:
     batches = [list(texts[i : i + batch_size]) for i in range(0, len(texts) - batch_size + 1, batch_size)]
     for batch in batches[:2]:  # warm-up: allocator, kernel selection
         embed(batch)
     sync()
     latencies: list[float] = []
     started = time.perf_counter()
+    cpu_started = time.process_time()
     i = 0
     while i < max_iters and (i < 5 or time.perf_counter() - started < budget_s):
         batch = batches[i % len(batches)]
@@ -76,18 +85,18 @@ def _time(embed: Embed, texts: Sequence[str], batch_size: int, *, budget_s: floa
         sync()
         latencies.append(time.perf_counter() - t0)
         i += 1
-    return latencies, i
+    return latencies, i, time.process_time() - cpu_started
 
 
 def _measure(engine: str, embed: Embed, texts: Sequence[str], batch_size: int, *, budget_s: float,
              sync: Callable[[], None] = lambda: None) -> Measurement:
-    latencies, iters = _time(embed, texts, batch_size, budget_s=budget_s, max_iters=2000, sync=sync)
+    latencies, iters, cpu_s = _time(embed, texts, batch_size, budget_s=budget_s, max_iters=2000, sync=sync)
     ordered = sorted(latencies)
     p99 = ordered[min(len(ordered) - 1, round(0.99 * (len(ordered) - 1)))]
     return Measurement(engine=engine, batch_size=batch_size,
                        sentences_per_s=batch_size * iters / sum(latencies),
                        latency_p50_ms=statistics.median(latencies) * 1000, latency_p99_ms=p99 * 1000,
-                       iterations=iters)
+                       iterations=iters, sentences_per_cpu_s=batch_size * iters / cpu_s if cpu_s > 0 else None)
 
 
 def _torch_embedder(model_dir: Path, tokenizer_path: Path, *, device: str, fp16: bool) -> tuple[Embed, Callable[[], None]]:
@@ -182,6 +191,9 @@ def run(
     threads: Annotated[int, typer.Option("--threads", help="Threads for both engines (0: all cores this process may use).")] = 0,
     artifacts_dir: Annotated[Path | None, typer.Option("--artifacts-dir", help="Artifacts root.")] = None,
     out_dir: Annotated[Path, typer.Option("--out-dir", help="Where encoder.json / encoder.png go.")] = RESULTS_DIR,
+    batch_sizes_text: Annotated[str, typer.Option("--batch-sizes", help="Comma-separated batch sizes.")] = "1,8,32,128",
+    engine_filter: Annotated[str, typer.Option("--engines", help="Comma-separated engine names to run besides "
+                                               "the PyTorch baseline (default: all).")] = "",
 ) -> None:
     """Sentences/s and latency per batch size, ONNX Runtime vs PyTorch."""
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -192,6 +204,7 @@ def run(
     from core.settings import Settings
     from models.encoder import OnnxEncoder, default_threads
     from models.manifest import read_manifest
+    from models.openvino_int8 import OV_INT8_VARIANT, int8_graph, openvino_available
     from models.parity import cosine_rows
     from models.providers import cuda_usable
 
@@ -210,8 +223,16 @@ def run(
         raise typer.Exit(1)
 
     threads = threads or default_threads()
+    load_at_start = list(os.getloadavg())
     torch.set_num_threads(threads)
-    batch_sizes = (1, 8, 32, 128)
+    try:
+        batch_sizes = tuple(int(b) for b in batch_sizes_text.split(",") if b.strip())
+    except ValueError:
+        batch_sizes = ()
+    if not batch_sizes or min(batch_sizes) < 1:
+        console.print(f"[red]error:[/] --batch-sizes must be positive integers, not {batch_sizes_text!r}")
+        raise typer.Exit(1)
+    wanted = {name.strip() for name in engine_filter.split(",") if name.strip()}
     texts = _bench_texts(settings.datasets_dir, 512 if quick else 1024)
     budget_s = 1.5 if quick else 5.0
     tokenizer_path = encoder_dir / "tokenizer.json"
@@ -222,13 +243,25 @@ def run(
     if device == "cpu":
         torch_embed, torch_sync = _torch_embedder(model_dir, tokenizer_path, device="cpu", fp16=False)
         engines.append(("pytorch-fp32", torch_embed, torch_sync))
-        blockwise_dir = blockwise_int8_artifacts(encoder_dir, Path(tmp.name) / "blockwise")
-        for name, folder, variant in (("onnxruntime-fp32", encoder_dir, "fp32"),
-                                      ("onnxruntime-int8-blockwise", blockwise_dir, "int8"),
-                                      ("onnxruntime-int8", encoder_dir, "int8")):
-            if variant in read_manifest(folder).graphs:
+        candidates: list[tuple[str, Path | None, str, str]] = [
+            ("onnxruntime-fp32", encoder_dir, "fp32", "onnxruntime"),
+            ("onnxruntime-int8-blockwise", None, "int8", "onnxruntime"),
+            ("onnxruntime-int8", encoder_dir, "int8", "onnxruntime"),
+        ]
+        if openvino_available():
+            candidates.append(("openvino-fp32", encoder_dir, "fp32", "openvino"))
+            if int8_graph(encoder_dir, manifest) is not None:
+                candidates.append(("openvino-int8", encoder_dir, OV_INT8_VARIANT, "openvino"))
+        else:
+            console.print("OpenVINO not installed (pip install -e '.[openvino]'): no openvino rows", style="dim")
+        for name, folder, variant, backend in candidates:
+            if wanted and name not in wanted:
+                continue
+            if folder is None:
+                folder = blockwise_int8_artifacts(encoder_dir, Path(tmp.name) / "blockwise")
+            if variant == OV_INT8_VARIANT or variant in read_manifest(folder).graphs:
                 encoder = OnnxEncoder.from_artifacts(folder, variant=variant, intra_op_threads=threads,
-                                                     device="cpu", batch_max_size=128)
+                                                     device="cpu", batch_max_size=128, backend=backend)
                 engines.append((name, encoder.embed_sync, lambda: None))
     else:
         torch_embed, torch_sync = _torch_embedder(model_dir, tokenizer_path, device="cuda", fp16=True)
@@ -253,6 +286,8 @@ def run(
                 baseline = m
             else:
                 m.ratio_to_pytorch = m.sentences_per_s / baseline.sentences_per_s
+                if m.sentences_per_cpu_s and baseline.sentences_per_cpu_s:
+                    m.cpu_ratio_to_pytorch = m.sentences_per_cpu_s / baseline.sentences_per_cpu_s
                 m.cosine_min_vs_pytorch, m.cosine_mean_vs_pytorch = parity[name]
             results.append(m)
     tmp.cleanup()
@@ -267,21 +302,27 @@ def run(
         "model": manifest.source_model_name,
         "served_variant": manifest.selected_variant,
         "machine": {"platform": platform.platform(), "processor": platform.processor(),
-                    "cpu_count": os.cpu_count(), "load_average_at_end": list(os.getloadavg())},
+                    "cpu_count": os.cpu_count(), "load_average_at_start": load_at_start,
+                    "load_average_at_end": list(os.getloadavg())},
         "versions": manifest.versions,
+        "backends": [name for name, _, _ in engines],
         "results": [asdict(m) for m in results],
     }
     (out_dir / "encoder.json").write_text(json.dumps(payload, indent=2) + "\n", encoding="utf-8")
     _plot(results, out_dir / "encoder.png", title=f"{manifest.source_model_name} on {device}, {threads} threads")
 
     table = Table(title=f"encoder benchmark ({device}, {threads} threads)")
-    for column in ("engine", "batch", "sent/s", "p50 ms", "p99 ms", "× pytorch", "min cos"):
+    for column in ("engine", "batch", "sent/s", "p50 ms", "p99 ms", "× pytorch", "sent/CPU-s", "× pytorch (CPU)",
+                   "min cos"):
         table.add_column(column, justify="right" if column != "engine" else "left", no_wrap=column == "engine")
     for m in results:
         table.add_row(m.engine, str(m.batch_size), f"{m.sentences_per_s:.0f}", f"{m.latency_p50_ms:.1f}",
                       f"{m.latency_p99_ms:.1f}", "" if m.ratio_to_pytorch is None else f"{m.ratio_to_pytorch:.2f}",
+                      "" if m.sentences_per_cpu_s is None else f"{m.sentences_per_cpu_s:.0f}",
+                      "" if m.cpu_ratio_to_pytorch is None else f"{m.cpu_ratio_to_pytorch:.2f}",
                       "" if m.cosine_min_vs_pytorch is None else f"{m.cosine_min_vs_pytorch:.5f}")
     console.print(table)
+    console.print(f"load average at start {load_at_start[0]:.1f}, at end {os.getloadavg()[0]:.1f}")
     console.print(f"wrote {out_dir / 'encoder.json'} and {out_dir / 'encoder.png'}")
 
 

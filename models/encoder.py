@@ -15,7 +15,7 @@ import os
 import threading
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Self, cast
+from typing import TYPE_CHECKING, Self, cast
 
 import numpy as np
 import onnxruntime as ort
@@ -27,6 +27,9 @@ from models.batcher import MicroBatcher
 from models.cache import EmbeddingCache
 from models.manifest import TOKENIZER_NAME, EncoderManifest, read_manifest
 from models.providers import plan_providers
+
+if TYPE_CHECKING:
+    from models.openvino_int8 import OpenVinoSession
 
 logger = logging.getLogger(__name__)
 
@@ -58,6 +61,8 @@ class OnnxEncoder:
             e5 wants ``"query: "``. Defaults to the manifest's.
         passage_prefix: prepended to documents (:meth:`embed_passages`,
             :meth:`embed_passages_sync`); e5 wants ``"passage: "``.
+        backend: ``"onnxruntime"`` or ``"openvino"`` (CPU only, the ``openvino``
+            extra; see :mod:`models.openvino_int8`).
 
     Raises:
         ModelNotBuilt: a file is missing.
@@ -79,6 +84,7 @@ class OnnxEncoder:
         cache_size: int = 0,
         query_prefix: str | None = None,
         passage_prefix: str | None = None,
+        backend: str = "onnxruntime",
     ) -> None:
         for path in (model_path, tokenizer_path):
             if not Path(path).is_file():
@@ -98,28 +104,40 @@ class OnnxEncoder:
 
         self._tokenizer = open_tokenizer(tokenizer_path, max_seq_len)
 
-        options = ort.SessionOptions()
-        options.intra_op_num_threads = intra_op_threads
-        options.inter_op_num_threads = 1
-        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-        options.log_severity_level = 3
-        plan = plan_providers(device="cpu" if variant in _CPU_ONLY_VARIANTS else device,
-                              use_tensorrt=use_tensorrt)
-        try:
-            self._session = ort.InferenceSession(str(model_path), options, providers=list(plan.providers))
-        except Exception as e:  # onnxruntime raises its own untyped Fail/InvalidGraph errors
-            raise ModelNotBuilt(f"{model_path} (could not be loaded: {e})") from e
-        self.provider: str = self._session.get_providers()[0]
-        output = self._session.get_outputs()[0]
-        dim = output.shape[-1]
+        self._run_lock = threading.Lock()
+        self._session: ort.InferenceSession | None = None
+        self._openvino: OpenVinoSession | None = None
+        if backend == "openvino":
+            from models.openvino_int8 import OpenVinoSession
+
+            try:
+                self._openvino = OpenVinoSession(Path(model_path), threads=intra_op_threads)
+            except Exception as e:  # OpenVINO raises RuntimeError subclasses of its own
+                raise ModelNotBuilt(f"{model_path} (OpenVINO could not load it: {e})") from e
+            self.provider: str = "OpenVINO:CPU"
+            dim: object = None
+        elif backend == "onnxruntime":
+            options = ort.SessionOptions()
+            options.intra_op_num_threads = intra_op_threads
+            options.inter_op_num_threads = 1
+            options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+            options.log_severity_level = 3
+            plan = plan_providers(device="cpu" if variant in _CPU_ONLY_VARIANTS else device,
+                                  use_tensorrt=use_tensorrt)
+            try:
+                self._session = ort.InferenceSession(str(model_path), options, providers=list(plan.providers))
+            except Exception as e:  # onnxruntime raises its own untyped Fail/InvalidGraph errors
+                raise ModelNotBuilt(f"{model_path} (could not be loaded: {e})") from e
+            self.provider = self._session.get_providers()[0]
+            dim = self._session.get_outputs()[0].shape[-1]
+        else:
+            raise ValueError(f"unknown encoder backend {backend!r}; choose onnxruntime or openvino")
+        self.backend = backend
         if not isinstance(dim, int):
             # A symbolic output width: run one tiny batch to learn it.
-            input_ids, mask = pad_batch([[1, 2]])
-            probe = self._session.run(None, {"input_ids": input_ids, "attention_mask": mask})
-            dim = int(probe[0].shape[-1])
+            dim = int(self._run([[1, 2]]).shape[-1])
         self.dim: int = dim
         self._fingerprint = _fingerprint(Path(model_path), variant, manifest, self.query_prefix, self.passage_prefix)
-        self._run_lock = threading.Lock()
         self._batcher: MicroBatcher | None = None
         self._batcher_wait_ms = batch_max_wait_ms
         self._batcher_lock = threading.Lock()
@@ -139,6 +157,7 @@ class OnnxEncoder:
         batch_max_wait_ms: float = 2.0,
         device: str = "auto",
         cache_size: int = 0,
+        backend: str | None = None,
     ) -> OnnxEncoder:
         """Load a built encoder.
 
@@ -146,10 +165,19 @@ class OnnxEncoder:
             path: ``artifacts/encoder`` (or the ``artifacts`` folder above it).
             variant: ``"fp32"`` or ``"int8"``; None serves the manifest's
                 selection (fp32 when running on CUDA, since int8 kernels are CPU-only).
+            backend: ``"onnxruntime"`` or ``"openvino"``; None reads
+                ``SHOPKEEP_ENCODER_BACKEND`` (default onnxruntime). OpenVINO runs on
+                the CPU only: its int8 graph (``models.openvino_int8``) when built and
+                gated, else the fp32 graph; it falls back to ONNX Runtime (logged) when
+                not installed or when the encoder runs on a GPU.
 
         Raises:
             ModelNotBuilt: artifacts missing or the variant was not built.
+            ValueError: ``backend`` (or the variable) names no backend.
         """
+        from models.openvino_int8 import OV_INT8_VARIANT, openvino_available, requested_backend
+
+        backend = requested_backend(backend)
         path = Path(path)
         if not (path / "manifest.json").exists() and (path / "encoder" / "manifest.json").exists():
             path = path / "encoder"
@@ -161,8 +189,19 @@ class OnnxEncoder:
 
                 if device == "cuda" or cuda_usable():
                     variant = "fp32"
+        if backend == "openvino":
+            if device == "auto":
+                from models.providers import cuda_usable
+
+                device = "cuda" if cuda_usable() else "cpu"
+            backend, variant, model_path = _openvino_choice(path, manifest, variant, device,
+                                                            installed=openvino_available())
+        elif variant == OV_INT8_VARIANT:
+            raise ModelNotBuilt(f"{path} (variant {variant!r} is served by the openvino backend only)")
+        else:
+            model_path = manifest.graph_path(path, variant)
         return cls(
-            model_path=manifest.graph_path(path, variant),
+            model_path=model_path,
             tokenizer_path=path / TOKENIZER_NAME,
             max_seq_len=max_seq_len,
             variant=variant,
@@ -173,6 +212,7 @@ class OnnxEncoder:
             batch_max_size=batch_max_size,
             batch_max_wait_ms=batch_max_wait_ms,
             cache_size=cache_size,
+            backend=backend,
         )
 
     # --- TextEncoder ------------------------------------------------------
@@ -268,6 +308,9 @@ class OnnxEncoder:
         feed = {"input_ids": input_ids, "attention_mask": mask}
         # One run at a time: parallel runs would only fight over the same cores.
         with self._run_lock:
+            if self._openvino is not None:
+                return self._openvino.run(feed)
+            assert self._session is not None
             (embedding,) = self._session.run(["embedding"], feed)
         return np.asarray(embedding, dtype=np.float32)
 
@@ -283,6 +326,38 @@ class OnnxEncoder:
 
     def __repr__(self) -> str:
         return f"OnnxEncoder(variant={self.variant!r}, provider={self.provider!r}, dim={self.dim})"
+
+
+def _openvino_choice(
+    encoder_dir: Path,
+    manifest: EncoderManifest,
+    variant: str,
+    device: str,
+    *,
+    installed: bool,
+) -> tuple[str, str, Path]:
+    """``(backend, variant, graph)`` when OpenVINO was asked for; falls back to ONNX Runtime (logged)."""
+    from models.openvino_int8 import OV_INT8_VARIANT, int8_graph
+
+    if device == "cuda":
+        logger.warning("encoder: OpenVINO runs on the CPU only; ONNX Runtime serves the GPU")
+        variant = variant if variant != OV_INT8_VARIANT else "fp32"
+        return "onnxruntime", variant, manifest.graph_path(encoder_dir, variant)
+    if not installed:
+        logger.warning("encoder: SHOPKEEP_ENCODER_BACKEND=openvino but OpenVINO is not installed "
+                       "(pip install -e '.[openvino]'); serving with ONNX Runtime")
+        if variant == OV_INT8_VARIANT:
+            variant = manifest.selected_variant
+        return "onnxruntime", variant, manifest.graph_path(encoder_dir, variant)
+    if variant in ("int8", OV_INT8_VARIANT):
+        graph = int8_graph(encoder_dir, manifest)
+        if graph is not None:
+            return "openvino", OV_INT8_VARIANT, graph
+        if variant == OV_INT8_VARIANT:
+            raise ModelNotBuilt(f"{encoder_dir} (no gated OpenVINO int8 graph: python -m models.openvino_int8 build)")
+        logger.info("encoder: no gated OpenVINO int8 graph; OpenVINO serves the fp32 graph")
+    # OpenVINO reads the fp32 ONNX graph itself; other ORT-only graphs (MatMulNBits) are not its to run.
+    return "openvino", "fp32", manifest.graph_path(encoder_dir, "fp32")
 
 
 def _check_texts(texts: Sequence[str]) -> list[str]:
