@@ -5,7 +5,9 @@ a plain logistic-regression head (fitted on Bitext train embeddings of each
 variant) within 0.5 pt of fp32 on the Bitext test split. Naive dynamic
 quantisation drifts (min cosine ~0.88 on short texts), so schemes are tried
 from plainest to most conservative and the first to pass is shipped; every
-attempt is recorded in the manifest.
+attempt is recorded in the manifest. A large-vocabulary encoder's word-embedding
+table is tried int8 too (:func:`gate_candidates`, :mod:`models.embedding_quant`),
+so the gate scores the graph that would ship.
 """
 
 from __future__ import annotations
@@ -96,6 +98,10 @@ def _quiet_quantizer() -> Iterator[None]:
         root.setLevel(level)
 
 
+#: Option (and scheme-name suffix) that also stores the word-embedding table as int8.
+EMBED_INT8 = "word_embeddings_int8"
+
+
 def gate_candidates(fp32_path: Path) -> list[QuantScheme]:
     """The schemes the gate tries, in order.
 
@@ -110,10 +116,6 @@ def gate_candidates(fp32_path: Path) -> list[QuantScheme]:
     with_table = [QuantScheme(f"{s.name}+{EMBED_INT8}", f"{s.description}; word-embedding table int8 in blocks",
                               s.kind, {**s.options, EMBED_INT8: True}) for s in schemes]
     return with_table + schemes
-
-
-#: Option (and scheme-name suffix) that also stores the word-embedding table as int8.
-EMBED_INT8 = "word_embeddings_int8"
 
 
 def quantize(fp32_path: Path, out_path: Path, scheme: QuantScheme) -> None:
