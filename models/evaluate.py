@@ -487,8 +487,9 @@ def comparison_rows(runs: dict[str, dict[str, Any]], *, base: str = "english") -
         if all(v is None for v in values.values()):
             continue
         row: dict[str, Any] = {"group": "benchmark", "name": dataset, "figure": what, "values": values, "modes": modes}
-        if base in values and values[base] is not None and attr != "oos_recall":
-            row["targets"] = {m: v is not None and v >= values[base] - MAX_BENCHMARK_GAP_PT
+        floor = values.get(base)
+        if floor is not None and attr != "oos_recall":
+            row["targets"] = {m: v is not None and v >= floor - MAX_BENCHMARK_GAP_PT
                               for m, v in values.items() if m != base}
         rows.append(row)
     bots = sorted({b for m in models for b in runs[m].get("bots", {})})

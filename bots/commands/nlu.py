@@ -279,7 +279,7 @@ def _models_to_evaluate(model: str | None, artifacts_root: Path, default: str) -
 
 def _bot_figures(intents_root: Path) -> dict[str, dict]:
     """``{bot: figures}`` from each trained head's manifest under ``intents_root`` (absent heads left out)."""
-    out = {}
+    out: dict[str, dict] = {}
     if not intents_root.is_dir():
         return out
     for manifest in sorted(intents_root.glob("*/manifest.json")):
