@@ -72,8 +72,11 @@ bench-nlu: models models-multilingual
 	  --json-out bench/results/nlu.json --report bench/results/nlu.md
 
 # Development benchmarks on the team's labelled sets beside the clone (../shared).
-eval: models
+eval: models models-multilingual
 	$(SK) eval
+	SHOPKEEP_ENCODER=multilingual $(SK) eval --part staff --out bench/results/multilingual
+	@if [ -d ../shared/catalogs ]; then \
+	  SHOPKEEP_ENCODER=multilingual $(SK) eval --part catalogs --out bench/results/multilingual; fi
 
 # ruff on all the code; mypy on the packages pyproject.toml's [tool.mypy] names (strict on core/ and adapters/).
 lint: setup
