@@ -7,7 +7,8 @@
 On CPU the engines are PyTorch fp32 (the baseline), ORT fp32, the blockwise
 int8 graph shipped before issue 12 (rebuilt here from the fp32 graph) and
 the int8 graph the build ships now; with the ``openvino`` extra installed,
-also OpenVINO on the same fp32 ONNX graph and OpenVINO's static int8 graph
+also OpenVINO on the same fp32 ONNX graph (in f32, and in bf16 where the CPU
+has it) and OpenVINO's static int8 graph
 (when ``python -m models.openvino_int8 build`` built and gated it).
 
 Besides wall-clock sentences/s, each row records sentences per CPU-second of
@@ -250,6 +251,7 @@ def run(
         ]
         if openvino_available():
             candidates.append(("openvino-fp32", encoder_dir, "fp32", "openvino"))
+            candidates.append(("openvino-bf16", encoder_dir, "fp32", "openvino-bf16"))
             if int8_graph(encoder_dir, manifest) is not None:
                 candidates.append(("openvino-int8", encoder_dir, OV_INT8_VARIANT, "openvino"))
         else:

@@ -139,6 +139,7 @@ def load_encoder(settings: Settings) -> TextEncoder:
         batch_max_size=settings.batch_max_size,
         batch_max_wait_ms=settings.batch_max_wait_ms,
         cache_size=settings.embedding_cache_size,
+        backend=settings.encoder_backend,
     )
 
 

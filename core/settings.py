@@ -44,6 +44,10 @@ class Settings(BaseSettings):
     embedding_cache_size: int = 4096  # texts whose embeddings are kept (greetings, button labels); 0: none
     use_tensorrt: bool = False
     intra_op_threads: int = 0  # 0: let ONNX Runtime decide
+    # "openvino" runs the encoder on the CPU with OpenVINO (the `openvino` extra; its gated static int8 graph
+    # when `python -m models.openvino_int8 build` made one); "openvino-bf16" runs the fp32 graph in bf16
+    # (AMX / AVX-512 BF16 CPUs). onnxruntime stays the default and the GPU path.
+    encoder_backend: Literal["onnxruntime", "openvino", "openvino-bf16"] = "onnxruntime"
 
     # --- nlu (intent training/evaluation; owner: nlu) ----------------------
     # The public intent datasets, shipped in the repository (out-of-scope

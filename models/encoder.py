@@ -61,8 +61,8 @@ class OnnxEncoder:
             e5 wants ``"query: "``. Defaults to the manifest's.
         passage_prefix: prepended to documents (:meth:`embed_passages`,
             :meth:`embed_passages_sync`); e5 wants ``"passage: "``.
-        backend: ``"onnxruntime"`` or ``"openvino"`` (CPU only, the ``openvino``
-            extra; see :mod:`models.openvino_int8`).
+        backend: ``"onnxruntime"``, ``"openvino"`` or ``"openvino-bf16"`` (CPU only,
+            the ``openvino`` extra; see :mod:`models.openvino_int8`).
 
     Raises:
         ModelNotBuilt: a file is missing.
@@ -107,11 +107,12 @@ class OnnxEncoder:
         self._run_lock = threading.Lock()
         self._session: ort.InferenceSession | None = None
         self._openvino: OpenVinoSession | None = None
-        if backend == "openvino":
+        if backend in ("openvino", "openvino-bf16"):
             from models.openvino_int8 import OpenVinoSession
 
             try:
-                self._openvino = OpenVinoSession(Path(model_path), threads=intra_op_threads)
+                self._openvino = OpenVinoSession(Path(model_path), threads=intra_op_threads,
+                                                 precision="bf16" if backend == "openvino-bf16" else "f32")
             except Exception as e:  # OpenVINO raises RuntimeError subclasses of its own
                 raise ModelNotBuilt(f"{model_path} (OpenVINO could not load it: {e})") from e
             self.provider: str = "OpenVINO:CPU"
@@ -165,11 +166,12 @@ class OnnxEncoder:
             path: ``artifacts/encoder`` (or the ``artifacts`` folder above it).
             variant: ``"fp32"`` or ``"int8"``; None serves the manifest's
                 selection (fp32 when running on CUDA, since int8 kernels are CPU-only).
-            backend: ``"onnxruntime"`` or ``"openvino"``; None reads
-                ``SHOPKEEP_ENCODER_BACKEND`` (default onnxruntime). OpenVINO runs on
-                the CPU only: its int8 graph (``models.openvino_int8``) when built and
-                gated, else the fp32 graph; it falls back to ONNX Runtime (logged) when
-                not installed or when the encoder runs on a GPU.
+            backend: ``"onnxruntime"``, ``"openvino"`` or ``"openvino-bf16"``; None
+                reads ``SHOPKEEP_ENCODER_BACKEND`` (default onnxruntime). OpenVINO runs
+                on the CPU only: its int8 graph (``models.openvino_int8``) when built
+                and gated, else the fp32 graph; ``openvino-bf16`` runs the fp32 graph
+                in bf16 (AMX / AVX-512 BF16 CPUs). Both fall back to ONNX Runtime
+                (logged) when OpenVINO is not installed or the encoder runs on a GPU.
 
         Raises:
             ModelNotBuilt: artifacts missing or the variant was not built.
@@ -189,13 +191,13 @@ class OnnxEncoder:
 
                 if device == "cuda" or cuda_usable():
                     variant = "fp32"
-        if backend == "openvino":
+        if backend in ("openvino", "openvino-bf16"):
             if device == "auto":
                 from models.providers import cuda_usable
 
                 device = "cuda" if cuda_usable() else "cpu"
             backend, variant, model_path = _openvino_choice(path, manifest, variant, device,
-                                                            installed=openvino_available())
+                                                            installed=openvino_available(), backend=backend)
         elif variant == OV_INT8_VARIANT:
             raise ModelNotBuilt(f"{path} (variant {variant!r} is served by the openvino backend only)")
         else:
@@ -335,20 +337,23 @@ def _openvino_choice(
     device: str,
     *,
     installed: bool,
+    backend: str = "openvino",
 ) -> tuple[str, str, Path]:
     """``(backend, variant, graph)`` when OpenVINO was asked for; falls back to ONNX Runtime (logged)."""
-    from models.openvino_int8 import OV_INT8_VARIANT, int8_graph
+    from models.openvino_int8 import OV_BF16_VARIANT, OV_INT8_VARIANT, int8_graph
 
     if device == "cuda":
         logger.warning("encoder: OpenVINO runs on the CPU only; ONNX Runtime serves the GPU")
-        variant = variant if variant != OV_INT8_VARIANT else "fp32"
+        variant = variant if variant not in (OV_INT8_VARIANT, OV_BF16_VARIANT) else "fp32"
         return "onnxruntime", variant, manifest.graph_path(encoder_dir, variant)
     if not installed:
-        logger.warning("encoder: SHOPKEEP_ENCODER_BACKEND=openvino but OpenVINO is not installed "
-                       "(pip install -e '.[openvino]'); serving with ONNX Runtime")
-        if variant == OV_INT8_VARIANT:
+        logger.warning("encoder: SHOPKEEP_ENCODER_BACKEND=%s but OpenVINO is not installed "
+                       "(pip install -e '.[openvino]'); serving with ONNX Runtime", backend)
+        if variant in (OV_INT8_VARIANT, OV_BF16_VARIANT):
             variant = manifest.selected_variant
         return "onnxruntime", variant, manifest.graph_path(encoder_dir, variant)
+    if backend == "openvino-bf16":
+        return backend, OV_BF16_VARIANT, manifest.graph_path(encoder_dir, "fp32")
     if variant in ("int8", OV_INT8_VARIANT):
         graph = int8_graph(encoder_dir, manifest)
         if graph is not None:

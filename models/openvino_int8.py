@@ -53,7 +53,9 @@ from models.manifest import (
 
 logger = logging.getLogger(__name__)
 
-BACKENDS = ("onnxruntime", "openvino")
+BACKENDS = ("onnxruntime", "openvino", "openvino-bf16")
+#: The variant label of the fp32 graph run by OpenVINO in bf16 (``openvino-bf16``).
+OV_BF16_VARIANT = "bf16"
 BACKEND_ENV = "SHOPKEEP_ENCODER_BACKEND"
 OV_INT8_XML = "model.ov-int8.xml"
 OV_INT8_BIN = "model.ov-int8.bin"
@@ -86,15 +88,18 @@ def requested_backend(backend: str | None = None) -> str:
 class OpenVinoSession:
     """An ONNX graph or OpenVINO IR compiled for the CPU, fed like an ORT session.
 
-    Precision is pinned to f32: on CPUs with AMX OpenVINO would otherwise run
-    the float parts in bf16, which is not the graph the gate measured.
+    ``precision`` is pinned (f32 unless asked otherwise): on CPUs with AMX or
+    AVX-512 BF16 OpenVINO would otherwise pick bf16 by itself. ``"bf16"`` is
+    for the fp32 graph only (``openvino-bf16``); with the int8 graph the bf16
+    float parts broke the gate (min cosine 0.75). A CPU without bf16 support
+    runs f32 whatever the hint.
     """
 
-    def __init__(self, model_path: Path, *, threads: int = 0) -> None:
+    def __init__(self, model_path: Path, *, threads: int = 0, precision: str = "f32") -> None:
         import openvino as ov
 
         config: dict[str, Any] = {"PERFORMANCE_HINT": "LATENCY", "NUM_STREAMS": 1,
-                                  "INFERENCE_PRECISION_HINT": "f32"}
+                                  "INFERENCE_PRECISION_HINT": precision}
         if threads > 0:
             config["INFERENCE_NUM_THREADS"] = threads
         self._compiled = ov.Core().compile_model(str(model_path), "CPU", config)

@@ -151,3 +151,26 @@ def test_static_int8_keeps_the_chosen_down_projections_in_fp32(
     encoder = OnnxEncoder(model_path=out, tokenizer_path=encoder_dir / "tokenizer.json", device="cpu",
                           backend="openvino", variant=OV_INT8_VARIANT)
     assert cosine_rows(encoder.embed_sync(TEXTS), fp32_encoder.embed_sync(TEXTS)).min() > 0.95
+
+
+@needs_openvino
+def test_the_runtime_serves_with_openvino_when_the_setting_says_so(artifacts_dir: Path) -> None:
+    from bots.runtime import load_encoder
+    from core.settings import Settings
+
+    encoder = load_encoder(Settings(artifacts_dir=artifacts_dir, encoder_backend="openvino"))
+    assert isinstance(encoder, OnnxEncoder)
+    assert encoder.backend == "openvino" and encoder.provider == "OpenVINO:CPU"
+    # The gated int8 graph when it was built for these artifacts, else the fp32 graph.
+    expected = OV_INT8_VARIANT if encoder.manifest and int8_graph(artifacts_dir / "encoder", encoder.manifest) else "fp32"
+    assert encoder.variant == expected
+    assert encoder.embed_sync(["where is my order"]).shape == (1, 384)
+
+
+@needs_openvino
+def test_openvino_bf16_runs_the_fp32_graph_close_to_fp32(encoder_dir: Path, fp32_encoder: OnnxEncoder) -> None:
+    encoder = OnnxEncoder.from_artifacts(encoder_dir, device="cpu", backend="openvino-bf16")
+    assert (encoder.backend, encoder.variant) == ("openvino-bf16", "bf16")
+    assert encoder.fingerprint != fp32_encoder.fingerprint  # bf16 vectors never mix with fp32 ones in a cache
+    # bf16 where the CPU has it (min 0.99996 on the 512 parity sentences), f32 elsewhere.
+    assert cosine_rows(encoder.embed_sync(TEXTS), fp32_encoder.embed_sync(TEXTS)).min() >= 0.999
