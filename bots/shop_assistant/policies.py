@@ -5,7 +5,7 @@ from __future__ import annotations
 from bots.shop_assistant.services import registry, svc
 from core.actions import ActionContext
 from core.events import NotSure
-from core.retrieval import confident
+from core.retrieval import CONFIDENT_FLOOR, confident, has_cjk
 
 
 async def _answer_policy(ctx: ActionContext, policy_id: str | None = None) -> None:
@@ -15,7 +15,10 @@ async def _answer_policy(ctx: ActionContext, policy_id: str | None = None) -> No
         hits = await services.policy_index.query(ctx.understanding.text, k=1,
                                                  query_embedding=ctx.understanding.embedding)
         hit = hits[0] if hits else None
-        if hit is None or not confident(hit):
+        text = ctx.understanding.text
+        calibration = services.policy_calibration
+        cjk = calibration.cjk if calibration is not None and has_cjk(text) else None
+        if hit is None or not confident(hit, cjk.floor if cjk is not None else CONFIDENT_FLOOR):
             ctx.report(NotSure(score=hit.score if hit is not None else 0.0))
             ctx.say("policy_unsure", buttons=[ctx.button("button_talk_to_human", "cmd:human")])
             return

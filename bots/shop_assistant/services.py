@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import inspect
+import logging
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -35,7 +36,17 @@ from core.commerce.shopdata import (
     load_policies,
     load_stores,
 )
-from core.retrieval import PassageIndex, tokenize
+from core.protocols import TextEncoder
+from core.retrieval import (
+    AnswerCalibration,
+    PassageIndex,
+    calibrate_answer,
+    choose_cjk_weight,
+    tokenize,
+)
+from models.intent import ZH_NEGATIVES_FILE, load_zh_negatives
+
+logger = logging.getLogger(__name__)
 
 PAGE = 5
 
@@ -85,6 +96,9 @@ class ShopServices:
     words: ShopWords = field(default_factory=ShopWords)
     shop: ShopIdentity = field(default_factory=lambda: ShopIdentity(name="our shop", currency="USD", locale="en",
                                                                     url=""))
+    #: Floor and margin for policy questions in Chinese script (their own blend and cross-lingual cosines);
+    #: None: every question uses ``core.retrieval.CONFIDENT_FLOOR``. See :func:`policy_index`.
+    policy_calibration: AnswerCalibration | None = None
     _finders: dict[int, ProductFinder] = field(default_factory=dict, compare=False, repr=False)
 
     @property
@@ -137,12 +151,14 @@ async def setup(ctx: SetupContext) -> ShopServices:
                                 locale=settings.shop_locale, url=custom_url, source=str(catalog_path))
         if not shop.url:
             shop = dataclasses.replace(shop, url=f"https://{_slug(shop.name)}.myshopify.com")
+        index, calibration = policy_index(policies, encoder)
         return ShopServices(
             catalog=catalog,
             search=search,
             entities=entities,
             policies=policies,
-            policy_index=PassageIndex(passages=policies.passages(), encoder=encoder),
+            policy_index=index,
+            policy_calibration=calibration,
             stores=stores,
             backend=backend,
             notifier=notifier,
@@ -221,3 +237,30 @@ def _slug(name: str) -> str:
 
 #: The settings' default shop URL (the demo's): a custom one in settings wins over every default.
 DEMO_SHOP_URL = "https://demo-shopkeep.myshopify.com"
+
+
+#: Off-topic messages are the intent head's to turn away; they weigh here only as far as it misses them.
+POLICY_OFF_TOPIC_MISSED = 0.25
+
+
+def policy_index(policies: PolicyBook, encoder: TextEncoder) -> tuple[PassageIndex, AnswerCalibration | None]:
+    """The policies' retrieval index and, when enough of their phrasings are Chinese, a floor for Chinese questions.
+
+    English questions keep :data:`core.retrieval.CONFIDENT_FLOOR` (calibrated on MiniLM). A Chinese question
+    scores on another blend (the semantic share that ranks the Chinese phrasings best for this encoder: high
+    for multilingual-e5, nil for an encoder that cannot read Han characters) and on cross-lingual cosines, so
+    it gets a floor cross-validated on the policies' own Chinese phrasings against off-topic Chinese messages.
+    """
+    index = PassageIndex(passages=policies.passages(), encoder=encoder)
+    index.cjk_semantic_weight = choose_cjk_weight(index)
+    if index.cjk_semantic_weight is None:
+        return index, None
+    # The intent heads' hand-written off-topic Chinese messages.
+    negatives = load_zh_negatives() if ZH_NEGATIVES_FILE.is_file() else []
+    calibration = calibrate_answer(index, negatives=negatives, negatives_weight=POLICY_OFF_TOPIC_MISSED)
+    if calibration.cjk is not None:
+        logger.info("policies (zh): floor %.2f, blend %.2f semantic (cross-validated on %d questions: %.1f%% "
+                    "answered right)", calibration.cjk.floor, index.cjk_semantic_weight, calibration.cjk.size,
+                    100 * calibration.cjk.answered_right)
+    return index, calibration
+

@@ -17,6 +17,7 @@ import pytest
 from bots.evaluation.zh_search import DEMO_CATALOG, SETS, evaluate_encoder, load_queries
 from core.commerce.catalog import load_catalog
 from core.dialogue import DialogueManager
+from core.retrieval import PassageIndex
 from core.sessions import MemorySessionStore
 from tests.bots.shop_support import ShopParts, message, shop_parts
 
@@ -164,3 +165,31 @@ async def test_refinements_across_languages_on_the_multilingual_encoder(multilin
     assert white[0].cards and "商品" in (white[0].text or "")
     assert all(catalog.get(c.handle).product_type == "Sneakers"  # type: ignore[union-attr]
                and c.variant_title and c.variant_title.startswith("White") for c in white[0].cards)
+
+
+def _policy_floor_for_chinese(parts: ShopParts) -> tuple[float, PassageIndex]:
+    calibration = parts.services.policy_calibration
+    assert calibration is not None and calibration.cjk is not None, "enough Chinese phrasings for their own floor"
+    return calibration.cjk.floor, parts.services.policy_index
+
+
+@pytest.mark.parametrize("encoder", ["english", "multilingual"])
+def test_chinese_policy_questions_have_their_own_floor(encoder: str, parts: ShopParts,
+                                                       request: pytest.FixtureRequest) -> None:
+    """Both encoders: a Chinese shipping question clears the Chinese floor; weather and flights do not."""
+    stack: ShopParts = parts if encoder == "english" else request.getfixturevalue("multilingual_parts")
+    floor, index = _policy_floor_for_chinese(stack)
+    top = index.query_sync("运费要多少？", k=1)[0]
+    assert top.passage.id == "shipping_cost" and top.score >= floor
+    for off_topic in ("今天天气怎么样", "帮我订一张去上海的机票"):
+        assert index.query_sync(off_topic, k=1)[0].score < floor, off_topic
+
+
+async def test_chinese_policy_answers_on_the_multilingual_encoder(multilingual_parts: ShopParts) -> None:
+    manager = multilingual_parts.manager(MemorySessionStore())
+    shipping = await manager.handle(message("运费要多少？", chat="zh-policy"))
+    assert "6.95" in (shipping[0].text or "") and "运费" in (shipping[0].text or "")
+    window = await manager.handle(message("退货期限是几天", chat="zh-policy"))
+    assert "30 天" in (window[0].text or "")
+    english = await manager.handle(message("how much is shipping?", chat="en-policy"))
+    assert "6.95" in (english[0].text or "") and "运费" not in (english[0].text or "")
