@@ -238,8 +238,8 @@ async def named_product(ctx: ActionContext) -> str | None:
     if named:
         return "product_search" if exact or ctx.understanding.intent not in _PRODUCT_ACTIONS else None
     u = ctx.understanding
-    if u.out_of_scope and "search" not in ctx.state.data and finder.looks_like_product_request(text):
-        return "product_search"  # the intent head does not know this shop's words; the catalogue does
+    if (u.out_of_scope or u.ambiguous) and "search" not in ctx.state.data and finder.looks_like_product_request(text):
+        return "product_search"  # the intent head does not know (or is torn on) this shop's words; the catalogue knows
     return None
 
 
@@ -262,7 +262,7 @@ async def follow_up(ctx: ActionContext) -> str | None:
     refines = bool(q.colours or q.options or q.sizes or q.materials or q.negated or q.in_stock or q.sort
                    or q.price_min is not None or q.price_max is not None or _CHEAPER.search(u.text))
     if not refines:
-        if u.out_of_scope and finder.looks_like_product_request(u.text, new_search=True):
+        if (u.out_of_scope or u.ambiguous) and finder.looks_like_product_request(u.text, new_search=True):
             return "product_search"  # a new search in the shop's words the intent head did not know
         return None
     new_kind = [t for t in q.terms if t not in _REFINE_WORDS]

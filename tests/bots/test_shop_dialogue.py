@@ -62,13 +62,24 @@ class AlwaysAmbiguous:
 
 
 async def test_a_clarified_search_runs_on_the_text_typed_before(parts: ShopParts) -> None:
-    manager = parts.manager(MemorySessionStore(), classifier=AlwaysAmbiguous(parts.classifier))
-    replies = await manager.handle(message("black hoodie"))
+    store = MemorySessionStore()
+    manager = parts.manager(store, classifier=AlwaysAmbiguous(parts.classifier))
+    # Not in the catalogue's own words (a message that is, "black hoodie", is searched without asking).
+    typed = "something warm to wear for winter"
+    replies = await manager.handle(message(typed))
     payloads = [b.payload for b in replies[0].buttons]
     assert 2 <= len(payloads) <= 3 and all(p.startswith("intent:") for p in payloads)
     assert "intent:product_search" in payloads
     chosen = await manager.handle(message(payload="intent:product_search"))
-    assert chosen[0].cards and all(c.subtitle == "Hoodies" for c in chosen[0].cards)
+    assert chosen[0].cards
+    state = await store.load(message().conversation)
+    assert state is not None and state.data["search"]["query"] == typed
+
+
+async def test_an_ambiguous_message_in_the_catalogues_words_is_searched(parts: ShopParts) -> None:
+    manager = parts.manager(MemorySessionStore(), classifier=AlwaysAmbiguous(parts.classifier))
+    replies = await manager.handle(message("black hoodie"))
+    assert replies[0].cards and all(c.subtitle == "Hoodies" for c in replies[0].cards)
 
 
 async def test_why_names_the_products_and_the_price_filter_used(parts: ShopParts) -> None:
