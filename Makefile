@@ -1,5 +1,5 @@
 # Shopkeep: every target does its own set-up on a fresh machine.
-#   make demo   — build everything, then chat with the shopping assistant in the terminal
+#   make demo   — build everything, then chat with the (bilingual) shopping assistant in the terminal
 #   make test   — build everything (both encoders), then run the test suite (needs Redis on REDIS_URL)
 SHELL := /bin/bash
 PYTHON ?= python3
@@ -48,8 +48,9 @@ models-multilingual: setup
 	$(SK) nlu train --model multilingual --bot shop_assistant --if-present
 	$(SK) nlu train --model multilingual --bot staff_helpdesk --if-present
 
-demo: models
-	$(SK) chat --bot shop_assistant
+# The demo shop is bilingual: it runs on the multilingual encoder (README: "Which encoder make demo uses").
+demo: models-multilingual
+	SHOPKEEP_ENCODER=multilingual $(SK) chat --bot shop_assistant
 
 # Both encoders: scenarios and tests marked `encoder: multilingual` run on the multilingual build, never skip.
 test: models models-multilingual
