@@ -382,8 +382,9 @@ async def show_more(ctx: ActionContext) -> None:
     text = f"{last['query']} {last.get('refine', '')}".strip()
     finder = svc(ctx).finder
     parsed = finder.parse(text)
-    if bounds := _remembered_prices(ctx, parsed):
-        parsed = dataclasses.replace(parsed, **bounds)
+    bounds = _remembered_prices(ctx, parsed)
+    parsed = dataclasses.replace(parsed, price_max=bounds.get("price_max", parsed.price_max),
+                                 price_min=bounds.get("price_min", parsed.price_min))
     finding = finder.find(text, k=PAGE, offset=offset, parsed=parsed, allow_named=False)
     if not finding.results:
         ctx.say("search_no_more")
