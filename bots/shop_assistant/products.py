@@ -22,7 +22,7 @@ from bots.shop_assistant.services import (
     shop_url,
     svc,
 )
-from core.actions import ActionContext
+from core.actions import ActionContext, Understanding
 from core.commerce.catalog import Product, Variant
 from core.commerce.finder import RELAX_ORDER, Finding, FoundProduct, ParsedQuery
 from core.commerce.search import SearchHit
@@ -238,9 +238,18 @@ async def named_product(ctx: ActionContext) -> str | None:
     if named:
         return "product_search" if exact or ctx.understanding.intent not in _PRODUCT_ACTIONS else None
     u = ctx.understanding
-    if (u.out_of_scope or u.ambiguous) and "search" not in ctx.state.data and finder.looks_like_product_request(text):
-        return "product_search"  # the intent head does not know (or is torn on) this shop's words; the catalogue knows
+    if "search" in ctx.state.data:
+        return None
+    if u.out_of_scope and finder.looks_like_product_request(text):
+        return "product_search"  # the intent head does not know this shop's words; the catalogue does
+    if _torn_over_a_search(u) and finder.looks_like_product_request(text, new_search=True):
+        return "product_search"  # torn between a search and something else, in the catalogue's own words
     return None
+
+
+def _torn_over_a_search(u: Understanding) -> bool:
+    """The head is unsure and a product search is its first or second guess."""
+    return u.ambiguous and "product_search" in [name for name, _ in u.ranking[:2]]
 
 
 @registry.override
@@ -262,7 +271,7 @@ async def follow_up(ctx: ActionContext) -> str | None:
     refines = bool(q.colours or q.options or q.sizes or q.materials or q.negated or q.in_stock or q.sort
                    or q.price_min is not None or q.price_max is not None or _CHEAPER.search(u.text))
     if not refines:
-        if (u.out_of_scope or u.ambiguous) and finder.looks_like_product_request(u.text, new_search=True):
+        if (u.out_of_scope or _torn_over_a_search(u)) and finder.looks_like_product_request(u.text, new_search=True):
             return "product_search"  # a new search in the shop's words the intent head did not know
         return None
     new_kind = [t for t in q.terms if t not in _REFINE_WORDS]
